@@ -1,0 +1,193 @@
+# evring - plain GNU make, objects out of tree in build/.
+#
+#   make                 build/libevring.a, build/libevring.so, build/evringd
+#   make run             build and start evringd with the default services
+#   make test            build and run every test (both backends)
+#   make examples        build the examples
+#   make SANITIZE=address,undefined test   the same under sanitizers
+#   make V=1             show the commands
+#   make WERROR=1        warnings are errors (CI)
+#   make MIMALLOC=0      build without mimalloc
+#
+# Before building, the deps step checks for the Debian packages the build
+# and the tests need and installs the missing ones (as root), or prints the
+# apt-get command to run.
+
+CC ?= cc
+V ?= 0
+SANITIZE ?=
+MIMALLOC ?= 1
+WERROR ?= 0
+
+ifneq ($(SANITIZE),)
+BUILD ?= build/san
+MIMALLOC := 0
+else
+BUILD ?= build
+endif
+
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q :=
+say =
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+OPT ?= -O2
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC $(WARN) -MMD -MP \
+	-Icore $(CFLAGS)
+LDFLAGS_ALL := $(LDFLAGS)
+ifneq ($(SANITIZE),)
+CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+LDFLAGS_ALL += -fsanitize=$(SANITIZE)
+endif
+LIBS := -luring
+ifeq ($(MIMALLOC),1)
+# mimalloc replaces malloc for the whole process; --no-as-needed keeps the
+# dependency although no mimalloc symbol is named.
+ALLOC_LIBS := -Wl,--no-as-needed -lmimalloc -Wl,--as-needed
+endif
+
+LIB_SRCS := core/log.c core/addr.c core/timer.c core/buf.c core/conn.c \
+	core/listener.c core/loop.c core/backend_uring.c \
+	core/backend_epoll.c protocols/registry.c protocols/echo.c \
+	protocols/daytime.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJS := $(BUILD)/obj/core/evringd.o
+
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o
+
+EXAMPLE_SRCS := $(wildcard examples/*/*.c)
+EXAMPLE_DIRS := $(sort $(dir $(EXAMPLE_SRCS)))
+EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
+
+# Debian packages for building, running and testing.
+DEPS_PKGS := gcc make libc6-dev pkg-config liburing-dev libmimalloc-dev \
+	libcriterion-dev netbase
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all deps run test examples clean check-format format
+
+all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd
+
+# ---- dependencies --------------------------------------------------------
+
+$(DEPS_STAMP): Makefile
+	$(Q)mkdir -p $(@D)
+	$(Q)if ! command -v dpkg-query >/dev/null 2>&1; then \
+		echo "deps: not a Debian system; make sure these are" \
+		     "installed: $(DEPS_PKGS)"; \
+	else \
+		missing=""; \
+		for p in $(DEPS_PKGS); do \
+			dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+				grep -q 'ok installed' || missing="$$missing $$p"; \
+		done; \
+		if [ -n "$$missing" ]; then \
+			if [ "$$(id -u)" = 0 ]; then \
+				echo "deps: installing$$missing"; \
+				apt-get update -qq && \
+				DEBIAN_FRONTEND=noninteractive apt-get install \
+					-y -qq --no-install-recommends $$missing \
+					|| exit 1; \
+			else \
+				echo "deps: missing Debian packages:$$missing"; \
+				echo "deps: run: sudo apt-get update &&" \
+				     "sudo apt-get install -y$$missing"; \
+				exit 1; \
+			fi; \
+		fi; \
+	fi
+	$(Q)touch $@
+
+deps: $(DEPS_STAMP)
+
+# ---- library and daemon --------------------------------------------------
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libevring.a: $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+# Exports are pinned by the version script: the evr_ API and nothing else.
+$(BUILD)/libevring.so: $(LIB_OBJS) core/evring.map
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared -o $@ $(LIB_OBJS) -Wl,-soname,libevring.so.0 \
+		-Wl,--version-script=core/evring.map $(LDFLAGS_ALL) $(LIBS)
+
+$(BUILD)/evringd: $(DAEMON_OBJS) $(BUILD)/libevring.a
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $(DAEMON_OBJS) $(BUILD)/libevring.a $(LDFLAGS_ALL) \
+		$(LIBS) $(ALLOC_LIBS)
+
+# ---- run -----------------------------------------------------------------
+
+# Standard ports as root, else shifted by 10000 (10007, 10013).
+RUN_ARGS ?= -s echo -s daytime $(if $(filter 0,$(shell id -u)),,--port-offset 10000)
+
+run: $(BUILD)/evringd
+	$(BUILD)/evringd $(RUN_ARGS)
+
+# ---- examples ------------------------------------------------------------
+
+$(BUILD)/examples/%: examples/%/*.c $(BUILD)/libevring.a
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c,$^) $(BUILD)/libevring.a \
+		$(LDFLAGS_ALL) $(LIBS) $(ALLOC_LIBS)
+
+examples: $(EXAMPLE_BINS)
+
+# ---- tests ---------------------------------------------------------------
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) \
+		$(BUILD)/libevring.a
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $< $(TEST_HELPER_OBJS) $(BUILD)/libevring.a \
+		$(LDFLAGS_ALL) -lcriterion $(LIBS)
+
+TEST_JOBS ?= 2
+
+# Every test program runs even when one fails; the summary names the
+# failures and the exit status is non-zero if there are any.
+test: all examples $(TEST_BINS)
+	$(Q)failed=""; \
+	for t in $(TEST_BINS); do \
+		echo "== $$t"; \
+		EVRINGD=$(abspath $(BUILD)/evringd) \
+		EVRING_BUILD=$(abspath $(BUILD)) \
+			$$t --jobs $(TEST_JOBS) --short-filename \
+			|| failed="$$failed $$(basename $$t)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
+	echo "all tests passed"
+
+# ---- housekeeping --------------------------------------------------------
+
+FORMAT_SRCS = $(wildcard core/*.[ch] protocols/*.[ch] tests/*.[ch] \
+	examples/*/*.[ch] bench/*.[ch] bench/peers/*.[ch])
+
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+check-format:
+	clang-format --dry-run -Werror $(FORMAT_SRCS)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

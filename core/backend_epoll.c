@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend_epoll.c - the epoll backend: completions emulated over readiness.
+ *
+ * Used where io_uring cannot run (old kernel, kernel.io_uring_disabled, a
+ * seccomp profile, a memlock limit) or when forced. Modules see the same
+ * events in the same order as under io_uring.
+ *
+ * Connections are registered once, edge-triggered, for input and output.
+ * Receiving: on readability the backend reads into buffers of the same
+ * loop-owned pool and hands each to the connection, exactly like a receive
+ * completion. A short read means the socket was drained (new data raises a
+ * new edge); a full read is followed by another, up to READ_BUDGET per
+ * event for fairness, after which the connection goes on the ready list and
+ * continues in the next iteration. An empty pool stops reading (the same
+ * rule as -ENOBUFS under io_uring) and the connection waits on the starved
+ * list; when buffers return it is put on the ready list, since no new edge
+ * will come for data already waiting.
+ *
+ * Sending: the flush pass calls conn_send, which writes the queued slices
+ * with one sendmsg (a writev that takes MSG_NOSIGNAL). A short write means
+ * the socket buffer is full: the connection waits for EPOLLOUT with
+ * EVR__C_SENDING set, which to the core is "a send in flight".
+ *
+ * Listeners are level-triggered; accepting stops after ACCEPT_BUDGET per
+ * event so that one busy listener cannot starve the connections. On EMFILE
+ * the listener leaves the epoll set until the pause timer expires.
+ */
+#include "internal.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_EVENTS    256
+#define READ_BUDGET   16
+#define ACCEPT_BUDGET 64
+#define SEND_IOV      64
+
+enum epoll_kind {
+	K_LISTENER,
+	K_CONN,
+	K_SIGNAL,
+	K__COUNT,
+};
+#define KIND_MASK 15ULL
+
+struct epoll_be {
+	int epfd;
+	struct evr__list ready;	    /* connections with data possibly pending */
+	struct evr_listener **dead; /* listeners stopped during dispatch */
+	unsigned ndead, dead_cap;
+	struct epoll_event events[MAX_EVENTS];
+};
+
+static inline struct epoll_be *E(struct evr_loop *l)
+{
+	return l->be;
+}
+
+static inline uint64_t tag(const void *p, enum epoll_kind k)
+{
+	return (uint64_t)(uintptr_t)p | k;
+}
+
+static int epoll_probe(const struct evr_loop_opts *o, char *why, size_t n)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	(void)o;
+	if (fd < 0) {
+		int err = -errno;
+
+		snprintf(why, n, "epoll_create1: %s", evr__strerror(err));
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
+static int epoll_init(struct evr_loop *l, const struct evr_loop_opts *o)
+{
+	struct epoll_be *e = calloc(1, sizeof(*e));
+
+	(void)o;
+	if (!e)
+		return -ENOMEM;
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->epfd < 0) {
+		int err = -errno;
+
+		free(e);
+		return err;
+	}
+	evr__list_init(&e->ready);
+	l->be = e;
+	return 0;
+}
+
+static void epoll_fini(struct evr_loop *l)
+{
+	struct epoll_be *e = E(l);
+
+	if (!e)
+		return;
+	close(e->epfd);
+	free(e->dead);
+	free(e);
+	l->be = NULL;
+}
+
+static int ctl(struct epoll_be *e, int op, int fd, uint32_t events,
+	       uint64_t data)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = data};
+
+	if (epoll_ctl(e->epfd, op, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- listeners ---- */
+
+static int epoll_listener_start(struct evr_listener *ls)
+{
+	struct epoll_be *e = E(ls->loop);
+	int err;
+
+	err = ctl(e, EPOLL_CTL_ADD, ls->fd, EPOLLIN, tag(ls, K_LISTENER));
+	if (err < 0)
+		return err;
+	ls->armed = true;
+	ls->refs++;
+	return 0;
+}
+
+static void epoll_listener_stop(struct evr_listener *ls)
+{
+	struct epoll_be *e = E(ls->loop);
+
+	close(ls->fd);
+	if (!ls->armed)
+		return;
+	ls->armed = false;
+	/* Events for ls may follow in this batch: drop the reference after
+	 * it (see epoll_poll). */
+	if (e->ndead == e->dead_cap) {
+		unsigned cap = e->dead_cap ? 2 * e->dead_cap : 8;
+		struct evr_listener **d = realloc(e->dead, cap * sizeof(*d));
+
+		if (!d) {
+			/* Keep the reference: a small leak beats a crash. */
+			evr_log_err("listener %s: out of memory", ls->name);
+			return;
+		}
+		e->dead = d;
+		e->dead_cap = cap;
+	}
+	e->dead[e->ndead++] = ls;
+}
+
+static void on_listener(struct evr_loop *l, void *p, uint32_t ev)
+{
+	struct evr_listener *ls = p;
+	struct epoll_be *e = E(l);
+
+	(void)ev;
+	for (int i = 0; i < ACCEPT_BUDGET && !ls->closing && ls->armed; i++) {
+		int fd =
+		    accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			evr__listener_resumed(ls);
+			evr__conn_new(ls, fd);
+			continue;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		if (errno == ECONNABORTED || errno == EINTR ||
+		    errno == EPROTO || errno == EPERM)
+			continue;
+		/* EMFILE and friends: leave the epoll set, retry on a timer */
+		int err = -errno;
+
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, ls->fd, NULL);
+		ls->armed = false;
+		evr__listener_pause(ls, err);
+		evr__listener_put(ls);
+		return;
+	}
+}
+
+/* ---- connections ---- */
+
+static int epoll_conn_recv(struct evr_conn *c)
+{
+	struct epoll_be *e = E(c->loop);
+	int err;
+
+	if (c->flags & EVR__C_RECV) {
+		/* A restart: data may be waiting without a new edge. */
+		if (!(c->flags & EVR__C_READABLE)) {
+			c->flags |= EVR__C_READABLE;
+			evr__list_add_tail(&e->ready, &c->starve);
+		}
+		return 0;
+	}
+	err = ctl(e, EPOLL_CTL_ADD, c->fd,
+		  EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag(c, K_CONN));
+	if (err < 0)
+		return err;
+	c->flags |= EVR__C_RECV;
+	return 0;
+}
+
+static void conn_read(struct evr_conn *c)
+{
+	struct evr_loop *l = c->loop;
+	struct epoll_be *e = E(l);
+
+	for (int i = 0; i < READ_BUDGET; i++) {
+		struct evr_buf *b;
+		ssize_t n;
+
+		if (c->flags & (EVR__C_CLOSING | EVR__C_EOF))
+			return;
+		b = evr__pool_get(l);
+		if (!b) {
+			evr__conn_starved(c);
+			return;
+		}
+		n = recv(c->fd, b->data, b->cap, 0);
+		if (n > 0) {
+			b->len = (uint32_t)n;
+			evr__conn_data(c, b);
+			if ((size_t)n < b->cap)
+				return; /* drained: new data raises an edge */
+			continue;
+		}
+		evr_buf_unref(b);
+		if (n == 0) {
+			evr__conn_eof(c);
+			return;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		if (errno == EINTR)
+			continue;
+		evr__conn_error(c, -errno);
+		return;
+	}
+	/* Budget spent with data left: continue next iteration. */
+	if (!(c->flags & EVR__C_READABLE)) {
+		c->flags |= EVR__C_READABLE;
+		evr__list_add_tail(&e->ready, &c->starve);
+	}
+}
+
+static void epoll_conn_send(struct evr_conn *c)
+{
+	struct iovec iov[SEND_IOV];
+	struct msghdr msg;
+	struct evr__wq *q;
+	size_t total = 0;
+	ssize_t n;
+	int cnt = 0;
+
+	for (q = c->wq_head; q && cnt < SEND_IOV; q = q->next, cnt++) {
+		iov[cnt].iov_base = q->p;
+		iov[cnt].iov_len = q->len;
+		total += q->len;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t)cnt;
+	do {
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->flags |= EVR__C_SENDING;
+			return;
+		}
+		evr__conn_error(c, -errno);
+		return;
+	}
+	if ((size_t)n < total)
+		c->flags |= EVR__C_SENDING; /* socket full: wait for EPOLLOUT */
+	evr__conn_sent(c, (size_t)n);
+}
+
+static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
+{
+	struct evr_conn *c = p;
+
+	(void)l;
+	if (c->flags & EVR__C_CLOSED)
+		return;
+	if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
+	    (c->flags & EVR__C_SENDING)) {
+		c->flags &= ~EVR__C_SENDING;
+		epoll_conn_send(c);
+	}
+	if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+	    !(c->flags & (EVR__C_STARVED | EVR__C_READABLE)))
+		conn_read(c);
+	if ((ev & EPOLLERR) && !(c->flags & EVR__C_CLOSING)) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err)
+			evr__conn_error(c, -err);
+	}
+}
+
+static void epoll_conn_close(struct evr_conn *c)
+{
+	if (c->flags & EVR__C_READABLE) {
+		evr__list_del(&c->starve);
+		c->flags &= ~EVR__C_READABLE;
+	}
+	c->flags &= ~(EVR__C_SENDING | EVR__C_RECV);
+	/* Closing the last reference also leaves the epoll set. */
+	close(c->fd);
+}
+
+/* ---- buffers, signals ---- */
+
+static void epoll_buf_recycle(struct evr_loop *l, struct evr_buf *b)
+{
+	b->next = l->pool.free;
+	l->pool.free = b;
+}
+
+static int epoll_signal_start(struct evr_loop *l)
+{
+	return ctl(E(l), EPOLL_CTL_ADD, l->sigfd, EPOLLIN, tag(l, K_SIGNAL));
+}
+
+static void on_signal(struct evr_loop *l, void *p, uint32_t ev)
+{
+	(void)p, (void)ev;
+	evr__signal_dispatch(l);
+}
+
+/* ---- the poll step ---- */
+
+typedef void (*event_handler)(struct evr_loop *l, void *p, uint32_t ev);
+
+static const event_handler handlers[K__COUNT] = {
+    [K_LISTENER] = on_listener,
+    [K_CONN] = on_conn,
+    [K_SIGNAL] = on_signal,
+};
+
+static void run_ready(struct evr_loop *l)
+{
+	struct epoll_be *e = E(l);
+	struct evr__list batch;
+
+	if (evr__list_empty(&e->ready))
+		return;
+	/* Take the current list: connections that go back on it now are
+	 * served next time. */
+	batch = e->ready;
+	batch.next->prev = &batch;
+	batch.prev->next = &batch;
+	evr__list_init(&e->ready);
+	while (!evr__list_empty(&batch)) {
+		struct evr_conn *c =
+		    EVR_CONTAINER_OF(batch.next, struct evr_conn, starve);
+
+		evr__list_del(&c->starve);
+		c->flags &= ~EVR__C_READABLE;
+		conn_read(c);
+	}
+}
+
+static int epoll_poll(struct evr_loop *l, int timeout_ms)
+{
+	struct epoll_be *e = E(l);
+	int n;
+
+	if (!evr__list_empty(&e->ready))
+		timeout_ms = 0;
+	n = epoll_wait(e->epfd, e->events, MAX_EVENTS, timeout_ms);
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		evr_log_err("epoll_wait: %s", evr__strerror(-errno));
+		return -errno;
+	}
+	for (int i = 0; i < n; i++) {
+		uint64_t d = e->events[i].data.u64;
+
+		handlers[d & KIND_MASK](l, (void *)(uintptr_t)(d & ~KIND_MASK),
+					e->events[i].events);
+	}
+	while (e->ndead)
+		evr__listener_put(e->dead[--e->ndead]);
+	run_ready(l);
+	return 0;
+}
+
+const struct evr__backend evr__backend_epoll = {
+    .name = "epoll",
+    .probe = epoll_probe,
+    .init = epoll_init,
+    .fini = epoll_fini,
+    .poll = epoll_poll,
+    .listener_start = epoll_listener_start,
+    .listener_stop = epoll_listener_stop,
+    .conn_recv = epoll_conn_recv,
+    .conn_send = epoll_conn_send,
+    .conn_close = epoll_conn_close,
+    .buf_recycle = epoll_buf_recycle,
+    .signal_start = epoll_signal_start,
+};

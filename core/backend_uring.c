@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend_uring.c - the io_uring backend.
+ *
+ * Needs kernel 6.0 (multishot receive, provided-buffer rings, multishot
+ * accept); uses SINGLE_ISSUER|DEFER_TASKRUN (6.1) where the kernel has it.
+ * Whether this kernel can run it is found by probing: a throwaway ring, its
+ * features, the opcodes, a provided-buffer ring and a multishot receive on
+ * a socketpair. Headers only tell what liburing knew when it was built.
+ *
+ * Requests carry their owner in user_data: a pointer to a connection,
+ * listener or loop (all 16-byte aligned) with the operation in the low four
+ * bits. Completions are dispatched through a table indexed by operation.
+ *
+ * Receiving: one multishot receive per connection selects buffers from the
+ * provided-buffer ring that holds every free pool buffer (group 0). When the
+ * ring is empty the receive ends with -ENOBUFS, the data stays in the socket,
+ * and the connection waits on the loop's starved list until buffers return.
+ * A multishot request that ends for any other reason (no IORING_CQE_F_MORE)
+ * is armed again unless the connection is closing.
+ *
+ * Sending: one send (or sendmsg over up to SEND_IOV queued slices) in flight
+ * per connection. Cancels and closes carry no owner and, where the kernel
+ * allows, post no completion on success.
+ */
+#include "internal.h"
+#include "uring_compat.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BGID	      0
+#define SEND_IOV      64
+#define CTX_CACHE_MAX 256
+
+enum uring_op {
+	OP_IGNORE, /* no owner: cancel, close */
+	OP_ACCEPT, /* listener */
+	OP_RECV,   /* connection */
+	OP_SEND,   /* connection */
+	OP_SIGNAL, /* loop: signalfd readable */
+	OP__COUNT,
+};
+_Static_assert(OP__COUNT <= 16, "operations must fit in four bits");
+
+#define TAG_MASK 15ULL
+
+struct send_ctx {
+	struct send_ctx *next;
+	struct msghdr msg;
+	struct iovec iov[SEND_IOV];
+};
+
+struct uring_be {
+	struct io_uring ring;
+	struct io_uring_buf_ring *br;
+	unsigned br_entries;
+	unsigned br_mask;
+	unsigned br_pending; /* buffers added but not yet published */
+	unsigned setup_flags;
+	unsigned skip_flag; /* IOSQE_CQE_SKIP_SUCCESS where supported */
+	unsigned cq_batch;  /* max completions dispatched per poll */
+	struct send_ctx *ctx_free;
+	unsigned nctx_free;
+};
+
+static inline struct uring_be *U(struct evr_loop *l)
+{
+	return l->be;
+}
+
+static inline uint64_t tag(const void *p, enum uring_op op)
+{
+	return (uint64_t)(uintptr_t)p | op;
+}
+
+/* ---- probe ---- */
+
+static void explain_setup(int err, char *why, size_t n)
+{
+	const char *hint = "";
+
+	switch (-err) {
+	case ENOSYS:
+		hint = " (kernel without io_uring, or blocked by seccomp)";
+		break;
+	case EPERM:
+		hint = " (kernel.io_uring_disabled, or blocked by seccomp)";
+		break;
+	case ENOMEM:
+		hint = " (RLIMIT_MEMLOCK too low for the ring)";
+		break;
+	}
+	snprintf(why, n, "io_uring_setup: %s%s", evr__strerror(err), hint);
+}
+
+static int probe_opcodes(struct io_uring *ring, char *why, size_t n)
+{
+	static const struct {
+		int op;
+		const char *name;
+	} need[] = {
+	    {IORING_OP_ACCEPT, "ACCEPT"},
+	    {IORING_OP_RECV, "RECV"},
+	    {IORING_OP_SEND, "SEND"},
+	    {IORING_OP_SENDMSG, "SENDMSG"},
+	    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+	    {IORING_OP_CLOSE, "CLOSE"},
+	    {IORING_OP_POLL_ADD, "POLL_ADD"},
+	};
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+
+	if (!p) {
+		snprintf(why, n, "IORING_REGISTER_PROBE failed");
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < EVR_ARRAY_SIZE(need); i++) {
+		if (!io_uring_opcode_supported(p, need[i].op)) {
+			snprintf(why, n, "opcode IORING_OP_%s not supported",
+				 need[i].name);
+			io_uring_free_probe(p);
+			return -ENOTSUP;
+		}
+	}
+	io_uring_free_probe(p);
+	return 0;
+}
+
+/* Arm a multishot receive with buffer selection on a socketpair and see one
+ * byte arrive through it, the request still armed afterwards. */
+static int probe_multishot_recv(struct io_uring *ring, char *why, size_t n)
+{
+	struct io_uring_buf_ring *br;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	char buf[16];
+	int sv[2], err, ret = -ENOTSUP;
+
+	br = evr__buf_ring_setup(ring, 1, BGID, &err);
+	if (!br) {
+		snprintf(why, n, "provided buffer ring (5.19): %s",
+			 evr__strerror(err));
+		return -ENOTSUP;
+	}
+	io_uring_buf_ring_add(br, buf, sizeof(buf), 0, 0, 0);
+	io_uring_buf_ring_advance(br, 1);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(why, n, "socketpair: %s", strerror(errno));
+		goto out_ring;
+	}
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_recv(sqe, sv[0], NULL, 0, 0);
+	sqe->ioprio |= EVR_IORING_RECV_MULTISHOT;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	sqe->user_data = 1;
+	if (write(sv[1], "x", 1) != 1 ||
+	    io_uring_submit_and_wait(ring, 1) < 0 ||
+	    io_uring_peek_cqe(ring, &cqe) < 0) {
+		snprintf(why, n, "multishot receive probe did not complete");
+		goto out_sock;
+	}
+	if (cqe->res == 1 && (cqe->flags & EVR_IORING_CQE_F_BUFFER) &&
+	    (cqe->flags & EVR_IORING_CQE_F_MORE))
+		ret = 0;
+	else if (cqe->res < 0)
+		snprintf(why, n, "multishot receive (6.0): %s",
+			 evr__strerror(cqe->res));
+	else
+		snprintf(why, n, "multishot receive (6.0) not supported");
+	io_uring_cqe_seen(ring, cqe);
+out_sock:
+	close(sv[0]);
+	close(sv[1]);
+out_ring:
+	evr__buf_ring_free(ring, br, 1, BGID);
+	return ret;
+}
+
+static int uring_probe(const struct evr_loop_opts *o, char *why, size_t n)
+{
+	struct io_uring_params p;
+	struct io_uring ring;
+	int err;
+
+	(void)o;
+	memset(&p, 0, sizeof(p));
+	err = io_uring_queue_init_params(8, &ring, &p);
+	if (err < 0) {
+		explain_setup(err, why, n);
+		return err;
+	}
+	if (!(p.features & EVR_IORING_FEAT_NODROP) ||
+	    !(p.features & EVR_IORING_FEAT_EXT_ARG) ||
+	    !(p.features & EVR_IORING_FEAT_FAST_POLL)) {
+		snprintf(why, n, "kernel lacks IORING_FEAT_%s",
+			 !(p.features & EVR_IORING_FEAT_NODROP) ? "NODROP"
+			 : !(p.features & EVR_IORING_FEAT_EXT_ARG)
+			     ? "EXT_ARG"
+			     : "FAST_POLL");
+		err = -ENOTSUP;
+		goto out;
+	}
+	err = probe_opcodes(&ring, why, n);
+	if (!err)
+		err = probe_multishot_recv(&ring, why, n);
+out:
+	io_uring_queue_exit(&ring);
+	return err;
+}
+
+/* ---- setup ---- */
+
+static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
+{
+	/* The best set first; fall back on -EINVAL from older kernels. */
+	static const unsigned attempts[] = {
+	    EVR_IORING_SETUP_SINGLE_ISSUER | EVR_IORING_SETUP_DEFER_TASKRUN |
+		EVR_IORING_SETUP_SUBMIT_ALL,
+	    EVR_IORING_SETUP_COOP_TASKRUN | EVR_IORING_SETUP_SUBMIT_ALL,
+	    0,
+	};
+	int err = -EINVAL;
+
+	for (size_t i = 0; i < EVR_ARRAY_SIZE(attempts); i++) {
+		struct io_uring_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = attempts[i] | IORING_SETUP_CQSIZE;
+		p.cq_entries = o->cq_entries;
+		err = io_uring_queue_init_params(o->sq_entries, &u->ring, &p);
+		if (err == -EINVAL)
+			continue;
+		if (err < 0)
+			return err;
+		u->setup_flags = attempts[i];
+		if (p.features & EVR_IORING_FEAT_CQE_SKIP)
+			u->skip_flag = EVR_IOSQE_CQE_SKIP_SUCCESS;
+		u->cq_batch = p.cq_entries;
+		return 0;
+	}
+	return err;
+}
+
+static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
+{
+	struct uring_be *u = calloc(1, sizeof(*u));
+	struct evr__pool *pool = &l->pool;
+	int err;
+
+	if (!u)
+		return -ENOMEM;
+	err = ring_setup(u, o);
+	if (err < 0)
+		goto out_free;
+	u->br_entries = pool->count;
+	u->br_mask = pool->count - 1;
+	u->br = evr__buf_ring_setup(&u->ring, u->br_entries, BGID, &err);
+	if (!u->br)
+		goto out_ring;
+	/* Every pool buffer starts in the kernel's ring. */
+	for (uint32_t i = 0; i < pool->count; i++)
+		io_uring_buf_ring_add(u->br, pool->bufs[i].base, pool->size,
+				      (unsigned short)i, (int)u->br_mask,
+				      (int)i);
+	io_uring_buf_ring_advance(u->br, (int)pool->count);
+	pool->free = NULL;
+	l->be = u;
+	evr_log_debug("io_uring: sq %u cq %u, %s", o->sq_entries, u->cq_batch,
+		      (u->setup_flags & EVR_IORING_SETUP_DEFER_TASKRUN)
+			  ? "SINGLE_ISSUER|DEFER_TASKRUN"
+		      : (u->setup_flags & EVR_IORING_SETUP_COOP_TASKRUN)
+			  ? "COOP_TASKRUN"
+			  : "no setup flags");
+	return 0;
+
+out_ring:
+	io_uring_queue_exit(&u->ring);
+out_free:
+	free(u);
+	return err;
+}
+
+static void uring_fini(struct evr_loop *l)
+{
+	struct uring_be *u = U(l);
+
+	if (!u)
+		return;
+	/* Exiting the ring cancels whatever is still armed. */
+	io_uring_queue_exit(&u->ring);
+	munmap(u->br, (size_t)u->br_entries * sizeof(struct io_uring_buf));
+	while (u->ctx_free) {
+		struct send_ctx *x = u->ctx_free;
+
+		u->ctx_free = x->next;
+		free(x);
+	}
+	free(u);
+	l->be = NULL;
+}
+
+/* ---- submission helpers ---- */
+
+static struct io_uring_sqe *get_sqe(struct uring_be *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (EVR_UNLIKELY(!sqe)) {
+		/* SQ full: push what is there to the kernel and go on. */
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+		if (!sqe)
+			evr_log_err("io_uring: no submission queue entry "
+				    "available");
+	}
+	return sqe;
+}
+
+static void add_cancel(struct uring_be *u, uint64_t target)
+{
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, target, 0);
+	sqe->flags |= u->skip_flag;
+	sqe->user_data = tag(NULL, OP_IGNORE);
+}
+
+static void add_close(struct uring_be *u, int fd)
+{
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (!sqe) {
+		close(fd);
+		return;
+	}
+	io_uring_prep_close(sqe, fd);
+	sqe->flags |= u->skip_flag;
+	sqe->user_data = tag(NULL, OP_IGNORE);
+}
+
+/* ---- listeners ---- */
+
+static int uring_listener_start(struct evr_listener *ls)
+{
+	struct uring_be *u = U(ls->loop);
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL,
+				       SOCK_NONBLOCK | SOCK_CLOEXEC);
+	sqe->user_data = tag(ls, OP_ACCEPT);
+	ls->armed = true;
+	ls->refs++;
+	return 0;
+}
+
+static void uring_listener_stop(struct evr_listener *ls)
+{
+	struct uring_be *u = U(ls->loop);
+
+	if (ls->armed)
+		add_cancel(u, tag(ls, OP_ACCEPT));
+	close(ls->fd);
+}
+
+static bool accept_transient(int err)
+{
+	/* A client gave up before we accepted it, or a signal: go on. */
+	return err == -ECONNABORTED || err == -EINTR || err == -EAGAIN ||
+	       err == -EPROTO || err == -EPERM;
+}
+
+static void on_accept(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	struct evr_listener *ls = p;
+	bool more = flags & EVR_IORING_CQE_F_MORE;
+
+	(void)l;
+	if (!more)
+		ls->armed = false;
+	if (res >= 0) {
+		if (ls->closing) {
+			close(res);
+		} else {
+			evr__listener_resumed(ls);
+			evr__conn_new(ls, res);
+		}
+	}
+	if (!more && !ls->closing) {
+		int err = 0;
+
+		if (res >= 0 || accept_transient(res))
+			err = l->be_ops->listener_start(ls);
+		else
+			err = res;
+		if (err < 0)
+			evr__listener_pause(ls, err);
+	}
+	if (!more)
+		evr__listener_put(ls);
+}
+
+/* ---- connections ---- */
+
+static int uring_conn_recv(struct evr_conn *c)
+{
+	struct uring_be *u = U(c->loop);
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+	sqe->ioprio |= EVR_IORING_RECV_MULTISHOT;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	sqe->user_data = tag(c, OP_RECV);
+	c->flags |= EVR__C_RECV;
+	c->refs++;
+	return 0;
+}
+
+static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	struct evr_conn *c = p;
+	bool more = flags & EVR_IORING_CQE_F_MORE;
+
+	if (!more)
+		c->flags &= ~EVR__C_RECV;
+	if (flags & EVR_IORING_CQE_F_BUFFER) {
+		/* The kernel may consume a buffer for a zero-byte (EOF)
+		 * completion too: it comes back to the pool either way. */
+		struct evr_buf *b =
+		    evr__pool_take(l, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
+
+		if (EVR_LIKELY(b && res > 0)) {
+			b->len = (uint32_t)res;
+			evr__conn_data(c, b);
+		} else if (b) {
+			evr_buf_unref(b);
+		}
+	}
+	if (res > 0) {
+		/* delivered above */
+	} else if (res == 0) {
+		evr__conn_eof(c);
+	} else if (res == -ENOBUFS) {
+		evr__conn_starved(c);
+	} else if (res < 0 && res != -ECANCELED) {
+		evr__conn_error(c, res);
+	}
+	if (!more && res > 0 && !(c->flags & (EVR__C_CLOSING | EVR__C_RECV))) {
+		int err = uring_conn_recv(c);
+
+		if (err < 0)
+			evr_abort(c, err);
+	}
+	if (!more)
+		evr__conn_put(c);
+}
+
+static struct send_ctx *ctx_get(struct uring_be *u)
+{
+	struct send_ctx *x = u->ctx_free;
+
+	if (x) {
+		u->ctx_free = x->next;
+		u->nctx_free--;
+		return x;
+	}
+	return malloc(sizeof(*x));
+}
+
+static void ctx_put(struct uring_be *u, struct send_ctx *x)
+{
+	if (u->nctx_free >= CTX_CACHE_MAX) {
+		free(x);
+		return;
+	}
+	x->next = u->ctx_free;
+	u->ctx_free = x;
+	u->nctx_free++;
+}
+
+/* MSG_WAITALL asks io_uring to finish a short send on a stream socket
+ * itself instead of completing it partially. */
+#define SEND_FLAGS (MSG_NOSIGNAL | MSG_WAITALL)
+
+static void uring_conn_send(struct evr_conn *c)
+{
+	struct uring_be *u = U(c->loop);
+	struct evr__wq *e = c->wq_head;
+	struct io_uring_sqe *sqe;
+	struct send_ctx *x = NULL;
+	unsigned n = 0;
+
+	if (e->next) {
+		x = ctx_get(u);
+		if (!x) {
+			evr_abort(c, -ENOMEM);
+			return;
+		}
+		for (; e && n < SEND_IOV; e = e->next, n++) {
+			x->iov[n].iov_base = e->p;
+			x->iov[n].iov_len = e->len;
+		}
+		memset(&x->msg, 0, sizeof(x->msg));
+		x->msg.msg_iov = x->iov;
+		x->msg.msg_iovlen = n;
+	}
+	sqe = get_sqe(u);
+	if (!sqe) {
+		if (x)
+			ctx_put(u, x);
+		evr_abort(c, -EBUSY);
+		return;
+	}
+	if (x) {
+		io_uring_prep_sendmsg(sqe, c->fd, &x->msg, SEND_FLAGS);
+	} else {
+		io_uring_prep_send(sqe, c->fd, e->p, e->len, SEND_FLAGS);
+		n = 1;
+	}
+	sqe->user_data = tag(c, OP_SEND);
+	c->be = x;
+	c->wq_inflight = n;
+	c->flags |= EVR__C_SENDING;
+	c->refs++;
+}
+
+static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	struct evr_conn *c = p;
+
+	(void)flags;
+	c->flags &= ~EVR__C_SENDING;
+	if (c->be) {
+		ctx_put(U(l), c->be);
+		c->be = NULL;
+	}
+	if (res >= 0)
+		evr__conn_sent(c, (size_t)res);
+	else
+		evr__conn_error(c, res);
+	evr__conn_put(c);
+}
+
+static void uring_conn_close(struct evr_conn *c)
+{
+	struct uring_be *u = U(c->loop);
+
+	if (c->flags & EVR__C_SENDING) {
+		/* An abort: make a send blocked on a full socket give up. */
+		shutdown(c->fd, SHUT_RDWR);
+		add_cancel(u, tag(c, OP_SEND));
+	}
+	if (c->flags & EVR__C_RECV)
+		add_cancel(u, tag(c, OP_RECV));
+	add_close(u, c->fd);
+}
+
+/* ---- buffers ---- */
+
+static void uring_buf_recycle(struct evr_loop *l, struct evr_buf *b)
+{
+	struct uring_be *u = U(l);
+
+	/* Published in uring_poll() before the next submission. */
+	io_uring_buf_ring_add(u->br, b->base, l->pool.size, b->id,
+			      (int)u->br_mask, (int)u->br_pending++);
+}
+
+/* ---- signals ---- */
+
+static int uring_signal_start(struct evr_loop *l)
+{
+	struct uring_be *u = U(l);
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_multishot(sqe, l->sigfd, POLLIN);
+	sqe->user_data = tag(l, OP_SIGNAL);
+	return 0;
+}
+
+static void on_signal(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	(void)p;
+	if (res > 0)
+		evr__signal_dispatch(l);
+	if (!(flags & EVR_IORING_CQE_F_MORE) && res != -ECANCELED)
+		uring_signal_start(l);
+}
+
+static void on_ignore(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	(void)l, (void)p, (void)res, (void)flags;
+}
+
+/* ---- the poll step ---- */
+
+typedef void (*cqe_handler)(struct evr_loop *l, void *p, int res,
+			    unsigned flags);
+
+static const cqe_handler handlers[OP__COUNT] = {
+    [OP_IGNORE] = on_ignore, [OP_ACCEPT] = on_accept, [OP_RECV] = on_recv,
+    [OP_SEND] = on_send,     [OP_SIGNAL] = on_signal,
+};
+
+static int uring_poll(struct evr_loop *l, int timeout_ms)
+{
+	struct uring_be *u = U(l);
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	int ret;
+
+	if (u->br_pending) {
+		io_uring_buf_ring_advance(u->br, (int)u->br_pending);
+		u->br_pending = 0;
+	}
+	if (timeout_ms == 0) {
+		ret = io_uring_submit_and_get_events(&u->ring);
+	} else if (timeout_ms < 0) {
+		ret = io_uring_submit_and_wait(&u->ring, 1);
+	} else {
+		struct __kernel_timespec ts = {
+		    .tv_sec = timeout_ms / 1000,
+		    .tv_nsec = (timeout_ms % 1000) * 1000000LL,
+		};
+
+		ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts,
+						       NULL);
+	}
+	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
+	    ret != -EBUSY) {
+		evr_log_err("io_uring_enter: %s", evr__strerror(ret));
+		return ret;
+	}
+	/* Copy each completion out and free its slot before dispatching, so
+	 * the kernel has room while handlers run. */
+	io_uring_for_each_cqe (&u->ring, head, cqe) {
+		uint64_t ud = cqe->user_data;
+		int res = cqe->res;
+		unsigned flags = cqe->flags;
+
+		io_uring_cq_advance(&u->ring, 1);
+		handlers[ud & TAG_MASK](l, (void *)(uintptr_t)(ud & ~TAG_MASK),
+					res, flags);
+		if (++n == u->cq_batch)
+			break;
+	}
+	return 0;
+}
+
+const struct evr__backend evr__backend_uring = {
+    .name = "io_uring",
+    .probe = uring_probe,
+    .init = uring_init,
+    .fini = uring_fini,
+    .poll = uring_poll,
+    .listener_start = uring_listener_start,
+    .listener_stop = uring_listener_stop,
+    .conn_recv = uring_conn_recv,
+    .conn_send = uring_conn_send,
+    .conn_close = uring_conn_close,
+    .buf_recycle = uring_buf_recycle,
+    .signal_start = uring_signal_start,
+};

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * evring.h - the one public header of libevring.
+ *
+ * evring is an event-driven TCP/UDP server framework for Linux. A loop runs
+ * on io_uring where the kernel allows it and on epoll elsewhere, behind the
+ * same completion-shaped API: a protocol module is told that a connection
+ * was accepted, that bytes arrived in a buffer, that bytes it queued were
+ * sent, and that the connection closed.
+ *
+ * Layout of this header: conventions, loop, buffers, timers, signals,
+ * listeners, connections, protocol modules, addresses, logging.
+ *
+ * Conventions
+ * - Functions that can fail return 0 (or a count) on success and -errno on
+ *   failure. They never print; the caller turns the error into words.
+ * - Nothing here is thread-safe: a loop and everything attached to it belong
+ *   to the thread that created the loop. Run one loop per thread.
+ * - Callbacks may call any function of this API on the object they were
+ *   given, including evr_close(); memory of a connection stays valid until
+ *   its on_close handler has returned.
+ */
+#ifndef EVRING_H
+#define EVRING_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVR_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define EVR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define EVR_PRINTF(f, a)
+#endif
+
+struct evr_loop;
+struct evr_conn;
+struct evr_listener;
+struct evr_proto;
+
+/* ------------------------------------------------------------------ */
+/* Loop                                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Options of a loop. Initialise with evr_loop_opts_init() and change what
+ * you need; zero fields mean "the default".
+ */
+struct evr_loop_opts {
+	/* "auto" (default), "io_uring" or "epoll". When NULL the environment
+	 * variable EVRING_BACKEND is read, then "auto". */
+	const char *backend;
+	/* Receive pool: buf_count buffers of buf_size bytes, owned by the
+	 * loop. buf_count is rounded up to a power of two (max 32768). */
+	uint32_t buf_size;  /* default 16384 */
+	uint32_t buf_count; /* default 1024 */
+	/* io_uring queue sizes (ignored by epoll). */
+	uint32_t sq_entries; /* default 256 */
+	uint32_t cq_entries; /* default 4 * sq_entries, at least sq_entries */
+};
+
+/* Counters of a loop, read with evr_loop_stats(). */
+struct evr_stats {
+	uint64_t conns_open;	 /* connections whose memory is live */
+	uint64_t conns_accepted; /* since start */
+	uint64_t listeners;	 /* open listeners */
+	uint32_t bufs_total;	 /* receive pool size */
+	uint32_t bufs_free;	 /* pool buffers available to receive into */
+	uint64_t bufs_heap;	 /* live buffers from evr_buf_new() */
+	uint64_t bytes_queued;	 /* bytes in all write queues */
+	uint64_t recv_nobufs; /* receives stopped because the pool was empty */
+	uint64_t accept_pauses; /* EMFILE/ENFILE/ENOMEM accept pauses */
+	uint64_t
+	    conn_alloc_fail; /* accepted sockets closed for lack of memory */
+	uint64_t timers;     /* active timers */
+};
+
+void evr_loop_opts_init(struct evr_loop_opts *o);
+
+/*
+ * Create a loop. Chooses the backend (see evr_loop_opts.backend), logs one
+ * line naming it and why another was refused. Returns 0 and stores the loop
+ * in *out, or -errno: -EINVAL for a bad option, -ENOTSUP when a forced
+ * backend cannot run here (the reason is logged).
+ */
+int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *o);
+
+/*
+ * Run until evr_loop_stop() was called and every connection and listener has
+ * closed, or until there is nothing left to wait for (no listener, no
+ * connection, no timer, no signal watcher). Returns 0 or -errno.
+ */
+int evr_loop_run(struct evr_loop *l);
+
+/*
+ * Ask the loop to stop: listeners close, connections are aborted, pending
+ * callbacks still run, then evr_loop_run() returns. Safe from any callback.
+ */
+void evr_loop_stop(struct evr_loop *l);
+
+/* Free a loop that is not running. Listeners and connections still attached
+ * are closed without callbacks. */
+void evr_loop_free(struct evr_loop *l);
+
+/* "io_uring" or "epoll". */
+const char *evr_loop_backend(const struct evr_loop *l);
+
+/* Monotonic time in milliseconds, cached once per loop iteration. */
+uint64_t evr_loop_now(const struct evr_loop *l);
+
+void evr_loop_stats(const struct evr_loop *l, struct evr_stats *st);
+
+/* Why auto selection refused io_uring on this loop ("" if it did not). */
+const char *evr_loop_backend_reason(const struct evr_loop *l);
+
+/* ------------------------------------------------------------------ */
+/* Buffers                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A reference-counted buffer owned by a loop. Received data arrives in
+ * buffers of the loop's pool; evr_buf_new() makes buffers for replies.
+ *
+ * Ownership: a data handler is lent a buffer for the duration of the call.
+ * To keep it, take a reference with evr_buf_ref(); to send it, pass it to
+ * evr_send(), which takes its own reference. A buffer returns to its pool
+ * when the last reference is dropped with evr_buf_unref(). Buffers belong
+ * to one loop and one thread.
+ */
+struct evr_buf {
+	char *data;   /* payload; a module may advance it within the buffer */
+	uint32_t len; /* payload bytes */
+	uint32_t cap; /* bytes that fit at data */
+	/* private: */
+	uint32_t refs;
+	uint16_t id;
+	uint16_t kind;
+	struct evr_loop *loop;
+	struct evr_buf *next;
+	char *base;
+};
+
+/* A buffer with room for at least cap bytes, len 0, one reference.
+ * NULL when out of memory. */
+struct evr_buf *evr_buf_new(struct evr_loop *l, size_t cap);
+struct evr_buf *evr_buf_ref(struct evr_buf *b);
+void evr_buf_unref(struct evr_buf *b);
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A one-shot timer embedded in the user's structure. The callback runs on
+ * the loop thread and may restart the timer. Time is in milliseconds.
+ */
+struct evr_timer;
+typedef void (*evr_timer_cb)(struct evr_timer *t);
+struct evr_timer {
+	/* private: */
+	uint64_t expires;
+	uint32_t slot; /* heap index + 1; 0 when inactive */
+	evr_timer_cb cb;
+};
+
+void evr_timer_init(struct evr_timer *t, evr_timer_cb cb);
+/* Start or restart: fires once after ms milliseconds. */
+int evr_timer_start(struct evr_loop *l, struct evr_timer *t, uint64_t ms);
+void evr_timer_stop(struct evr_loop *l, struct evr_timer *t);
+static inline bool evr_timer_active(const struct evr_timer *t)
+{
+	return t->slot != 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef void (*evr_signal_cb)(struct evr_loop *l, int signo, void *arg);
+
+/*
+ * Deliver signo to cb on the loop thread (through a signalfd). The signal is
+ * blocked in the calling thread; block it in every other thread too.
+ * Signal watchers do not keep evr_loop_run() alive on their own.
+ */
+int evr_signal_add(struct evr_loop *l, int signo, evr_signal_cb cb, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Listeners                                                           */
+/* ------------------------------------------------------------------ */
+
+struct evr_listen_cfg {
+	const struct evr_proto *proto; /* required */
+	void *conf;	  /* the module's per-service configuration */
+	const char *name; /* service name for logs; default proto->name */
+	int backlog;	  /* default 1024 */
+	bool v6only;	  /* IPV6_V6ONLY on an IPv6 socket */
+	bool reuseport;	  /* SO_REUSEPORT, one listener per loop */
+};
+
+/*
+ * Bind, listen and start accepting on a TCP address. On failure returns
+ * -errno and logs nothing: the caller names the address in its message.
+ * Port 0 binds an ephemeral port; evr_listener_addr() tells which.
+ */
+int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+	       const struct evr_listen_cfg *cfg, struct evr_listener **out);
+
+/* Stop accepting and close the socket. Connections already accepted go on.
+ * The listener's memory is freed once the kernel has let go of it. */
+void evr_listener_close(struct evr_listener *ls);
+
+int evr_listener_addr(const struct evr_listener *ls,
+		      struct sockaddr_storage *ss, socklen_t *len);
+int evr_listener_fd(const struct evr_listener *ls);
+const char *evr_listener_name(const struct evr_listener *ls);
+
+/* ------------------------------------------------------------------ */
+/* Connections                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Queue the payload of b for sending, after everything queued before: takes
+ * a reference, copies nothing. Bytes go out in order, with at most one send
+ * in flight per socket. Returns 0, -EPIPE when the connection is closing.
+ */
+int evr_send(struct evr_conn *c, struct evr_buf *b);
+
+/* Queue len bytes of b starting at b->data + off (a slice; no copy). */
+int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len);
+
+/* Queue a copy of len bytes at p. -ENOMEM when no buffer can be had. */
+int evr_send_copy(struct evr_conn *c, const void *p, size_t len);
+
+/* Queue a printf-formatted copy. */
+int evr_sendf(struct evr_conn *c, const char *fmt, ...) EVR_PRINTF(2, 3);
+
+/*
+ * Close gracefully: stop receiving, send what is queued, then close the
+ * socket. Idempotent and safe from any callback. on_close runs once the
+ * queue has drained (or failed).
+ */
+void evr_close(struct evr_conn *c);
+
+/* Close now: drop what is queued and close the socket. on_close gets err. */
+void evr_abort(struct evr_conn *c, int err);
+
+void *evr_conn_state(struct evr_conn *c); /* proto->state_size bytes, zeroed */
+void *evr_conn_conf(const struct evr_conn *c); /* the listener's cfg.conf */
+void *evr_conn_udata(const struct evr_conn *c);
+void evr_conn_set_udata(struct evr_conn *c, void *udata);
+struct evr_loop *evr_conn_loop(const struct evr_conn *c);
+int evr_conn_fd(const struct evr_conn *c);
+size_t evr_conn_queued(const struct evr_conn *c); /* bytes not yet sent */
+bool evr_conn_closing(const struct evr_conn *c);
+int evr_conn_peer(const struct evr_conn *c, struct sockaddr_storage *ss,
+		  socklen_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Protocol modules                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A protocol module. Every handler is optional; missing ones get the
+ * defaults named below, so the core never tests for NULL on a hot path.
+ *
+ * conf: a module may keep per-service configuration. The daemon allocates
+ * conf_size bytes, calls conf_init, then conf_set for each option given by
+ * the user, and hands the result to evr_listen() in cfg.conf.
+ */
+struct evr_proto {
+	const char *name;    /* [a-z0-9_-]+, required */
+	const char *summary; /* one line for --help */
+	size_t state_size;   /* per-connection bytes, zeroed, <= 64 KiB */
+	size_t conf_size;    /* per-service configuration bytes */
+
+	int (*conf_init)(void *conf);
+	/* -EINVAL for a bad value, -ENOENT for an unknown key */
+	int (*conf_set)(void *conf, const char *key, const char *value);
+	void (*conf_fini)(void *conf);
+
+	/* A connection was accepted. Return <0 to refuse it (it is closed).
+	 * Default: accept. */
+	int (*on_accept)(struct evr_conn *c);
+	/* Bytes arrived in b (lent for the call). Default: discard. */
+	void (*on_data)(struct evr_conn *c, struct evr_buf *b);
+	/* The peer shut down its sending side. Default: evr_close(). */
+	void (*on_eof)(struct evr_conn *c);
+	/* n queued bytes reached the kernel. Default: nothing. */
+	void (*on_sent)(struct evr_conn *c, size_t n);
+	/* Last call for c: err is 0 after an orderly close, else -errno.
+	 * Default: nothing. */
+	void (*on_close)(struct evr_conn *c, int err);
+};
+
+/*
+ * Registry of modules by name. The built-in ones (echo, daytime, ...) are
+ * registered from the start; evr_proto_register() adds a user's module after
+ * validating it. Returns 0, -EINVAL (invalid; see evr_proto_validate) or
+ * -EEXIST.
+ */
+int evr_proto_register(const struct evr_proto *p);
+const struct evr_proto *evr_proto_find(const char *name);
+/* The n-th registered module, NULL past the end. */
+const struct evr_proto *evr_proto_at(size_t n);
+
+/*
+ * Check that a module is usable: a valid name, at least one of on_accept or
+ * on_data, a bounded state size, configuration hooks that agree with
+ * conf_size. Returns 0 or -EINVAL with a reason in why.
+ */
+int evr_proto_validate(const struct evr_proto *p, char *why, size_t whylen);
+
+/* Built-in modules. */
+extern const struct evr_proto evr_proto_echo;
+extern const struct evr_proto evr_proto_daytime;
+
+/*
+ * daytime's line for time t (RFC 867 leaves the format free). fmt is a
+ * strftime(3) format, NULL for the default, utc chooses UTC or local time.
+ * Default: "Wednesday, November 25, 2026 03:35:50-UTC". Returns the length
+ * written (without NUL) or -ENOSPC.
+ */
+int evr_daytime_format(char *out, size_t outlen, const char *fmt, bool utc,
+		       int64_t t);
+
+/* ------------------------------------------------------------------ */
+/* Addresses                                                           */
+/* ------------------------------------------------------------------ */
+
+#define EVR_ADDRSTRLEN 64 /* "[ffff:...:ffff%ifname]:65535" */
+
+/* "127.0.0.1:7", "[::1]:7". Returns buf. */
+const char *evr_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Parse a numeric IPv4 or IPv6 address (brackets allowed) with a port.
+ * Returns 0 or -EINVAL. */
+int evr_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		   socklen_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                             */
+/* ------------------------------------------------------------------ */
+
+enum evr_log_level {
+	EVR_LOG_ERR,
+	EVR_LOG_WARN,
+	EVR_LOG_INFO,
+	EVR_LOG_DEBUG,
+};
+
+/* Lines go to stderr as "ident: level: message". */
+void evr_log_set_level(enum evr_log_level level);
+enum evr_log_level evr_log_get_level(void);
+void evr_log_set_ident(const char *ident);
+void evr_log(enum evr_log_level level, const char *fmt, ...) EVR_PRINTF(2, 3);
+void evr_vlog(enum evr_log_level level, const char *fmt, va_list ap);
+
+#define evr_log_err(...)  evr_log(EVR_LOG_ERR, __VA_ARGS__)
+#define evr_log_warn(...) evr_log(EVR_LOG_WARN, __VA_ARGS__)
+#define evr_log_info(...) evr_log(EVR_LOG_INFO, __VA_ARGS__)
+#define evr_log_debug(...)                                                     \
+	do {                                                                   \
+		if (evr_log_get_level() >= EVR_LOG_DEBUG)                      \
+			evr_log(EVR_LOG_DEBUG, __VA_ARGS__);                   \
+	} while (0)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVRING_H */

@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * evringd.c - a modern inetd on evring.
+ *
+ *	evringd -s echo -s daytime [--port-offset N] [-b ADDR]...
+ *
+ * Each -s names a built-in service; its port comes from /etc/services
+ * (getservbyname) unless given. Every service listens on every bind address
+ * (default: all IPv4 and all IPv6 addresses). One line per listening socket
+ * goes to stdout ("listen SERVICE tcp ADDRESS:PORT BACKEND"); log lines go
+ * to stderr. SIGINT and SIGTERM stop the daemon: listeners close, open
+ * connections are closed, and it exits 0. SIGUSR1 logs the loop's counters.
+ *
+ * Exit status: 0 after a clean stop, 1 for a run-time error (a port in use,
+ * a privileged port, no backend), 2 for a usage error.
+ */
+#include "evring.h"
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define EXIT_USAGE    2
+#define EXIT_RUNTIME  1
+#define MAX_SERVICES  64
+#define MAX_BINDS     16
+#define MAX_LISTENERS (MAX_SERVICES * MAX_BINDS)
+
+struct service {
+	const struct evr_proto *proto;
+	char name[64];
+	long port; /* -1: from /etc/services */
+	void *conf;
+};
+
+struct daemon {
+	struct service svc[MAX_SERVICES];
+	int nsvc;
+	const char *bind[MAX_BINDS];
+	int nbind;
+	long port_offset;
+	struct evr_loop_opts lo;
+	struct evr_loop *loop;
+	struct evr_listener *ls[MAX_LISTENERS];
+	int nls;
+};
+
+static void usage(FILE *f)
+{
+	const struct evr_proto *p;
+
+	fprintf(f,
+		"usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
+		"\n"
+		"Serves built-in services over TCP on io_uring (or epoll).\n"
+		"\n"
+		"  -s, --service NAME[/tcp][:PORT]  serve NAME; the port "
+		"defaults to\n"
+		"                          /etc/services (getservbyname)\n"
+		"  -o, --option NAME.KEY=VALUE      set a service option\n"
+		"  -b, --bind ADDR         listen on ADDR only (repeatable; "
+		"default:\n"
+		"                          all IPv4 and IPv6 addresses)\n"
+		"      --port-offset N     add N to every port (10000 gives "
+		"10007, 10013)\n"
+		"      --backend NAME      auto (default), io_uring or epoll; "
+		"also\n"
+		"                          the EVRING_BACKEND environment "
+		"variable\n"
+		"      --buf-size BYTES    receive buffer size (default "
+		"16384)\n"
+		"      --buf-count N       receive buffers per loop (default "
+		"1024)\n"
+		"      --sq-entries N      io_uring submission queue size "
+		"(default 256)\n"
+		"      --cq-entries N      io_uring completion queue size\n"
+		"  -v, --verbose           more log lines (repeatable)\n"
+		"  -q, --quiet             errors and warnings only\n"
+		"  -h, --help              this text\n"
+		"      --version           print the version\n"
+		"\n"
+		"Services:\n");
+	for (size_t i = 0; (p = evr_proto_at(i)); i++)
+		fprintf(f, "  %-10s %s\n", p->name,
+			p->summary ? p->summary : "");
+	fprintf(f, "\nOptions of daytime: format=STRFTIME, tz=utc|local\n");
+}
+
+static int usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	evr_log_err("%s (see evringd --help)", msg);
+	return -EXIT_USAGE;
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void known_services(char *buf, size_t n)
+{
+	const struct evr_proto *p;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; (p = evr_proto_at(i)) && off < n; i++)
+		off += (size_t)snprintf(buf + off, n - off, "%s%s",
+					i ? ", " : "", p->name);
+}
+
+/* NAME[/tcp][:PORT] */
+static int add_service(struct daemon *d, const char *spec)
+{
+	char name[64], known[256];
+	const char *colon = strchr(spec, ':');
+	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+	struct service *s;
+	char *slash;
+
+	if (d->nsvc == MAX_SERVICES)
+		return usage_error("too many services (at most %d)",
+				   MAX_SERVICES);
+	if (len == 0 || len >= sizeof(name))
+		return usage_error("service \"%s\": bad name", spec);
+	memcpy(name, spec, len);
+	name[len] = '\0';
+	slash = strchr(name, '/');
+	if (slash) {
+		*slash++ = '\0';
+		if (strcmp(slash, "tcp"))
+			return usage_error("service \"%s\": protocol \"%s\" "
+					   "is not supported (tcp)",
+					   spec, slash);
+	}
+	s = &d->svc[d->nsvc];
+	s->proto = evr_proto_find(name);
+	if (!s->proto) {
+		known_services(known, sizeof(known));
+		return usage_error("unknown service \"%s\" (known: %s)", name,
+				   known);
+	}
+	for (int i = 0; i < d->nsvc; i++)
+		if (!strcmp(d->svc[i].name, name))
+			return usage_error("service \"%s\" given twice", name);
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->port = -1;
+	if (colon && parse_long(colon + 1, 0, 65535, &s->port) < 0)
+		return usage_error("service \"%s\": bad port \"%s\"", name,
+				   colon + 1);
+	if (s->proto->conf_size) {
+		s->conf = calloc(1, s->proto->conf_size);
+		if (!s->conf)
+			return -EXIT_RUNTIME;
+		if (s->proto->conf_init && s->proto->conf_init(s->conf) < 0)
+			return usage_error("service %s: cannot initialise",
+					   name);
+	}
+	d->nsvc++;
+	return 0;
+}
+
+/* NAME.KEY=VALUE, after all -s */
+static int set_option(struct daemon *d, const char *spec)
+{
+	const char *dot = strchr(spec, '.');
+	const char *eq = dot ? strchr(dot, '=') : NULL;
+	char name[64], key[64];
+	struct service *s = NULL;
+	int err;
+
+	if (!dot || !eq || dot == spec || eq == dot + 1 ||
+	    (size_t)(dot - spec) >= sizeof(name) ||
+	    (size_t)(eq - dot - 1) >= sizeof(key))
+		return usage_error("option \"%s\": expected NAME.KEY=VALUE",
+				   spec);
+	memcpy(name, spec, (size_t)(dot - spec));
+	name[dot - spec] = '\0';
+	memcpy(key, dot + 1, (size_t)(eq - dot - 1));
+	key[eq - dot - 1] = '\0';
+	for (int i = 0; i < d->nsvc; i++)
+		if (!strcmp(d->svc[i].name, name))
+			s = &d->svc[i];
+	if (!s)
+		return usage_error("option \"%s\": service %s is not served",
+				   spec, name);
+	if (!s->proto->conf_set)
+		return usage_error("option \"%s\": service %s has no options",
+				   spec, name);
+	err = s->proto->conf_set(s->conf, key, eq + 1);
+	if (err == -ENOENT)
+		return usage_error("option \"%s\": %s has no option \"%s\"",
+				   spec, name, key);
+	if (err < 0)
+		return usage_error("option \"%s\": bad value \"%s\"", spec,
+				   eq + 1);
+	return 0;
+}
+
+static int resolve_ports(struct daemon *d)
+{
+	for (int i = 0; i < d->nsvc; i++) {
+		struct service *s = &d->svc[i];
+		long port = s->port;
+
+		if (port < 0) {
+			struct servent *se = getservbyname(s->name, "tcp");
+
+			if (!se)
+				return usage_error(
+				    "service %s: no tcp port in "
+				    "/etc/services; give one with -s "
+				    "%s:PORT",
+				    s->name, s->name);
+			port = ntohs((uint16_t)se->s_port);
+		}
+		if (port != 0)
+			port += d->port_offset;
+		if (port < 0 || port > 65535)
+			return usage_error("service %s: port %ld with offset "
+					   "%ld is out of range",
+					   s->name, port - d->port_offset,
+					   d->port_offset);
+		s->port = port;
+	}
+	endservent();
+	return 0;
+}
+
+static void bind_error(const struct service *s, const char *addr, int err)
+{
+	const char *hint = "";
+
+	if (err == -EACCES && s->port < 1024)
+		hint = " (ports below 1024 need root or "
+		       "CAP_NET_BIND_SERVICE; try --port-offset 10000)";
+	else if (err == -EADDRINUSE)
+		hint = " (another server listens there)";
+	evr_log_err("bind %s (%s): %s%s", addr, s->name, strerror(-err), hint);
+}
+
+static int listen_one(struct daemon *d, struct service *s, const char *host,
+		      bool v6only, bool optional)
+{
+	struct evr_listen_cfg cfg = {
+	    .proto = s->proto,
+	    .conf = s->conf,
+	    .name = s->name,
+	    .v6only = v6only,
+	};
+	struct sockaddr_storage ss;
+	char a[EVR_ADDRSTRLEN];
+	socklen_t len;
+	struct evr_listener *ls;
+	int err;
+
+	if (evr_addr_parse(host, (uint16_t)s->port, &ss, &len) < 0)
+		return usage_error("bind address \"%s\": not a numeric IPv4 "
+				   "or IPv6 address",
+				   host);
+	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
+	err = evr_listen(d->loop, (struct sockaddr *)&ss, len, &cfg, &ls);
+	if (err == -EAFNOSUPPORT && optional) {
+		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
+			     strerror(-err));
+		return 0;
+	}
+	if (err < 0) {
+		bind_error(s, a, err);
+		return -EXIT_RUNTIME;
+	}
+	d->ls[d->nls++] = ls;
+	evr_listener_addr(ls, &ss, &len);
+	printf("listen %s tcp %s %s\n", s->name,
+	       evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
+	       evr_loop_backend(d->loop));
+	return 0;
+}
+
+static int start_listeners(struct daemon *d)
+{
+	for (int i = 0; i < d->nsvc; i++) {
+		struct service *s = &d->svc[i];
+		int err = 0;
+
+		if (d->nbind == 0) {
+			err = listen_one(d, s, "0.0.0.0", false, false);
+			if (!err)
+				err = listen_one(d, s, "::", true, true);
+		}
+		for (int b = 0; !err && b < d->nbind; b++)
+			err = listen_one(d, s, d->bind[b], false, false);
+		if (err)
+			return err;
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static void on_stop(struct evr_loop *l, int signo, void *arg)
+{
+	(void)arg;
+	evr_log_info("%s: stopping", strsignal(signo));
+	evr_loop_stop(l);
+}
+
+static void on_stats(struct evr_loop *l, int signo, void *arg)
+{
+	struct evr_stats st;
+
+	(void)signo, (void)arg;
+	evr_loop_stats(l, &st);
+	evr_log_info("stats: conns_open=%llu conns_accepted=%llu "
+		     "listeners=%llu bufs_total=%u bufs_free=%u bufs_heap=%llu "
+		     "bytes_queued=%llu recv_nobufs=%llu accept_pauses=%llu "
+		     "timers=%llu",
+		     (unsigned long long)st.conns_open,
+		     (unsigned long long)st.conns_accepted,
+		     (unsigned long long)st.listeners, st.bufs_total,
+		     st.bufs_free, (unsigned long long)st.bufs_heap,
+		     (unsigned long long)st.bytes_queued,
+		     (unsigned long long)st.recv_nobufs,
+		     (unsigned long long)st.accept_pauses,
+		     (unsigned long long)st.timers);
+}
+
+/* A server of many connections wants every descriptor it may have. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+enum {
+	OPT_PORT_OFFSET = 256,
+	OPT_BACKEND,
+	OPT_BUF_SIZE,
+	OPT_BUF_COUNT,
+	OPT_SQ,
+	OPT_CQ,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"service", required_argument, NULL, 's'},
+    {"option", required_argument, NULL, 'o'},
+    {"bind", required_argument, NULL, 'b'},
+    {"port-offset", required_argument, NULL, OPT_PORT_OFFSET},
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"buf-size", required_argument, NULL, OPT_BUF_SIZE},
+    {"buf-count", required_argument, NULL, OPT_BUF_COUNT},
+    {"sq-entries", required_argument, NULL, OPT_SQ},
+    {"cq-entries", required_argument, NULL, OPT_CQ},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_u32(const char *opt, const char *arg, uint32_t *out)
+{
+	long v;
+
+	if (parse_long(arg, 1, INT32_MAX, &v) < 0)
+		return usage_error("%s \"%s\": expected a positive number", opt,
+				   arg);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_args(struct daemon *d, int argc, char **argv)
+{
+	const char *opts[MAX_SERVICES * 4];
+	int nopts = 0, verbose = 0, c, err = 0;
+
+	while ((c = getopt_long(argc, argv, "s:o:b:vqh", long_opts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 's':
+			err = add_service(d, optarg);
+			break;
+		case 'o':
+			if (nopts == (int)(sizeof(opts) / sizeof(opts[0])))
+				return usage_error("too many options");
+			opts[nopts++] = optarg;
+			break;
+		case 'b':
+			if (d->nbind == MAX_BINDS)
+				return usage_error("too many bind addresses");
+			d->bind[d->nbind++] = optarg;
+			break;
+		case OPT_PORT_OFFSET:
+			if (parse_long(optarg, -65535, 65535, &d->port_offset))
+				return usage_error("--port-offset \"%s\": "
+						   "expected -65535..65535",
+						   optarg);
+			break;
+		case OPT_BACKEND:
+			d->lo.backend = optarg;
+			break;
+		case OPT_BUF_SIZE:
+			err = parse_u32("--buf-size", optarg, &d->lo.buf_size);
+			break;
+		case OPT_BUF_COUNT:
+			err =
+			    parse_u32("--buf-count", optarg, &d->lo.buf_count);
+			break;
+		case OPT_SQ:
+			err = parse_u32("--sq-entries", optarg,
+					&d->lo.sq_entries);
+			break;
+		case OPT_CQ:
+			err = parse_u32("--cq-entries", optarg,
+					&d->lo.cq_entries);
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'q':
+			verbose = -1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("evringd %s\n", EVR_VERSION);
+			return 1;
+		default:
+			return usage_error("bad command line");
+		}
+		if (err)
+			return err;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (verbose < 0)
+		evr_log_set_level(EVR_LOG_WARN);
+	else if (verbose > 0)
+		evr_log_set_level(EVR_LOG_DEBUG);
+	if (d->nsvc == 0)
+		return usage_error("no service given (for example -s echo -s "
+				   "daytime)");
+	for (int i = 0; i < nopts; i++) {
+		err = set_option(d, opts[i]);
+		if (err)
+			return err;
+	}
+	return resolve_ports(d);
+}
+
+static void daemon_fini(struct daemon *d)
+{
+	evr_loop_free(d->loop);
+	for (int i = 0; i < d->nsvc; i++) {
+		struct service *s = &d->svc[i];
+
+		if (s->conf && s->proto->conf_fini)
+			s->proto->conf_fini(s->conf);
+		free(s->conf);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	int err;
+
+	evr_log_set_ident("evringd");
+	signal(SIGPIPE, SIG_IGN);
+	evr_loop_opts_init(&d.lo);
+	err = parse_args(&d, argc, argv);
+	if (err) {
+		daemon_fini(&d);
+		return err > 0 ? 0 : -err;
+	}
+	raise_nofile();
+	err = evr_loop_new(&d.loop, &d.lo);
+	if (err < 0) {
+		if (err != -ENOTSUP && err != -EINVAL)
+			evr_log_err("cannot create the event loop: %s",
+				    strerror(-err));
+		daemon_fini(&d);
+		return err == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+	}
+	if (evr_signal_add(d.loop, SIGINT, on_stop, NULL) < 0 ||
+	    evr_signal_add(d.loop, SIGTERM, on_stop, NULL) < 0 ||
+	    evr_signal_add(d.loop, SIGUSR1, on_stats, NULL) < 0) {
+		evr_log_err("signalfd: %s", strerror(errno));
+		daemon_fini(&d);
+		return EXIT_RUNTIME;
+	}
+	err = start_listeners(&d);
+	if (err) {
+		daemon_fini(&d);
+		return -err;
+	}
+	evr_log_info("evringd %s: %d listening sockets, backend %s, pid %d",
+		     EVR_VERSION, d.nls, evr_loop_backend(d.loop),
+		     (int)getpid());
+	err = evr_loop_run(d.loop);
+	daemon_fini(&d);
+	if (err < 0) {
+		evr_log_err("event loop: %s", strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - private structures shared by the files of core/.
+ *
+ * Nothing here is part of the public API; internal non-static functions are
+ * named evr__*. Layout: lists, the backend ops table, buffers and the pool,
+ * write-queue entries, connections, listeners, the loop, and the functions
+ * each file offers the others.
+ */
+#ifndef EVRING_INTERNAL_H
+#define EVRING_INTERNAL_H
+
+#include "evring.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+
+#define EVR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define EVR_CONTAINER_OF(p, type, member)                                      \
+	((type *)((char *)(p)-offsetof(type, member)))
+#define EVR_LIKELY(x)	__builtin_expect(!!(x), 1)
+#define EVR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Kernel versions are named, never written as hex. */
+#define EVR_KVER(a, b, c) (((a) << 16) + ((b) << 8) + (c))
+
+/* ---- intrusive doubly-linked list (circular, head is a sentinel) ---- */
+
+struct evr__list {
+	struct evr__list *next, *prev;
+};
+
+static inline void evr__list_init(struct evr__list *h)
+{
+	h->next = h->prev = h;
+}
+
+static inline bool evr__list_empty(const struct evr__list *h)
+{
+	return h->next == h;
+}
+
+static inline void evr__list_add_tail(struct evr__list *h, struct evr__list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+
+static inline void evr__list_del(struct evr__list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+/* ---- backend ops table ---- */
+
+/*
+ * A backend turns the loop's requests into kernel work and the kernel's
+ * answers into calls of the evr__conn_* / evr__listener_* functions below.
+ * Every hook is present in every backend (no NULL checks at call sites).
+ */
+struct evr__backend {
+	const char *name;
+	/* Can this backend run here? 0, or -errno with words in why. */
+	int (*probe)(const struct evr_loop_opts *o, char *why, size_t whylen);
+	int (*init)(struct evr_loop *l, const struct evr_loop_opts *o);
+	void (*fini)(struct evr_loop *l);
+	/* Submit pending work, wait up to timeout_ms (-1: forever) and
+	 * dispatch what completed. Returns 0 or -errno (fatal). */
+	int (*poll)(struct evr_loop *l, int timeout_ms);
+	/* Start (or restart after a pause) accepting. */
+	int (*listener_start)(struct evr_listener *ls);
+	/* Stop accepting and close the socket; calls evr__listener_put()
+	 * for each kernel reference it drops. */
+	void (*listener_stop)(struct evr_listener *ls);
+	/* Start (or restart) receiving on a connection. */
+	int (*conn_recv)(struct evr_conn *c);
+	/* The write queue is not empty and no send is in flight: send. */
+	void (*conn_send)(struct evr_conn *c);
+	/* Release the connection's kernel work and close its fd. */
+	void (*conn_close)(struct evr_conn *c);
+	/* A pool buffer's last reference dropped: give it back. */
+	void (*buf_recycle)(struct evr_loop *l, struct evr_buf *b);
+	/* Watch l->sigfd for readability. */
+	int (*signal_start)(struct evr_loop *l);
+};
+
+extern const struct evr__backend evr__backend_uring;
+extern const struct evr__backend evr__backend_epoll;
+
+/* ---- buffers ---- */
+
+enum evr__buf_kind {
+	EVR__BUF_POOL,	/* receive pool; id is the index */
+	EVR__BUF_SMALL, /* evr_buf_new(), cached, cap EVR__BUF_SMALL_CAP */
+	EVR__BUF_MID,	/* evr_buf_new(), cached, cap = pool buffer size */
+	EVR__BUF_BIG,	/* evr_buf_new(), exact size, freed */
+};
+
+#define EVR__BUF_SMALL_CAP 256
+#define EVR__BUF_CACHE_MAX 1024 /* cached free heap buffers per class */
+
+struct evr__pool {
+	char *mem; /* count * size bytes, page aligned */
+	size_t mem_len;
+	struct evr_buf *bufs; /* count headers */
+	uint32_t count;
+	uint32_t size;
+	uint32_t nfree;	      /* available to receive into */
+	struct evr_buf *free; /* free list (epoll backend) */
+	/* caches of heap buffers by class */
+	struct evr_buf *cache_small, *cache_mid;
+	uint32_t ncache_small, ncache_mid;
+	uint64_t heap_live;
+};
+
+int evr__pool_init(struct evr_loop *l, uint32_t count, uint32_t size);
+void evr__pool_fini(struct evr_loop *l);
+/* Take a free pool buffer (epoll backend), NULL when empty. */
+struct evr_buf *evr__pool_get(struct evr_loop *l);
+/* Hand out pool buffer id with one reference (io_uring backend). */
+struct evr_buf *evr__pool_take(struct evr_loop *l, uint32_t id);
+
+/* ---- write queue ---- */
+
+struct evr__wq {
+	struct evr__wq *next;
+	struct evr_buf *buf; /* one reference held */
+	char *p;
+	uint32_t len;
+};
+
+/* ---- connections ---- */
+
+enum {
+	EVR__C_RECV = 1 << 0,	  /* a receive is armed */
+	EVR__C_SENDING = 1 << 1,  /* a send is in flight */
+	EVR__C_CLOSING = 1 << 2,  /* evr_close()/evr_abort() was called */
+	EVR__C_CLOSED = 1 << 3,	  /* on_close has run; fd closed or closing */
+	EVR__C_EOF = 1 << 4,	  /* the peer sent FIN */
+	EVR__C_FLUSH = 1 << 5,	  /* on the loop's flush list */
+	EVR__C_STARVED = 1 << 6,  /* waiting for pool buffers to receive */
+	EVR__C_ZOMBIE = 1 << 7,	  /* on the loop's zombie list */
+	EVR__C_WANTOUT = 1 << 8,  /* epoll: waiting for EPOLLOUT */
+	EVR__C_READABLE = 1 << 9, /* epoll: data may be pending */
+};
+
+/* The handlers of a module, with defaults filled in. */
+struct evr__proto_rt {
+	const struct evr_proto *p;
+	int (*on_accept)(struct evr_conn *c);
+	void (*on_data)(struct evr_conn *c, struct evr_buf *b);
+	void (*on_eof)(struct evr_conn *c);
+	void (*on_sent)(struct evr_conn *c, size_t n);
+	void (*on_close)(struct evr_conn *c, int err);
+};
+
+void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt);
+
+struct evr_conn {
+	struct evr_loop *loop;
+	const struct evr__proto_rt *proto;
+	struct evr_listener *ls; /* counted reference, NULL for none */
+	void *conf;
+	void *udata;
+	int fd;
+	uint16_t flags;
+	uint16_t refs;	      /* kernel operations in flight (io_uring) */
+	int err;	      /* why it closed */
+	uint32_t wq_inflight; /* queue entries covered by the send in flight */
+	struct evr__wq *wq_head, *wq_tail;
+	size_t wq_bytes;
+	struct evr__list link;	 /* loop->conns */
+	struct evr__list starve; /* loop->starved */
+	struct evr_conn *next;	 /* flush list, then zombie list */
+	void *be;		 /* backend data of the send in flight */
+	_Alignas(16) unsigned char state[];
+};
+
+/* Called by backends. */
+struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd);
+void evr__conn_data(struct evr_conn *c, struct evr_buf *b);
+void evr__conn_eof(struct evr_conn *c);
+void evr__conn_sent(struct evr_conn *c, size_t n);
+void evr__conn_error(struct evr_conn *c, int err);
+void evr__conn_starved(struct evr_conn *c);
+/* Drop one kernel reference; the connection is freed later when closed. */
+void evr__conn_put(struct evr_conn *c);
+/* Loop passes. */
+void evr__conn_flush_all(struct evr_loop *l);
+void evr__conn_refill(struct evr_loop *l);
+void evr__conn_reap(struct evr_loop *l);
+void evr__conn_abort_all(struct evr_loop *l, int err);
+void evr__conn_free_all(struct evr_loop *l);
+void evr__wq_fini(struct evr_loop *l);
+
+/* ---- listeners ---- */
+
+struct evr_listener {
+	struct evr_loop *loop;
+	struct evr__proto_rt proto;
+	void *conf;
+	char name[32];
+	int fd;
+	uint16_t refs; /* kernel operations + connections */
+	bool closing;
+	bool paused;
+	bool armed; /* an accept is armed (io_uring) */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct evr_timer pause_timer;
+	uint64_t pause_since;
+	uint32_t pause_retries;
+	struct evr__list link; /* loop->listeners, until freed */
+};
+
+/* A fatal accept error: pause accepting for a while (EMFILE and friends). */
+void evr__listener_pause(struct evr_listener *ls, int err);
+/* An accept succeeded after a pause. */
+void evr__listener_resumed(struct evr_listener *ls);
+void evr__listener_put(struct evr_listener *ls);
+void evr__listener_close_all(struct evr_loop *l);
+void evr__listener_free_all(struct evr_loop *l);
+
+/* ---- timers (timer.c) ---- */
+
+struct evr__timers {
+	struct evr_timer **heap;
+	uint32_t n, cap;
+	bool running;
+};
+
+int64_t evr__timers_next(struct evr_loop *l); /* ms until next, -1 none */
+void evr__timers_run(struct evr_loop *l);
+void evr__timers_fini(struct evr_loop *l);
+
+/* ---- signals ---- */
+
+#define EVR__NSIG 65
+
+void evr__signal_dispatch(struct evr_loop *l);
+
+/* ---- the loop ---- */
+
+struct evr_loop {
+	const struct evr__backend *be_ops;
+	void *be;
+	uint64_t now;
+	bool stopping;
+	bool running;
+	struct evr__pool pool;
+	struct evr__timers timers;
+	struct evr__list conns;
+	struct evr__list listeners;
+	struct evr__list starved;
+	struct evr_conn *flush_head, **flush_tail;
+	struct evr_conn *zombies;
+	/* write queue entries: free list and the chunks they came from */
+	struct evr__wq *wq_free;
+	void *wq_chunks;
+	/* signals */
+	int sigfd;
+	sigset_t sigmask;
+	struct {
+		evr_signal_cb cb;
+		void *arg;
+	} sig[EVR__NSIG];
+	struct evr_stats st;
+	char backend_reason[192];
+};
+
+uint64_t evr__now_ms(void);
+
+/* log.c: strerror for -errno values */
+const char *evr__strerror(int err);
+
+#endif /* EVRING_INTERNAL_H */

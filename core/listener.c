@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * listener.c - TCP listening sockets and the accept pause.
+ *
+ * A listener is created bound and listening, then handed to the backend to
+ * accept on. When accepting fails for a reason that retrying at once cannot
+ * fix (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener pauses on a timer
+ * instead of spinning, logs once for the whole pause, and tries again until
+ * an accept succeeds; the kernel keeps queueing clients in the backlog
+ * meanwhile.
+ *
+ * A listener's memory lives while the kernel works on it (an armed accept)
+ * and while connections it accepted are open (they use its module handlers
+ * and configuration): refs counts both.
+ */
+#include "internal.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ACCEPT_PAUSE_MS 100
+
+static int sockopt_on(int fd, int level, int name)
+{
+	int one = 1;
+
+	if (setsockopt(fd, level, name, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int listen_socket(const struct sockaddr *sa, socklen_t salen,
+			 const struct evr_listen_cfg *cfg)
+{
+	int fd, err;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    IPPROTO_TCP);
+	if (fd < 0)
+		return -errno;
+	err = sockopt_on(fd, SOL_SOCKET, SO_REUSEADDR);
+	if (!err && cfg->reuseport)
+		err = sockopt_on(fd, SOL_SOCKET, SO_REUSEPORT);
+	if (!err && sa->sa_family == AF_INET6 && cfg->v6only)
+		err = sockopt_on(fd, IPPROTO_IPV6, IPV6_V6ONLY);
+	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux:
+	 * one setsockopt here instead of one per connection. */
+	if (!err)
+		err = sockopt_on(fd, IPPROTO_TCP, TCP_NODELAY);
+	if (!err && bind(fd, sa, salen) < 0)
+		err = -errno;
+	if (!err && listen(fd, cfg->backlog > 0 ? cfg->backlog : 1024) < 0)
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void pause_expired(struct evr_timer *t)
+{
+	struct evr_listener *ls =
+	    EVR_CONTAINER_OF(t, struct evr_listener, pause_timer);
+	int err;
+
+	if (ls->closing)
+		return;
+	ls->pause_retries++;
+	err = ls->loop->be_ops->listener_start(ls);
+	if (err < 0)
+		evr__listener_pause(ls, err);
+}
+
+void evr__listener_pause(struct evr_listener *ls, int err)
+{
+	struct evr_loop *l = ls->loop;
+
+	if (ls->closing)
+		return;
+	if (!ls->paused) {
+		char a[EVR_ADDRSTRLEN];
+
+		ls->paused = true;
+		ls->pause_since = l->now;
+		ls->pause_retries = 0;
+		l->st.accept_pauses++;
+		evr_log_warn(
+		    "accept %s (%s): %s; pausing accepts, retrying "
+		    "every %d ms",
+		    evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
+		    ls->name, evr__strerror(err), ACCEPT_PAUSE_MS);
+	}
+	evr_timer_start(l, &ls->pause_timer, ACCEPT_PAUSE_MS);
+}
+
+void evr__listener_resumed(struct evr_listener *ls)
+{
+	char a[EVR_ADDRSTRLEN];
+
+	if (!ls->paused)
+		return;
+	ls->paused = false;
+	evr_log_info("accept %s (%s): accepting again after %llu ms",
+		     evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
+		     ls->name,
+		     (unsigned long long)(ls->loop->now - ls->pause_since));
+}
+
+int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+	       const struct evr_listen_cfg *cfg, struct evr_listener **out)
+{
+	struct evr_listener *ls;
+	char why[128];
+	int fd, err;
+
+	if (!cfg || !cfg->proto || salen > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+		return -EINVAL;
+	if (l->stopping)
+		return -ESHUTDOWN;
+	ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return -ENOMEM;
+	fd = listen_socket(sa, salen, cfg);
+	if (fd < 0) {
+		free(ls);
+		return fd;
+	}
+	ls->loop = l;
+	ls->fd = fd;
+	ls->conf = cfg->conf;
+	evr__proto_resolve(cfg->proto, &ls->proto);
+	snprintf(ls->name, sizeof(ls->name), "%s",
+		 cfg->name ? cfg->name : cfg->proto->name);
+	ls->addrlen = sizeof(ls->addr);
+	if (getsockname(fd, (struct sockaddr *)&ls->addr, &ls->addrlen) < 0) {
+		memcpy(&ls->addr, sa, salen);
+		ls->addrlen = salen;
+	}
+	evr_timer_init(&ls->pause_timer, pause_expired);
+	ls->refs = 1; /* the loop's, dropped by evr_listener_close() */
+	evr__list_add_tail(&l->listeners, &ls->link);
+	l->st.listeners++;
+	err = l->be_ops->listener_start(ls);
+	if (err < 0) {
+		evr_listener_close(ls);
+		return err;
+	}
+	*out = ls;
+	return 0;
+}
+
+void evr_listener_close(struct evr_listener *ls)
+{
+	struct evr_loop *l = ls->loop;
+
+	if (ls->closing)
+		return;
+	ls->closing = true;
+	evr_timer_stop(l, &ls->pause_timer);
+	l->st.listeners--;
+	l->be_ops->listener_stop(ls);
+	evr__listener_put(ls);
+}
+
+void evr__listener_put(struct evr_listener *ls)
+{
+	if (--ls->refs)
+		return;
+	evr__list_del(&ls->link);
+	free(ls);
+}
+
+void evr__listener_close_all(struct evr_loop *l)
+{
+	struct evr__list *it, *next;
+
+	for (it = l->listeners.next; it != &l->listeners; it = next) {
+		struct evr_listener *ls =
+		    EVR_CONTAINER_OF(it, struct evr_listener, link);
+
+		/* closing may free ls, never the one after it */
+		next = it->next;
+		evr_listener_close(ls);
+	}
+}
+
+/* Loop teardown: the ring is gone, nothing refers to listeners any more. */
+void evr__listener_free_all(struct evr_loop *l)
+{
+	while (!evr__list_empty(&l->listeners)) {
+		struct evr_listener *ls = EVR_CONTAINER_OF(
+		    l->listeners.next, struct evr_listener, link);
+
+		if (!ls->closing) {
+			close(ls->fd);
+			l->st.listeners--;
+		}
+		evr__list_del(&ls->link);
+		free(ls);
+	}
+}
+
+int evr_listener_addr(const struct evr_listener *ls,
+		      struct sockaddr_storage *ss, socklen_t *len)
+{
+	memcpy(ss, &ls->addr, ls->addrlen);
+	*len = ls->addrlen;
+	return 0;
+}
+
+int evr_listener_fd(const struct evr_listener *ls)
+{
+	return ls->fd;
+}
+
+const char *evr_listener_name(const struct evr_listener *ls)
+{
+	return ls->name;
+}

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loop.c - the event loop: backend choice, the iteration, stop, signals.
+ *
+ * One iteration:
+ *   flush   start sends for connections with queued bytes; finish closes
+ *   refill  restart receives that stopped because the pool ran dry
+ *   reap    free connections the kernel no longer refers to
+ *   poll    the backend submits, waits (until the next timer) and
+ *           dispatches completions to connections and listeners
+ *   timers  run expired timers
+ * Every module callback runs inside poll or timers; flush, refill and reap
+ * run outside all of them, which is what makes evr_close() safe anywhere.
+ *
+ * Backends form a preference list (io_uring, then epoll). "auto" takes the
+ * first whose probe and init succeed and logs why it refused the others; a
+ * forced backend that cannot run is an error.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static const struct evr__backend *const backends[] = {
+    &evr__backend_uring,
+    &evr__backend_epoll,
+};
+
+#define EVR_BUF_SIZE_MIN  64
+#define EVR_BUF_SIZE_MAX  (1u << 20)
+#define EVR_BUF_COUNT_MAX 32768 /* buffer ids are 16 bits */
+
+void evr_loop_opts_init(struct evr_loop_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+}
+
+static uint32_t pow2_roundup(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+static int opts_resolve(const struct evr_loop_opts *in, struct evr_loop_opts *o)
+{
+	*o = *in;
+	if (!o->backend)
+		o->backend = getenv("EVRING_BACKEND");
+	if (!o->backend || !*o->backend)
+		o->backend = "auto";
+	if (strcmp(o->backend, "auto") && strcmp(o->backend, "io_uring") &&
+	    strcmp(o->backend, "epoll")) {
+		evr_log_err("backend \"%s\": unknown (auto, io_uring or epoll)",
+			    o->backend);
+		return -EINVAL;
+	}
+	if (!o->buf_size)
+		o->buf_size = 16384;
+	if (!o->buf_count)
+		o->buf_count = 1024;
+	if (o->buf_size < EVR_BUF_SIZE_MIN || o->buf_size > EVR_BUF_SIZE_MAX ||
+	    o->buf_count > EVR_BUF_COUNT_MAX) {
+		evr_log_err("receive pool of %u buffers of %u bytes: out of "
+			    "range (%u..%u bytes, at most %u buffers)",
+			    o->buf_count, o->buf_size, EVR_BUF_SIZE_MIN,
+			    EVR_BUF_SIZE_MAX, EVR_BUF_COUNT_MAX);
+		return -EINVAL;
+	}
+	o->buf_count = pow2_roundup(o->buf_count);
+	if (!o->sq_entries)
+		o->sq_entries = 256;
+	if (!o->cq_entries)
+		o->cq_entries = 4 * o->sq_entries;
+	if (o->cq_entries < o->sq_entries)
+		o->cq_entries = o->sq_entries;
+	return 0;
+}
+
+static int backend_choose(struct evr_loop *l, const struct evr_loop_opts *o)
+{
+	bool forced = strcmp(o->backend, "auto") != 0;
+	char why[sizeof(l->backend_reason)];
+
+	for (size_t i = 0; i < EVR_ARRAY_SIZE(backends); i++) {
+		const struct evr__backend *be = backends[i];
+		int err;
+
+		if (forced && strcmp(o->backend, be->name))
+			continue;
+		why[0] = '\0';
+		err = be->probe(o, why, sizeof(why));
+		if (!err) {
+			l->be_ops = be;
+			err = be->init(l, o);
+			if (err < 0) {
+				l->be_ops = NULL;
+				snprintf(why, sizeof(why), "init: %s",
+					 evr__strerror(err));
+			}
+		}
+		if (!err) {
+			if (l->backend_reason[0])
+				evr_log_info("backend %s (%s)", be->name,
+					     l->backend_reason);
+			else
+				evr_log_debug("backend %s", be->name);
+			return 0;
+		}
+		if (forced) {
+			evr_log_err("backend %s cannot run here: %s", be->name,
+				    why);
+			return -ENOTSUP;
+		}
+		snprintf(l->backend_reason, sizeof(l->backend_reason),
+			 "%s refused: %s", be->name, why);
+	}
+	evr_log_err("no backend can run here: %s", l->backend_reason);
+	return -ENOTSUP;
+}
+
+int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
+{
+	struct evr_loop_opts def, o;
+	struct evr_loop *l;
+	int err;
+
+	if (!in) {
+		evr_loop_opts_init(&def);
+		in = &def;
+	}
+	err = opts_resolve(in, &o);
+	if (err < 0)
+		return err;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	evr__list_init(&l->conns);
+	evr__list_init(&l->listeners);
+	evr__list_init(&l->starved);
+	l->flush_tail = &l->flush_head;
+	l->sigfd = -1;
+	sigemptyset(&l->sigmask);
+	l->now = evr__now_ms();
+	err = evr__pool_init(l, o.buf_count, o.buf_size);
+	if (err < 0)
+		goto out_free;
+	err = backend_choose(l, &o);
+	if (err < 0)
+		goto out_pool;
+	*out = l;
+	return 0;
+
+out_pool:
+	evr__pool_fini(l);
+out_free:
+	free(l);
+	return err;
+}
+
+static bool loop_done(const struct evr_loop *l)
+{
+	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners))
+		return false;
+	return l->stopping || l->timers.n == 0;
+}
+
+int evr_loop_run(struct evr_loop *l)
+{
+	int err = 0;
+
+	l->running = true;
+	l->now = evr__now_ms();
+	for (;;) {
+		int64_t timeout;
+
+		evr__conn_flush_all(l);
+		evr__conn_refill(l);
+		evr__conn_reap(l);
+		if (loop_done(l))
+			break;
+		timeout = evr__timers_next(l);
+		if (l->flush_head || timeout > INT32_MAX)
+			timeout = l->flush_head ? 0 : INT32_MAX;
+		err = l->be_ops->poll(l, (int)timeout);
+		if (err < 0)
+			break;
+		l->now = evr__now_ms();
+		evr__timers_run(l);
+	}
+	l->running = false;
+	return err;
+}
+
+void evr_loop_stop(struct evr_loop *l)
+{
+	if (l->stopping)
+		return;
+	l->stopping = true;
+	evr__listener_close_all(l);
+	evr__conn_abort_all(l, -ESHUTDOWN);
+}
+
+void evr_loop_free(struct evr_loop *l)
+{
+	if (!l)
+		return;
+	evr__conn_free_all(l);
+	evr__listener_free_all(l);
+	evr__timers_fini(l);
+	if (l->be_ops)
+		l->be_ops->fini(l);
+	evr__wq_fini(l);
+	evr__pool_fini(l);
+	if (l->sigfd >= 0)
+		close(l->sigfd);
+	free(l);
+}
+
+const char *evr_loop_backend(const struct evr_loop *l)
+{
+	return l->be_ops->name;
+}
+
+const char *evr_loop_backend_reason(const struct evr_loop *l)
+{
+	return l->backend_reason;
+}
+
+uint64_t evr_loop_now(const struct evr_loop *l)
+{
+	return l->now;
+}
+
+void evr_loop_stats(const struct evr_loop *l, struct evr_stats *st)
+{
+	*st = l->st;
+	st->bufs_total = l->pool.count;
+	st->bufs_free = l->pool.nfree;
+	st->bufs_heap = l->pool.heap_live;
+}
+
+/* ---- signals ---- */
+
+int evr_signal_add(struct evr_loop *l, int signo, evr_signal_cb cb, void *arg)
+{
+	sigset_t one;
+	int fd, err;
+
+	if (signo <= 0 || signo >= EVR__NSIG || !cb)
+		return -EINVAL;
+	sigemptyset(&one);
+	sigaddset(&one, signo);
+	err = pthread_sigmask(SIG_BLOCK, &one, NULL);
+	if (err)
+		return -err;
+	sigaddset(&l->sigmask, signo);
+	fd = signalfd(l->sigfd, &l->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	l->sig[signo].cb = cb;
+	l->sig[signo].arg = arg;
+	if (l->sigfd < 0) {
+		l->sigfd = fd;
+		err = l->be_ops->signal_start(l);
+		if (err < 0) {
+			close(fd);
+			l->sigfd = -1;
+			return err;
+		}
+	}
+	return 0;
+}
+
+void evr__signal_dispatch(struct evr_loop *l)
+{
+	struct signalfd_siginfo si[8];
+	ssize_t n;
+
+	for (;;) {
+		n = read(l->sigfd, si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++) {
+			uint32_t s = si[i].ssi_signo;
+
+			if (s < EVR__NSIG && l->sig[s].cb)
+				l->sig[s].cb(l, (int)s, l->sig[s].arg);
+		}
+	}
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daytime.c - the Daytime Protocol, RFC 867 (TCP).
+ *
+ * On accept the server sends one line with the current date and time and
+ * closes; anything the client sends is ignored. RFC 867 leaves the format
+ * free and suggests "Weekday, Month Day, Year Time-Zone"; the default here
+ * is that, in UTC, for example
+ *
+ *	Wednesday, November 25, 2026 03:35:50-UTC
+ *
+ * followed by CRLF. Options: format=<strftime(3) format>, tz=utc|local.
+ * The line changes once a second, so each thread keeps the last one it
+ * formatted and reuses it within the same second.
+ */
+#include "../core/evring.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define DAYTIME_FMT_MAX	      128
+#define DAYTIME_LINE_MAX      256
+#define DAYTIME_DEFAULT_UTC   "%A, %B %-d, %Y %H:%M:%S-UTC"
+#define DAYTIME_DEFAULT_LOCAL "%A, %B %-d, %Y %H:%M:%S-%Z"
+
+struct daytime_conf {
+	char fmt[DAYTIME_FMT_MAX];
+	bool fmt_set;
+	bool utc;
+};
+
+int evr_daytime_format(char *out, size_t outlen, const char *fmt, bool utc,
+		       int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	size_t n;
+
+	if (!fmt)
+		fmt = utc ? DAYTIME_DEFAULT_UTC : DAYTIME_DEFAULT_LOCAL;
+	if (!(utc ? gmtime_r(&tt, &tm) : localtime_r(&tt, &tm)))
+		return -EINVAL;
+	if (outlen < 3)
+		return -ENOSPC;
+	n = strftime(out, outlen - 2, fmt, &tm);
+	if (n == 0)
+		return -ENOSPC; /* too long, or a format that yields nothing */
+	out[n++] = '\r';
+	out[n++] = '\n';
+	out[n] = '\0';
+	return (int)n;
+}
+
+static int daytime_conf_init(void *p)
+{
+	struct daytime_conf *cf = p;
+
+	memset(cf, 0, sizeof(*cf));
+	cf->utc = true;
+	return 0;
+}
+
+static int daytime_conf_set(void *p, const char *key, const char *value)
+{
+	struct daytime_conf *cf = p;
+	char probe[DAYTIME_LINE_MAX];
+
+	if (!strcmp(key, "format")) {
+		if (strlen(value) >= sizeof(cf->fmt) ||
+		    evr_daytime_format(probe, sizeof(probe), value, cf->utc,
+				       0) < 0)
+			return -EINVAL;
+		strcpy(cf->fmt, value);
+		cf->fmt_set = true;
+		return 0;
+	}
+	if (!strcmp(key, "tz")) {
+		if (!strcmp(value, "utc"))
+			cf->utc = true;
+		else if (!strcmp(value, "local"))
+			cf->utc = false;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static const struct daytime_conf default_conf = {.utc = true};
+
+static int daytime_accept(struct evr_conn *c)
+{
+	static __thread struct {
+		const struct daytime_conf *cf;
+		time_t sec;
+		int len;
+		char line[DAYTIME_LINE_MAX];
+	} cache;
+	const struct daytime_conf *cf = evr_conn_conf(c);
+	time_t now = time(NULL);
+	int err;
+
+	if (!cf)
+		cf = &default_conf;
+	if (cache.cf != cf || cache.sec != now || cache.len <= 0) {
+		cache.len = evr_daytime_format(cache.line, sizeof(cache.line),
+					       cf->fmt_set ? cf->fmt : NULL,
+					       cf->utc, now);
+		cache.cf = cf;
+		cache.sec = now;
+		if (cache.len < 0)
+			return cache.len;
+	}
+	err = evr_send_copy(c, cache.line, (size_t)cache.len);
+	if (err < 0)
+		return err;
+	evr_close(c);
+	return 0;
+}
+
+const struct evr_proto evr_proto_daytime = {
+    .name = "daytime",
+    .summary = "RFC 867: sends the date and time as one line, then closes",
+    .conf_size = sizeof(struct daytime_conf),
+    .conf_init = daytime_conf_init,
+    .conf_set = daytime_conf_set,
+    .on_accept = daytime_accept,
+};
