@@ -158,7 +158,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) \
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $< $(TEST_HELPER_OBJS) $(BUILD)/libevring.a \
-		$(LDFLAGS_ALL) -lcriterion $(LIBS)
+		$(LDFLAGS_ALL) -lcriterion $(LIBS) -pthread
 
 TEST_JOBS ?= 2
 

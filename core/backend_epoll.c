@@ -237,8 +237,11 @@ static void conn_read(struct evr_conn *c)
 		if (n > 0) {
 			b->len = (uint32_t)n;
 			evr__conn_data(c, b);
-			if ((size_t)n < b->cap)
-				return; /* drained: new data raises an edge */
+			/* A short read drained the socket: new data raises
+			 * a new edge. Not so a FIN already queued behind the
+			 * data: EPOLLRDHUP told us, read on to the EOF. */
+			if ((size_t)n < b->cap && !(c->flags & EVR__C_RDHUP))
+				return;
 			continue;
 		}
 		evr_buf_unref(b);
@@ -285,7 +288,7 @@ static void epoll_conn_send(struct evr_conn *c)
 			c->flags |= EVR__C_SENDING;
 			return;
 		}
-		evr__conn_error(c, -errno);
+		evr__conn_send_failed(c, -errno);
 		return;
 	}
 	if ((size_t)n < total)
@@ -300,6 +303,8 @@ static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
 	(void)l;
 	if (c->flags & EVR__C_CLOSED)
 		return;
+	if (ev & (EPOLLRDHUP | EPOLLHUP))
+		c->flags |= EVR__C_RDHUP;
 	if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
 	    (c->flags & EVR__C_SENDING)) {
 		c->flags &= ~EVR__C_SENDING;

@@ -548,7 +548,7 @@ static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
 	if (res >= 0)
 		evr__conn_sent(c, (size_t)res);
 	else
-		evr__conn_error(c, res);
+		evr__conn_send_failed(c, res);
 	evr__conn_put(c);
 }
 

@@ -196,6 +196,12 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 
 void evr__conn_error(struct evr_conn *c, int err)
 {
+	evr_abort(c, err);
+}
+
+void evr__conn_send_failed(struct evr_conn *c, int err)
+{
+	/* The send in flight is over: its entries may be dropped now. */
 	c->wq_inflight = 0;
 	if (c->flags & EVR__C_CLOSED) {
 		wq_drop(c);

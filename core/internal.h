@@ -147,6 +147,7 @@ enum {
 	EVR__C_ZOMBIE = 1 << 7,	  /* on the loop's zombie list */
 	EVR__C_WANTOUT = 1 << 8,  /* epoll: waiting for EPOLLOUT */
 	EVR__C_READABLE = 1 << 9, /* epoll: data may be pending */
+	EVR__C_RDHUP = 1 << 10,	  /* epoll: the peer's FIN is queued */
 };
 
 /* The handlers of a module, with defaults filled in. */
@@ -186,7 +187,10 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd);
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b);
 void evr__conn_eof(struct evr_conn *c);
 void evr__conn_sent(struct evr_conn *c, size_t n);
+/* A receive or socket error; the send in flight, if any, goes on. */
 void evr__conn_error(struct evr_conn *c, int err);
+/* The send in flight failed. */
+void evr__conn_send_failed(struct evr_conn *c, int err);
 void evr__conn_starved(struct evr_conn *c);
 /* Drop one kernel reference; the connection is freed later when closed. */
 void evr__conn_put(struct evr_conn *c);

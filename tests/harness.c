@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness.c - servers under test and blocking clients; see harness.h.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 15000
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *evringd_path(void)
+{
+	const char *p = getenv("EVRINGD");
+
+	return p && *p ? p : "build/evringd";
+}
+
+static void child_exec(const char *const *argv, int out_fd, int err_fd)
+{
+	sigset_t none;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	dup2(out_fd, STDOUT_FILENO);
+	dup2(err_fd, STDERR_FILENO);
+	execv(argv[0], (char *const *)argv);
+	dprintf(err_fd, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static int parse_listener(struct srv *s, const char *line)
+{
+	char svc[32], proto[8], addr[80], be[16];
+	struct srv_listener *l;
+	char *colon;
+
+	if (sscanf(line, "listen %31s %7s %79s %15s", svc, proto, addr, be) !=
+	    4)
+		return -1;
+	if (s->nls == SRV_MAX_LISTENERS)
+		return -1;
+	l = &s->ls[s->nls++];
+	snprintf(l->service, sizeof(l->service), "%s", svc);
+	l->family = addr[0] == '[' ? AF_INET6 : AF_INET;
+	colon = strrchr(addr, ':');
+	l->port = colon ? (uint16_t)atoi(colon + 1) : 0;
+	snprintf(s->backend, sizeof(s->backend), "%s", be);
+	return 0;
+}
+
+int srv_start(struct srv *s, const char *backend, int nlisteners,
+	      const char *const *argv)
+{
+	const char *args[64];
+	char be[64], buf[4096];
+	size_t n = 0, len = 0;
+	int out[2], logfd;
+	int64_t deadline;
+
+	memset(s, 0, sizeof(*s));
+	args[n++] = evringd_path();
+	snprintf(be, sizeof(be), "--backend=%s", backend);
+	args[n++] = be;
+	for (; *argv && n < 63; argv++)
+		args[n++] = *argv;
+	args[n] = NULL;
+
+	snprintf(s->log_path, sizeof(s->log_path), "/tmp/evring-test-XXXXXX");
+	logfd = mkstemp(s->log_path);
+	if (logfd < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	s->pid = fork();
+	if (s->pid == 0)
+		child_exec(args, out[1], logfd);
+	close(out[1]);
+	close(logfd);
+	s->out_fd = out[0];
+	if (s->pid < 0)
+		return -1;
+
+	deadline = now_ms() + START_TIMEOUT_MS;
+	while (s->nls < nlisteners) {
+		struct pollfd pfd = {.fd = s->out_fd, .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		ssize_t r;
+		char *nl;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			goto fail;
+		r = read(s->out_fd, buf + len, sizeof(buf) - 1 - len);
+		if (r <= 0)
+			goto fail;
+		len += (size_t)r;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n'))) {
+			*nl = '\0';
+			parse_listener(s, buf);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+	}
+	return 0;
+fail:
+	fprintf(stderr, "evringd did not start; its log:\n%s\n", srv_log(s));
+	srv_stop(s, SIGKILL, 2000);
+	return -1;
+}
+
+int srv_start_services(struct srv *s, const char *backend,
+		       const char *const *services)
+{
+	const char *args[64];
+	char specs[16][64];
+	int n = 0, k = 0;
+
+	args[n++] = "-b";
+	args[n++] = "127.0.0.1";
+	args[n++] = "-b";
+	args[n++] = "::1";
+	for (; *services && k < 16; services++, k++) {
+		snprintf(specs[k], sizeof(specs[k]), "%s:0", *services);
+		args[n++] = "-s";
+		args[n++] = specs[k];
+	}
+	args[n] = NULL;
+	return srv_start(s, backend, 2 * k, args);
+}
+
+uint16_t srv_port(const struct srv *s, const char *service, int family)
+{
+	for (int i = 0; i < s->nls; i++)
+		if (s->ls[i].family == family &&
+		    !strcmp(s->ls[i].service, service))
+			return s->ls[i].port;
+	return 0;
+}
+
+int srv_stop(struct srv *s, int sig, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int status;
+
+	if (s->pid <= 0)
+		return -1;
+	kill(s->pid, sig);
+	for (;;) {
+		pid_t r = waitpid(s->pid, &status, WNOHANG);
+
+		if (r == s->pid)
+			break;
+		if (r < 0 || now_ms() > deadline) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &status, 0);
+			s->pid = 0;
+			close(s->out_fd);
+			return -1;
+		}
+		usleep(5000);
+	}
+	s->pid = 0;
+	close(s->out_fd);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+const char *srv_log(const struct srv *s)
+{
+	static char buf[1 << 16];
+	int fd = open(s->log_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return buf;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(buf) - 1)
+		lseek(fd, st.st_size - (off_t)sizeof(buf) + 1, SEEK_SET);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+bool srv_log_has(const struct srv *s, const char *needle)
+{
+	return strstr(srv_log(s), needle) != NULL;
+}
+
+static int parse_stats(const char *line, struct srv_stats *st)
+{
+	return sscanf(line,
+		      "stats: conns_open=%llu conns_accepted=%llu "
+		      "listeners=%llu bufs_total=%llu bufs_free=%llu "
+		      "bufs_heap=%llu bytes_queued=%llu recv_nobufs=%llu "
+		      "accept_pauses=%llu",
+		      &st->conns_open, &st->conns_accepted, &st->listeners,
+		      &st->bufs_total, &st->bufs_free, &st->bufs_heap,
+		      &st->bytes_queued, &st->recv_nobufs,
+		      &st->accept_pauses) == 9
+		   ? 0
+		   : -1;
+}
+
+static int count_stats_lines(const char *log)
+{
+	int n = 0;
+
+	while ((log = strstr(log, "stats: "))) {
+		n++;
+		log++;
+	}
+	return n;
+}
+
+int srv_stats(struct srv *s, struct srv_stats *st)
+{
+	int before = count_stats_lines(srv_log(s));
+	int64_t deadline = now_ms() + 5000;
+
+	kill(s->pid, SIGUSR1);
+	while (now_ms() < deadline) {
+		const char *log = srv_log(s);
+
+		if (count_stats_lines(log) > before) {
+			const char *last = NULL, *p = log;
+
+			while ((p = strstr(p, "stats: "))) {
+				last = p;
+				p++;
+			}
+			return parse_stats(last, st);
+		}
+		usleep(2000);
+	}
+	return -1;
+}
+
+int srv_wait_idle(struct srv *s, struct srv_stats *st, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	do {
+		if (srv_stats(s, st) == 0 && st->conns_open == 0 &&
+		    st->bufs_free == st->bufs_total && st->bufs_heap == 0 &&
+		    st->bytes_queued == 0)
+			return 0;
+		usleep(20000);
+	} while (now_ms() < deadline);
+	return -1;
+}
+
+int fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+int run_capture(const char *const *argv, char *out, size_t outlen,
+		int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t len = 0;
+	int p[2], status;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0)
+		child_exec(argv, p[1], p[1]);
+	close(p[1]);
+	for (;;) {
+		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		r = read(p[0], out + len, outlen - 1 - len);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		if (len == outlen - 1)
+			break;
+	}
+	out[len] = '\0';
+	close(p[0]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+/* ---- clients ---- */
+
+int tcp_connect(int family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	struct timeval tv = {.tv_sec = 10};
+	socklen_t len;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (void *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		in6->sin6_addr = in6addr_loopback;
+		len = sizeof(*in6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+size_t read_exact(int fd, void *p, size_t n)
+{
+	char *c = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = recv(fd, c + got, n - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+ssize_t read_to_eof(int fd, void *p, size_t cap)
+{
+	char *c = p;
+	size_t got = 0;
+
+	for (;;) {
+		char sink[4096];
+		char *dst = got < cap ? c + got : sink;
+		size_t room = got < cap ? cap - got : sizeof(sink);
+		ssize_t r = recv(fd, dst, room, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return (ssize_t)got;
+		got += (size_t)r;
+	}
+}
+
+void fill_pattern(void *p, size_t n, uint32_t seed)
+{
+	unsigned char *c = p;
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		c[i] = (unsigned char)x;
+	}
+}
+
+int xfer(int fd, const void *out, size_t n, void *in, size_t expect, bool shut,
+	 int timeout_ms)
+{
+	const char *o = out;
+	char *i = in;
+	size_t sent = 0, got = 0;
+	int64_t deadline = now_ms() + timeout_ms;
+	int fl = fcntl(fd, F_GETFL);
+
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (shut && n == 0)
+		shutdown(fd, SHUT_WR);
+	while (got < expect) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - now_ms();
+
+		if (sent < n)
+			pfd.events |= POLLOUT;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		if ((pfd.revents & POLLOUT) && sent < n) {
+			ssize_t w = send(fd, o + sent, n - sent, MSG_NOSIGNAL);
+
+			if (w < 0 && errno != EAGAIN)
+				break;
+			if (w > 0) {
+				sent += (size_t)w;
+				if (sent == n && shut)
+					shutdown(fd, SHUT_WR);
+			}
+		}
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = recv(fd, i + got, expect - got, 0);
+
+			if (r == 0 || (r < 0 && errno != EAGAIN))
+				break;
+			if (r > 0)
+				got += (size_t)r;
+		}
+	}
+	fcntl(fd, F_SETFL, fl);
+	return got == expect ? 0 : -1;
+}
