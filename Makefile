@@ -71,7 +71,7 @@ EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
 
 # Debian packages for building, running and testing.
 DEPS_PKGS := gcc make libc6-dev pkg-config liburing-dev libmimalloc-dev \
-	libcriterion-dev netbase
+	libcriterion-dev netbase tzdata
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all deps run test examples clean check-format format

@@ -391,6 +391,14 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 	struct epoll_be *e = E(l);
 	int n;
 
+	/* Listeners stopped since the last batch (from a timer, say) are
+	 * referred to by no event any more: release them and let the loop
+	 * look again at whether it is done before waiting. */
+	if (e->ndead) {
+		while (e->ndead)
+			evr__listener_put(e->dead[--e->ndead]);
+		return 0;
+	}
 	if (!evr__list_empty(&e->ready))
 		timeout_ms = 0;
 	n = epoll_wait(e->epfd, e->events, MAX_EVENTS, timeout_ms);

@@ -41,6 +41,10 @@ extern "C" {
 #define EVR_PRINTF(f, a)
 #endif
 
+/* The structure that embeds member at p (for timers in user structures). */
+#define EVR_CONTAINER_OF(p, type, member)                                      \
+	((type *)((char *)(p)-offsetof(type, member)))
+
 struct evr_loop;
 struct evr_conn;
 struct evr_listener;

@@ -400,6 +400,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	const char *opts[MAX_SERVICES * 4];
 	int nopts = 0, verbose = 0, c, err = 0;
 
+	opterr = 0; /* our own one-line messages */
+
 	while ((c = getopt_long(argc, argv, "s:o:b:vqh", long_opts, NULL)) !=
 	       -1) {
 		switch (c) {
@@ -453,7 +455,12 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			printf("evringd %s\n", EVR_VERSION);
 			return 1;
 		default:
-			return usage_error("bad command line");
+			if (optopt)
+				return usage_error("unknown option \"-%c\" or "
+						   "missing argument",
+						   optopt);
+			return usage_error("unknown option \"%s\"",
+					   argv[optind - 1]);
 		}
 		if (err)
 			return err;

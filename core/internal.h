@@ -17,10 +17,8 @@
 #include <stddef.h>
 
 #define EVR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define EVR_CONTAINER_OF(p, type, member)                                      \
-	((type *)((char *)(p)-offsetof(type, member)))
-#define EVR_LIKELY(x)	__builtin_expect(!!(x), 1)
-#define EVR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define EVR_LIKELY(x)	  __builtin_expect(!!(x), 1)
+#define EVR_UNLIKELY(x)	  __builtin_expect(!!(x), 0)
 
 /* Kernel versions are named, never written as hex. */
 #define EVR_KVER(a, b, c) (((a) << 16) + ((b) << 8) + (c))
@@ -148,6 +146,7 @@ enum {
 	EVR__C_WANTOUT = 1 << 8,  /* epoll: waiting for EPOLLOUT */
 	EVR__C_READABLE = 1 << 9, /* epoll: data may be pending */
 	EVR__C_RDHUP = 1 << 10,	  /* epoll: the peer's FIN is queued */
+	EVR__C_LINGER = 1 << 11,  /* closed, draining input before close */
 };
 
 /* The handlers of a module, with defaults filled in. */
@@ -179,6 +178,7 @@ struct evr_conn {
 	struct evr__list starve; /* loop->starved */
 	struct evr_conn *next;	 /* flush list, then zombie list */
 	void *be;		 /* backend data of the send in flight */
+	struct evr_timer timer;	 /* lingering close */
 	_Alignas(16) unsigned char state[];
 };
 
