@@ -64,6 +64,7 @@ DAEMON_OBJS := $(BUILD)/obj/core/evringd.o
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o
+TEST_TOOLS := $(BUILD)/tests/seccomp-launch
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)
 EXAMPLE_DIRS := $(sort $(dir $(EXAMPLE_SRCS)))
@@ -71,7 +72,7 @@ EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
 
 # Debian packages for building, running and testing.
 DEPS_PKGS := gcc make libc6-dev pkg-config liburing-dev libmimalloc-dev \
-	libcriterion-dev netbase tzdata
+	libcriterion-dev netbase tzdata util-linux
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all deps run test examples clean check-format format
@@ -160,11 +161,16 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) \
 	$(Q)$(CC) -o $@ $< $(TEST_HELPER_OBJS) $(BUILD)/libevring.a \
 		$(LDFLAGS_ALL) -lcriterion $(LIBS) -pthread
 
+$(BUILD)/tests/seccomp-launch: tests/tools/seccomp_launch.c | $(DEPS_STAMP)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
 TEST_JOBS ?= 2
 
 # Every test program runs even when one fails; the summary names the
 # failures and the exit status is non-zero if there are any.
-test: all examples $(TEST_BINS)
+test: all examples $(TEST_BINS) $(TEST_TOOLS)
 	$(Q)failed=""; \
 	for t in $(TEST_BINS); do \
 		echo "== $$t"; \

@@ -47,6 +47,7 @@ struct daemon {
 	const char *bind[MAX_BINDS];
 	int nbind;
 	long port_offset;
+	long backlog;
 	struct evr_loop_opts lo;
 	struct evr_loop *loop;
 	struct evr_listener *ls[MAX_LISTENERS];
@@ -71,6 +72,9 @@ static void usage(FILE *f)
 		"                          all IPv4 and IPv6 addresses)\n"
 		"      --port-offset N     add N to every port (10000 gives "
 		"10007, 10013)\n"
+		"      --backlog N         listen(2) backlog (default 1024, "
+		"capped by\n"
+		"                          net.core.somaxconn)\n"
 		"      --backend NAME      auto (default), io_uring or epoll; "
 		"also\n"
 		"                          the EVRING_BACKEND environment "
@@ -359,6 +363,7 @@ static void raise_nofile(void)
 
 enum {
 	OPT_PORT_OFFSET = 256,
+	OPT_BACKLOG,
 	OPT_BACKEND,
 	OPT_BUF_SIZE,
 	OPT_BUF_COUNT,
@@ -422,6 +427,12 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			if (parse_long(optarg, -65535, 65535, &d->port_offset))
 				return usage_error("--port-offset \"%s\": "
 						   "expected -65535..65535",
+						   optarg);
+			break;
+		case OPT_BACKLOG:
+			if (parse_long(optarg, 1, INT32_MAX, &d->backlog))
+				return usage_error("--backlog \"%s\": expected "
+						   "a positive number",
 						   optarg);
 			break;
 		case OPT_BACKEND:

@@ -39,6 +39,16 @@ const char *evringd_path(void)
 	return p && *p ? p : "build/evringd";
 }
 
+const char *tool_path(const char *name)
+{
+	static char path[512];
+	const char *dir = getenv("EVRING_BUILD");
+
+	snprintf(path, sizeof(path), "%s/tests/%s", dir && *dir ? dir : "build",
+		 name);
+	return path;
+}
+
 static void child_exec(const char *const *argv, int out_fd, int err_fd)
 {
 	sigset_t none;
@@ -78,19 +88,28 @@ int srv_start(struct srv *s, const char *backend, int nlisteners,
 	      const char *const *argv)
 {
 	const char *args[64];
-	char be[64], buf[4096];
-	size_t n = 0, len = 0;
+	char be[64];
+	size_t n = 0;
+
+	args[n++] = evringd_path();
+	if (backend) {
+		snprintf(be, sizeof(be), "--backend=%s", backend);
+		args[n++] = be;
+	}
+	for (; *argv && n < 63; argv++)
+		args[n++] = *argv;
+	args[n] = NULL;
+	return srv_spawn(s, nlisteners, args);
+}
+
+int srv_spawn(struct srv *s, int nlisteners, const char *const *args)
+{
+	char buf[4096];
+	size_t len = 0;
 	int out[2], logfd;
 	int64_t deadline;
 
 	memset(s, 0, sizeof(*s));
-	args[n++] = evringd_path();
-	snprintf(be, sizeof(be), "--backend=%s", backend);
-	args[n++] = be;
-	for (; *argv && n < 63; argv++)
-		args[n++] = *argv;
-	args[n] = NULL;
-
 	snprintf(s->log_path, sizeof(s->log_path), "/tmp/evring-test-XXXXXX");
 	logfd = mkstemp(s->log_path);
 	if (logfd < 0 || pipe2(out, O_CLOEXEC) < 0)

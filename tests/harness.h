@@ -71,6 +71,15 @@ const char *evringd_path(void);
 int srv_start(struct srv *s, const char *backend, int nlisteners,
 	      const char *const *argv);
 
+/* backend NULL: no --backend option. */
+
+/* Run args[0] with args (a server that prints evringd's listener lines,
+ * possibly through a launcher) and wait for nlisteners lines. */
+int srv_spawn(struct srv *s, int nlisteners, const char *const *args);
+
+/* Path of a test tool built next to the tests ("seccomp-launch"). */
+const char *tool_path(const char *name);
+
 /* Start with "-b 127.0.0.1 -b ::1" and one "-s NAME:0" per service. */
 int srv_start_services(struct srv *s, const char *backend,
 		       const char *const *services);
