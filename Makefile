@@ -55,7 +55,8 @@ ALLOC_LIBS := -Wl,--no-as-needed -lmimalloc -Wl,--as-needed
 endif
 
 LIB_SRCS := core/log.c core/addr.c core/timer.c core/buf.c core/conn.c \
-	core/listener.c core/loop.c core/backend_uring.c \
+	core/listener.c core/loop.c core/source.c core/fault.c \
+	core/backend_uring.c \
 	core/backend_epoll.c protocols/registry.c protocols/echo.c \
 	protocols/daytime.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

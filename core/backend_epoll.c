@@ -116,7 +116,7 @@ static void epoll_fini(struct evr_loop *l)
 static int ctl(struct epoll_be *e, int op, int fd, uint32_t events,
 	       uint64_t data)
 {
-	struct epoll_event ev = {.events = events, .data.u64 = data};
+	struct epoll_event ev = { .events = events, .data.u64 = data };
 
 	if (epoll_ctl(e->epfd, op, fd, &ev) < 0)
 		return -errno;
@@ -226,7 +226,10 @@ static void conn_read(struct evr_conn *c)
 		struct evr_buf *b;
 		ssize_t n;
 
-		if (c->flags & (EVR__C_CLOSING | EVR__C_EOF))
+		if ((c->flags & (EVR__C_CLOSING | EVR__C_PAUSED)) &&
+		    !(c->flags & EVR__C_LINGER))
+			return;
+		if (c->flags & EVR__C_EOF)
 			return;
 		b = evr__pool_get(l);
 		if (!b) {
@@ -257,7 +260,7 @@ static void conn_read(struct evr_conn *c)
 		return;
 	}
 	/* Budget spent with data left: continue next iteration. */
-	if (!(c->flags & EVR__C_READABLE)) {
+	if (!(c->flags & (EVR__C_READABLE | EVR__C_PAUSED))) {
 		c->flags |= EVR__C_READABLE;
 		evr__list_add_tail(&e->ready, &c->starve);
 	}
@@ -301,7 +304,7 @@ static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
 	struct evr_conn *c = p;
 
 	(void)l;
-	if (c->flags & EVR__C_CLOSED)
+	if ((c->flags & EVR__C_CLOSED) && !(c->flags & EVR__C_LINGER))
 		return;
 	if (ev & (EPOLLRDHUP | EPOLLHUP))
 		c->flags |= EVR__C_RDHUP;
@@ -320,6 +323,15 @@ static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err)
 			evr__conn_error(c, -err);
+	}
+}
+
+static void epoll_conn_pause(struct evr_conn *c)
+{
+	/* conn_read looks at the flag; only the ready list needs care. */
+	if (c->flags & EVR__C_READABLE) {
+		evr__list_del(&c->starve);
+		c->flags &= ~EVR__C_READABLE;
 	}
 }
 
@@ -358,9 +370,9 @@ static void on_signal(struct evr_loop *l, void *p, uint32_t ev)
 typedef void (*event_handler)(struct evr_loop *l, void *p, uint32_t ev);
 
 static const event_handler handlers[K__COUNT] = {
-    [K_LISTENER] = on_listener,
-    [K_CONN] = on_conn,
-    [K_SIGNAL] = on_signal,
+	[K_LISTENER] = on_listener,
+	[K_CONN] = on_conn,
+	[K_SIGNAL] = on_signal,
 };
 
 static void run_ready(struct evr_loop *l)
@@ -421,16 +433,17 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 }
 
 const struct evr__backend evr__backend_epoll = {
-    .name = "epoll",
-    .probe = epoll_probe,
-    .init = epoll_init,
-    .fini = epoll_fini,
-    .poll = epoll_poll,
-    .listener_start = epoll_listener_start,
-    .listener_stop = epoll_listener_stop,
-    .conn_recv = epoll_conn_recv,
-    .conn_send = epoll_conn_send,
-    .conn_close = epoll_conn_close,
-    .buf_recycle = epoll_buf_recycle,
-    .signal_start = epoll_signal_start,
+	.name = "epoll",
+	.probe = epoll_probe,
+	.init = epoll_init,
+	.fini = epoll_fini,
+	.poll = epoll_poll,
+	.listener_start = epoll_listener_start,
+	.listener_stop = epoll_listener_stop,
+	.conn_recv = epoll_conn_recv,
+	.conn_pause = epoll_conn_pause,
+	.conn_send = epoll_conn_send,
+	.conn_close = epoll_conn_close,
+	.buf_recycle = epoll_buf_recycle,
+	.signal_start = epoll_signal_start,
 };

@@ -104,13 +104,13 @@ static int probe_opcodes(struct io_uring *ring, char *why, size_t n)
 		int op;
 		const char *name;
 	} need[] = {
-	    {IORING_OP_ACCEPT, "ACCEPT"},
-	    {IORING_OP_RECV, "RECV"},
-	    {IORING_OP_SEND, "SEND"},
-	    {IORING_OP_SENDMSG, "SENDMSG"},
-	    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
-	    {IORING_OP_CLOSE, "CLOSE"},
-	    {IORING_OP_POLL_ADD, "POLL_ADD"},
+		{ IORING_OP_ACCEPT, "ACCEPT" },
+		{ IORING_OP_RECV, "RECV" },
+		{ IORING_OP_SEND, "SEND" },
+		{ IORING_OP_SENDMSG, "SENDMSG" },
+		{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" },
+		{ IORING_OP_CLOSE, "CLOSE" },
+		{ IORING_OP_POLL_ADD, "POLL_ADD" },
 	};
 	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
 
@@ -219,10 +219,11 @@ static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
 {
 	/* The best set first; fall back on -EINVAL from older kernels. */
 	static const unsigned attempts[] = {
-	    EVR_IORING_SETUP_SINGLE_ISSUER | EVR_IORING_SETUP_DEFER_TASKRUN |
-		EVR_IORING_SETUP_SUBMIT_ALL,
-	    EVR_IORING_SETUP_COOP_TASKRUN | EVR_IORING_SETUP_SUBMIT_ALL,
-	    0,
+		EVR_IORING_SETUP_SINGLE_ISSUER |
+		    EVR_IORING_SETUP_DEFER_TASKRUN |
+		    EVR_IORING_SETUP_SUBMIT_ALL,
+		EVR_IORING_SETUP_COOP_TASKRUN | EVR_IORING_SETUP_SUBMIT_ALL,
+		0,
 	};
 	int err = -EINVAL;
 
@@ -413,8 +414,13 @@ static void on_accept(struct evr_loop *l, void *p, int res, unsigned flags)
 static int uring_conn_recv(struct evr_conn *c)
 {
 	struct uring_be *u = U(c->loop);
-	struct io_uring_sqe *sqe = get_sqe(u);
+	struct io_uring_sqe *sqe;
 
+	/* Still armed (a pause's cancel not yet completed): the final
+	 * completion arms it again. */
+	if (c->flags & EVR__C_RECV)
+		return 0;
+	sqe = get_sqe(u);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
@@ -425,6 +431,22 @@ static int uring_conn_recv(struct evr_conn *c)
 	c->flags |= EVR__C_RECV;
 	c->refs++;
 	return 0;
+}
+
+/* Should a receive that ended be armed again? */
+static bool want_recv(const struct evr_conn *c)
+{
+	if (c->flags & (EVR__C_RECV | EVR__C_EOF | EVR__C_STARVED |
+			EVR__C_PAUSED | EVR__C_ZOMBIE))
+		return false;
+	return !(c->flags & EVR__C_CLOSING) || (c->flags & EVR__C_LINGER);
+}
+
+static void uring_conn_pause(struct evr_conn *c)
+{
+	/* Bytes already on their way still arrive; then -ECANCELED. */
+	if (c->flags & EVR__C_RECV)
+		add_cancel(U(c->loop), tag(c, OP_RECV));
 }
 
 static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
@@ -456,7 +478,7 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 	} else if (res < 0 && res != -ECANCELED) {
 		evr__conn_error(c, res);
 	}
-	if (!more && res > 0 && !(c->flags & (EVR__C_CLOSING | EVR__C_RECV))) {
+	if (!more && (res > 0 || res == -ECANCELED) && want_recv(c)) {
 		int err = uring_conn_recv(c);
 
 		if (err < 0)
@@ -611,8 +633,8 @@ typedef void (*cqe_handler)(struct evr_loop *l, void *p, int res,
 			    unsigned flags);
 
 static const cqe_handler handlers[OP__COUNT] = {
-    [OP_IGNORE] = on_ignore, [OP_ACCEPT] = on_accept, [OP_RECV] = on_recv,
-    [OP_SEND] = on_send,     [OP_SIGNAL] = on_signal,
+	[OP_IGNORE] = on_ignore, [OP_ACCEPT] = on_accept, [OP_RECV] = on_recv,
+	[OP_SEND] = on_send,	 [OP_SIGNAL] = on_signal,
 };
 
 static int uring_poll(struct evr_loop *l, int timeout_ms)
@@ -632,8 +654,8 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 		ret = io_uring_submit_and_wait(&u->ring, 1);
 	} else {
 		struct __kernel_timespec ts = {
-		    .tv_sec = timeout_ms / 1000,
-		    .tv_nsec = (timeout_ms % 1000) * 1000000LL,
+			.tv_sec = timeout_ms / 1000,
+			.tv_nsec = (timeout_ms % 1000) * 1000000LL,
 		};
 
 		ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts,
@@ -661,16 +683,17 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 }
 
 const struct evr__backend evr__backend_uring = {
-    .name = "io_uring",
-    .probe = uring_probe,
-    .init = uring_init,
-    .fini = uring_fini,
-    .poll = uring_poll,
-    .listener_start = uring_listener_start,
-    .listener_stop = uring_listener_stop,
-    .conn_recv = uring_conn_recv,
-    .conn_send = uring_conn_send,
-    .conn_close = uring_conn_close,
-    .buf_recycle = uring_buf_recycle,
-    .signal_start = uring_signal_start,
+	.name = "io_uring",
+	.probe = uring_probe,
+	.init = uring_init,
+	.fini = uring_fini,
+	.poll = uring_poll,
+	.listener_start = uring_listener_start,
+	.listener_stop = uring_listener_stop,
+	.conn_recv = uring_conn_recv,
+	.conn_pause = uring_conn_pause,
+	.conn_send = uring_conn_send,
+	.conn_close = uring_conn_close,
+	.buf_recycle = uring_buf_recycle,
+	.signal_start = uring_signal_start,
 };

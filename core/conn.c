@@ -1,42 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conn.c - connections: lifetime, write queue, close.
+ * conn.c - connections: lifetime, write queue, backpressure, timeouts,
+ * limits, close.
  *
  * Lifetime. A connection is allocated when its socket is accepted, together
  * with the module's per-connection state. evr_close() and evr_abort() only
  * mark it and put it on the loop's flush list; the flush pass, run once per
  * loop iteration outside every module callback, "finishes" it: on_close
- * runs, the backend releases the kernel's work on it and closes the fd. Its
- * memory is freed in the reap pass once no kernel operation refers to it
- * any more (c->refs == 0): no callback ever sees freed memory, and no
- * completion ever arrives for a freed connection.
+ * runs, then the socket is released (after a lingering close when input is
+ * waiting unread). Its memory is freed in the reap pass once no kernel
+ * operation refers to it any more (c->refs == 0): no callback ever sees
+ * freed memory, and no completion ever arrives for a freed connection.
  *
  * Write queue. evr_send() appends a reference to a buffer slice; nothing is
  * copied. At most one send is in flight per socket (the first wq_inflight
  * entries), so bytes never reorder; the flush pass starts a send for every
  * connection that has queued bytes and none in flight, which lets many
  * evr_send() calls of one iteration leave in one system call.
+ *
+ * Backpressure. Above its listener's wq_high queued bytes a connection stops
+ * reading, and resumes at wq_low; above wq_max it is aborted. Above the
+ * loop's budget of queued bytes every connection that has bytes of its own
+ * queued stops reading once the buffer in hand is handled; each resumes
+ * when its own queue is empty, all of them below three quarters of the
+ * budget. So peers that do not read hold up only themselves.
+ *
+ * Timeouts. One timer per connection serves the idle and the send timeout.
+ * Activity only stores a timestamp; the timer fires at the earliest time a
+ * timeout could expire, checks, and re-arms for the remainder, so an event
+ * costs O(1) and a connection costs one timer operation per period.
  */
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#define WQ_CHUNK 64
+#define WQ_CHUNK      64
+#define REFUSE_LOG_MS 10000
 
 struct wq_chunk {
 	struct wq_chunk *next;
 	struct evr__wq e[WQ_CHUNK];
 };
 
+static void conn_release(struct evr_conn *c);
+
+/* ---- write queue entries ---- */
+
 static struct evr__wq *wq_alloc(struct evr_loop *l)
 {
 	struct evr__wq *e = l->wq_free;
 
 	if (EVR_UNLIKELY(!e)) {
-		struct wq_chunk *ch = malloc(sizeof(*ch));
+		struct wq_chunk *ch = evr__malloc(sizeof(*ch));
 
 		if (!ch)
 			return NULL;
@@ -75,6 +95,16 @@ void evr__wq_fini(struct evr_loop *l)
 	l->wq_free = NULL;
 }
 
+static void queued_sub(struct evr_conn *c, size_t n)
+{
+	struct evr_loop *l = c->loop;
+
+	c->wq_bytes -= n;
+	l->st.bytes_queued -= n;
+	if (EVR_UNLIKELY(l->over_budget) && l->st.bytes_queued <= l->queued_low)
+		l->over_budget = false; /* the resume pass wakes the paused */
+}
+
 /* Drop queued entries that are not part of the send in flight. */
 static void wq_drop(struct evr_conn *c)
 {
@@ -89,8 +119,7 @@ static void wq_drop(struct evr_conn *c)
 	}
 	while ((e = *pp)) {
 		*pp = e->next;
-		c->wq_bytes -= e->len;
-		l->st.bytes_queued -= e->len;
+		queued_sub(c, e->len);
 		wq_release(l, e);
 	}
 }
@@ -107,19 +136,172 @@ static void schedule_flush(struct evr_conn *c)
 	l->flush_tail = &c->next;
 }
 
+/* ---- reading paused and resumed ---- */
+
+static void read_pause(struct evr_conn *c, uint32_t why)
+{
+	struct evr_loop *l = c->loop;
+	bool was = c->flags & EVR__C_PAUSED;
+
+	c->flags |= why;
+	if (was || (c->flags & EVR__C_CLOSING))
+		return;
+	if (c->flags & EVR__C_STARVED) {
+		evr__list_del(&c->starve);
+		c->flags &= ~EVR__C_STARVED;
+	}
+	l->st.read_pauses++;
+	l->be_ops->conn_pause(c);
+}
+
+static void read_resume(struct evr_conn *c, uint32_t why)
+{
+	int err;
+
+	if (!(c->flags & why))
+		return;
+	c->flags &= ~why;
+	if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING | EVR__C_EOF))
+		return;
+	err = c->loop->be_ops->conn_recv(c);
+	if (err < 0)
+		evr_abort(c, err);
+}
+
+void evr__conn_resume_all(struct evr_loop *l)
+{
+	if (l->over_budget)
+		return;
+	while (!evr__list_empty(&l->paused_all)) {
+		struct evr_conn *c = EVR_CONTAINER_OF(l->paused_all.next,
+						      struct evr_conn, starve);
+
+		evr__list_del(&c->starve);
+		read_resume(c, EVR__C_PAUSED_ALL);
+	}
+}
+
+/* ---- timeouts ---- */
+
+static uint64_t timeout_period(const struct evr_conn *c)
+{
+	const struct evr_conn_limits *lim = &c->ls->lim;
+	uint32_t a = lim->idle_timeout_ms, b = lim->send_timeout_ms;
+
+	if (!a || (b && b < a))
+		return b;
+	return a;
+}
+
+static void conn_timeout(struct evr_timer *t)
+{
+	struct evr_conn *c = EVR_CONTAINER_OF(t, struct evr_conn, timer);
+	const struct evr_conn_limits *lim = &c->ls->lim;
+	struct evr_loop *l = c->loop;
+	uint64_t now = l->now, next = UINT64_MAX;
+
+	if (c->flags & EVR__C_CLOSING)
+		return;
+	if (lim->idle_timeout_ms) {
+		uint64_t due = c->last_active + lim->idle_timeout_ms;
+
+		if (now >= due) {
+			l->st.idle_timeouts++;
+			evr_log_debug("%s: connection idle for %u ms: closing",
+				      c->ls->name, lim->idle_timeout_ms);
+			evr_abort(c, -ETIMEDOUT);
+			return;
+		}
+		next = due - now;
+	}
+	if (lim->send_timeout_ms) {
+		uint64_t due = c->last_progress + lim->send_timeout_ms;
+
+		if (c->wq_bytes && now >= due) {
+			l->st.send_timeouts++;
+			evr_log_debug("%s: %zu bytes not taken by the peer for "
+				      "%u ms: closing",
+				      c->ls->name, c->wq_bytes,
+				      lim->send_timeout_ms);
+			evr_abort(c, -ETIMEDOUT);
+			return;
+		}
+		if (!c->wq_bytes)
+			due = now + lim->send_timeout_ms;
+		if (due - now < next)
+			next = due - now;
+	}
+	evr_timer_start(l, &c->timer, next);
+}
+
+/* ---- accept ---- */
+
+static bool refuse(struct evr_listener *ls, int fd, const char *why,
+		   uint32_t limit)
+{
+	struct evr_loop *l = ls->loop;
+	uint64_t more;
+
+	l->st.conns_refused++;
+	if (evr__ratelimit(&l->rl_refuse, l->now, REFUSE_LOG_MS, &more))
+		evr_log_warn("accept (%s): refused a connection: %s limit of "
+			     "%u reached (%llu more refused in the last %d s)",
+			     ls->name, why, limit, (unsigned long long)more,
+			     REFUSE_LOG_MS / 1000);
+	close(fd);
+	return true;
+}
+
+/* The loop's and the listener's limits; the source's, which needs the
+ * peer's address, only when one is set. */
+static bool over_limits(struct evr_listener *ls, int fd,
+			struct evr__source **src)
+{
+	struct evr_loop *l = ls->loop;
+	int err;
+
+	if (l->max_conns && l->st.conns_open >= l->max_conns)
+		return refuse(ls, fd, "global", l->max_conns);
+	if (ls->lim.max_conns && ls->nconns >= ls->lim.max_conns)
+		return refuse(ls, fd, "service", ls->lim.max_conns);
+	if (!l->max_per_source)
+		return false;
+	*src = evr__source_get(l, fd, &err);
+	if (!*src) {
+		if (err == -ENOTCONN) { /* reset before we saw it */
+			close(fd);
+			return true;
+		}
+		return refuse(ls, fd, "memory for the per-source", 0);
+	}
+	if ((*src)->count > l->max_per_source) {
+		evr__source_put(l, *src);
+		return refuse(ls, fd, "per-source", l->max_per_source);
+	}
+	return false;
+}
+
 struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 {
 	struct evr_loop *l = ls->loop;
+	struct evr__source *src = NULL;
 	struct evr_conn *c;
+	uint64_t more;
 	int err;
 
-	c = calloc(1, sizeof(*c) + ls->proto.p->state_size);
+	if (over_limits(ls, fd, &src))
+		return NULL;
+	c = evr__calloc(1, sizeof(*c) + ls->proto.p->state_size);
 	if (EVR_UNLIKELY(!c)) {
-		if (!l->st.conn_alloc_fail++)
-			evr_log_err(
-			    "accept %s: out of memory for a connection; "
-			    "closing it",
-			    ls->name);
+		l->st.alloc_fails++;
+		if (evr__ratelimit(&l->rl_alloc, l->now, REFUSE_LOG_MS, &more))
+			evr_log_err("accept (%s): out of memory for a "
+				    "connection; closed it (%llu more in the "
+				    "last %d s)",
+				    ls->name, (unsigned long long)more,
+				    REFUSE_LOG_MS / 1000);
+		if (src)
+			evr__source_put(l, src);
 		close(fd);
 		return NULL;
 	}
@@ -127,18 +309,26 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	c->proto = &ls->proto;
 	c->ls = ls;
 	ls->refs++;
+	ls->nconns++;
 	c->conf = ls->conf;
 	c->fd = fd;
+	c->src = src;
+	c->last_active = c->last_progress = l->now;
 	evr__list_init(&c->starve);
 	evr__list_add_tail(&l->conns, &c->link);
 	l->st.conns_open++;
 	l->st.conns_accepted++;
+	evr_timer_init(&c->timer, conn_timeout);
+	if (timeout_period(c))
+		evr_timer_start(l, &c->timer, timeout_period(c));
 
 	err = c->proto->on_accept(c);
 	if (err < 0) {
 		evr_abort(c, err);
 		return c;
 	}
+	if (l->draining)
+		c->proto->on_drain(c);
 	if (c->flags & EVR__C_CLOSING)
 		return c;
 	err = l->be_ops->conn_recv(c);
@@ -147,16 +337,34 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	return c;
 }
 
+/* ---- events from the backends ---- */
+
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
-	if (EVR_LIKELY(!(c->flags & EVR__C_CLOSING)))
+	struct evr_loop *l = c->loop;
+
+	if (EVR_LIKELY(!(c->flags & EVR__C_CLOSING))) {
+		c->last_active = l->now;
 		c->proto->on_data(c, b);
+		/* Over the loop's budget, a connection with bytes of its own
+		 * queued reads no more until they are sent: the ones that
+		 * fill the budget wait, the others go on. */
+		if (EVR_UNLIKELY(l->over_budget) && c->wq_bytes &&
+		    !(c->flags & (EVR__C_CLOSING | EVR__C_PAUSED_ALL))) {
+			read_pause(c, EVR__C_PAUSED_ALL);
+			evr__list_add_tail(&l->paused_all, &c->starve);
+		}
+	}
 	evr_buf_unref(b);
 }
 
 void evr__conn_eof(struct evr_conn *c)
 {
 	c->flags |= EVR__C_EOF;
+	if (c->flags & EVR__C_LINGER) {
+		conn_release(c);
+		return;
+	}
 	if (!(c->flags & EVR__C_CLOSING))
 		c->proto->on_eof(c);
 }
@@ -182,20 +390,32 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 		wq_release(l, e);
 	}
 	c->wq_inflight = 0;
-	c->wq_bytes -= sent;
-	l->st.bytes_queued -= sent;
+	queued_sub(c, sent);
 	if (c->flags & EVR__C_CLOSED) {
 		wq_drop(c);
 		return;
 	}
-	if (sent)
+	if (sent) {
+		c->last_active = c->last_progress = l->now;
+		if ((c->flags & EVR__C_PAUSED_WQ) &&
+		    c->wq_bytes <= c->ls->lim.wq_low)
+			read_resume(c, EVR__C_PAUSED_WQ);
+		if ((c->flags & EVR__C_PAUSED_ALL) && !c->wq_bytes) {
+			evr__list_del(&c->starve);
+			read_resume(c, EVR__C_PAUSED_ALL);
+		}
 		c->proto->on_sent(c, sent);
+	}
 	if (c->wq_head || (c->flags & EVR__C_CLOSING))
 		schedule_flush(c);
 }
 
 void evr__conn_error(struct evr_conn *c, int err)
 {
+	if (c->flags & EVR__C_LINGER) {
+		conn_release(c);
+		return;
+	}
 	evr_abort(c, err);
 }
 
@@ -215,7 +435,7 @@ void evr__conn_starved(struct evr_conn *c)
 	struct evr_loop *l = c->loop;
 
 	l->st.recv_nobufs++;
-	if (c->flags & (EVR__C_STARVED | EVR__C_CLOSING))
+	if (c->flags & (EVR__C_STARVED | EVR__C_CLOSING | EVR__C_PAUSED))
 		return;
 	c->flags |= EVR__C_STARVED;
 	evr__list_add_tail(&l->starved, &c->starve);
@@ -226,34 +446,81 @@ void evr__conn_put(struct evr_conn *c)
 	struct evr_loop *l = c->loop;
 
 	if (--c->refs || !(c->flags & EVR__C_CLOSED) ||
-	    (c->flags & EVR__C_ZOMBIE))
+	    (c->flags & (EVR__C_ZOMBIE | EVR__C_LINGER)))
 		return;
 	c->flags |= EVR__C_ZOMBIE;
 	c->next = l->zombies;
 	l->zombies = c;
 }
 
-/*
- * The end of a connection: the module hears of it, the backend lets go of
- * the socket. Memory goes in the reap pass once refs reaches zero.
- */
-static void conn_finish(struct evr_conn *c)
+/* ---- the end ---- */
+
+/* The backend lets go of the socket; memory goes in the reap pass once no
+ * kernel operation refers to the connection. */
+static void conn_release(struct evr_conn *c)
 {
 	struct evr_loop *l = c->loop;
 
-	c->flags |= EVR__C_CLOSED | EVR__C_CLOSING;
-	if (c->flags & EVR__C_STARVED) {
-		evr__list_del(&c->starve);
-		c->flags &= ~EVR__C_STARVED;
-	}
-	wq_drop(c);
-	c->proto->on_close(c, c->err);
+	evr_timer_stop(l, &c->timer);
+	c->flags &= ~EVR__C_LINGER;
 	l->be_ops->conn_close(c);
-	if (c->refs == 0) {
+	if (c->refs == 0 && !(c->flags & EVR__C_ZOMBIE)) {
 		c->flags |= EVR__C_ZOMBIE;
 		c->next = l->zombies;
 		l->zombies = c;
 	}
+}
+
+static void linger_expired(struct evr_timer *t)
+{
+	conn_release(EVR_CONTAINER_OF(t, struct evr_conn, timer));
+}
+
+/*
+ * Closing a socket whose receive queue holds unread bytes makes the kernel
+ * send a reset instead of a FIN, and a reset can destroy what the peer has
+ * not read yet: the reply we just sent. So when input is pending, send our
+ * FIN with shutdown(SHUT_WR), read and discard until the peer's EOF or for
+ * at most EVR__LINGER_MS, then close (a "lingering close", as in nginx).
+ */
+static bool conn_linger(struct evr_conn *c)
+{
+	struct evr_loop *l = c->loop;
+	int pending = 0;
+
+	if (c->err || (c->flags & EVR__C_EOF) || l->stopping)
+		return false;
+	if (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0)
+		return false;
+	if (shutdown(c->fd, SHUT_WR) < 0)
+		return false;
+	c->flags &= ~EVR__C_PAUSED;
+	if (l->be_ops->conn_recv(c) < 0)
+		return false;
+	c->flags |= EVR__C_LINGER;
+	evr_timer_stop(l, &c->timer);
+	evr_timer_init(&c->timer, linger_expired);
+	evr_timer_start(l, &c->timer, EVR__LINGER_MS);
+	return true;
+}
+
+/*
+ * The end of a connection: the module hears of it, then the socket goes
+ * (at once, or after a lingering close).
+ */
+static void conn_finish(struct evr_conn *c)
+{
+	c->flags |= EVR__C_CLOSED | EVR__C_CLOSING;
+	if (c->flags & (EVR__C_STARVED | EVR__C_PAUSED_ALL)) {
+		/* off the starved or the paused-by-budget list */
+		if (c->starve.next != &c->starve)
+			evr__list_del(&c->starve);
+		c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
+	}
+	wq_drop(c);
+	c->proto->on_close(c, c->err);
+	if (!conn_linger(c))
+		conn_release(c);
 }
 
 void evr__conn_flush_all(struct evr_loop *l)
@@ -293,7 +560,7 @@ void evr__conn_refill(struct evr_loop *l)
 
 		evr__list_del(&c->starve);
 		c->flags &= ~EVR__C_STARVED;
-		if (c->flags & EVR__C_CLOSING)
+		if (c->flags & (EVR__C_CLOSING | EVR__C_PAUSED))
 			continue;
 		err = l->be_ops->conn_recv(c);
 		if (err < 0)
@@ -307,8 +574,12 @@ static void conn_free(struct evr_conn *c)
 
 	evr__list_del(&c->link);
 	l->st.conns_open--;
-	if (c->ls)
+	if (c->src)
+		evr__source_put(l, c->src);
+	if (c->ls) {
+		c->ls->nconns--;
 		evr__listener_put(c->ls);
+	}
 	free(c);
 }
 
@@ -330,7 +601,23 @@ void evr__conn_abort_all(struct evr_loop *l, int err)
 		struct evr_conn *c =
 		    EVR_CONTAINER_OF(it, struct evr_conn, link);
 
-		evr_abort(c, err);
+		if (c->flags & EVR__C_LINGER)
+			conn_release(c);
+		else
+			evr_abort(c, err);
+	}
+}
+
+void evr__conn_drain_all(struct evr_loop *l)
+{
+	struct evr__list *it;
+
+	for (it = l->conns.next; it != &l->conns; it = it->next) {
+		struct evr_conn *c =
+		    EVR_CONTAINER_OF(it, struct evr_conn, link);
+
+		if (!(c->flags & EVR__C_CLOSING))
+			c->proto->on_drain(c);
 	}
 }
 
@@ -344,7 +631,8 @@ void evr__conn_free_all(struct evr_loop *l)
 
 		c->wq_inflight = 0;
 		wq_drop(c);
-		if (!(c->flags & EVR__C_CLOSED))
+		evr_timer_stop(l, &c->timer);
+		if (!(c->flags & EVR__C_CLOSED) || (c->flags & EVR__C_LINGER))
 			close(c->fd);
 		conn_free(c);
 	}
@@ -352,8 +640,38 @@ void evr__conn_free_all(struct evr_loop *l)
 
 /* ---- public API ---- */
 
+/*
+ * The buffer a queue entry holds, with a reference taken. A receive buffer
+ * queued behind bytes that wait already may wait long (the peer is slow)
+ * and every receive buffer it pins is one the loop cannot receive into: a
+ * few peers that never read could empty the pool and stall everyone. So
+ * such an entry gets a copy in a buffer of its own size when the payload
+ * uses less than half of the receive buffer, or when the pool is down to a
+ * quarter. An entry on an empty queue, the common case, leaves at once and
+ * keeps the zero-copy path.
+ */
+static struct evr_buf *pool_spare(struct evr_conn *c, struct evr_buf *b,
+				  size_t off, size_t len)
+{
+	struct evr_loop *l = c->loop;
+	struct evr_buf *copy;
+
+	if (EVR_LIKELY(b->kind != EVR__BUF_POOL || !c->wq_head))
+		return evr_buf_ref(b);
+	if (len >= b->cap / 2 && l->pool.nfree >= l->pool.count / 4)
+		return evr_buf_ref(b);
+	copy = evr_buf_new(l, len);
+	if (!copy)
+		return evr_buf_ref(b);
+	memcpy(copy->data, b->data + off, len);
+	copy->len = (uint32_t)len;
+	return copy;
+}
+
 int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 {
+	struct evr_loop *l = c->loop;
+	const struct evr_conn_limits *lim = &c->ls->lim;
 	struct evr__wq *e;
 
 	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
@@ -362,19 +680,40 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	e = wq_alloc(c->loop);
+	if (EVR_UNLIKELY(c->wq_bytes + len > lim->wq_max)) {
+		uint64_t more;
+
+		l->st.wq_overflows++;
+		if (evr__ratelimit(&l->rl_overflow, l->now, REFUSE_LOG_MS,
+				   &more))
+			evr_log_warn("%s: write queue over %u bytes (the peer "
+				     "does not read): closing (%llu more in "
+				     "the last %d s)",
+				     c->ls->name, lim->wq_max,
+				     (unsigned long long)more,
+				     REFUSE_LOG_MS / 1000);
+		evr_abort(c, -ENOBUFS);
+		return -ENOBUFS;
+	}
+	e = wq_alloc(l);
 	if (EVR_UNLIKELY(!e))
 		return -ENOMEM;
-	e->buf = evr_buf_ref(b);
-	e->p = b->data + off;
+	e->buf = pool_spare(c, b, off, len);
+	e->p = e->buf == b ? b->data + off : e->buf->data;
 	e->len = (uint32_t)len;
-	if (c->wq_tail)
+	if (c->wq_tail) {
 		c->wq_tail->next = e;
-	else
+	} else {
 		c->wq_head = e;
+		c->last_progress = l->now; /* the send timeout starts */
+	}
 	c->wq_tail = e;
 	c->wq_bytes += len;
-	c->loop->st.bytes_queued += len;
+	l->st.bytes_queued += len;
+	if (EVR_UNLIKELY(c->wq_bytes > lim->wq_high))
+		read_pause(c, EVR__C_PAUSED_WQ);
+	if (EVR_UNLIKELY(l->st.bytes_queued > l->queued_max))
+		l->over_budget = true;
 	if (!(c->flags & EVR__C_SENDING))
 		schedule_flush(c);
 	return 0;

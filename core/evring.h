@@ -69,6 +69,15 @@ struct evr_loop_opts {
 	/* io_uring queue sizes (ignored by epoll). */
 	uint32_t sq_entries; /* default 256 */
 	uint32_t cq_entries; /* default 4 * sq_entries, at least sq_entries */
+	/* Budget of bytes queued for sending on all connections together.
+	 * Above it every connection stops reading once its current buffer is
+	 * handled; below three quarters of it they resume. 0: 256 MiB. */
+	uint64_t queued_max;
+	/* Connections open at once (0: no limit); more are closed at
+	 * accept, counted in conns_refused and logged once per 10 s. */
+	uint32_t max_conns;
+	/* Connections open at once from one source address (0: no limit). */
+	uint32_t max_conns_per_source;
 };
 
 /* Counters of a loop, read with evr_loop_stats(). */
@@ -80,11 +89,16 @@ struct evr_stats {
 	uint32_t bufs_free;	 /* pool buffers available to receive into */
 	uint64_t bufs_heap;	 /* live buffers from evr_buf_new() */
 	uint64_t bytes_queued;	 /* bytes in all write queues */
-	uint64_t recv_nobufs; /* receives stopped because the pool was empty */
-	uint64_t accept_pauses; /* EMFILE/ENFILE/ENOMEM accept pauses */
-	uint64_t
-	    conn_alloc_fail; /* accepted sockets closed for lack of memory */
-	uint64_t timers;     /* active timers */
+	uint64_t recv_nobufs;	 /* receives stopped: the pool was empty */
+	uint64_t accept_pauses;	 /* EMFILE/ENFILE/ENOMEM accept pauses */
+	uint64_t alloc_fails;	 /* accepted sockets closed: no memory */
+	uint64_t timers;	 /* active timers */
+	uint64_t conns_refused;	 /* closed at accept: a connection limit */
+	uint64_t idle_timeouts;	 /* aborted: nothing moved for idle_ms */
+	uint64_t send_timeouts;	 /* aborted: queued bytes stuck for send_ms */
+	uint64_t wq_overflows;	 /* aborted: write queue over wq_max */
+	uint64_t read_pauses;	 /* reading paused by backpressure */
+	uint64_t sources;	 /* distinct source addresses tracked */
 };
 
 void evr_loop_opts_init(struct evr_loop_opts *o);
@@ -109,6 +123,14 @@ int evr_loop_run(struct evr_loop *l);
  * callbacks still run, then evr_loop_run() returns. Safe from any callback.
  */
 void evr_loop_stop(struct evr_loop *l);
+
+/*
+ * Drain: close the listeners, tell every open connection (on_drain), let
+ * them finish on their own, and evr_loop_stop() whatever is still open
+ * after timeout_ms. evr_loop_run() returns once the last one has closed.
+ * Calling it again, or evr_loop_stop(), ends the drain at once.
+ */
+void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms);
 
 /* Free a loop that is not running. Listeners and connections still attached
  * are closed without callbacks. */
@@ -201,6 +223,29 @@ int evr_signal_add(struct evr_loop *l, int signo, evr_signal_cb cb, void *arg);
 /* Listeners                                                           */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Per-service limits of the connections a listener accepts. Zero fields
+ * take the defaults named here.
+ *
+ * Backpressure: when more than wq_high bytes wait in a connection's write
+ * queue it stops reading (the peer is slowed by TCP flow control); it
+ * resumes at wq_low or less. A queue that still grows past wq_max (a module
+ * that sends more than it receives, to a peer that does not read) aborts
+ * the connection.
+ */
+struct evr_conn_limits {
+	uint32_t wq_high; /* default 256 KiB */
+	uint32_t wq_low;  /* default wq_high / 4 */
+	uint32_t wq_max;  /* default 4 MiB, at least wq_high */
+	/* Abort after this long with no byte received or sent (0: never). */
+	uint32_t idle_timeout_ms;
+	/* Abort when queued bytes made no progress for this long (a peer that
+	 * stopped reading; 0: never). */
+	uint32_t send_timeout_ms;
+	/* Connections of this listener open at once (0: no limit). */
+	uint32_t max_conns;
+};
+
 struct evr_listen_cfg {
 	const struct evr_proto *proto; /* required */
 	void *conf;	  /* the module's per-service configuration */
@@ -208,6 +253,7 @@ struct evr_listen_cfg {
 	int backlog;	  /* default 1024 */
 	bool v6only;	  /* IPV6_V6ONLY on an IPv6 socket */
 	bool reuseport;	  /* SO_REUSEPORT, one listener per loop */
+	struct evr_conn_limits lim;
 };
 
 /*
@@ -303,6 +349,10 @@ struct evr_proto {
 	/* Last call for c: err is 0 after an orderly close, else -errno.
 	 * Default: nothing. */
 	void (*on_close)(struct evr_conn *c, int err);
+	/* The server is draining: finish what is under way and close (an HTTP
+	 * server closes after the current response). Default: nothing; the
+	 * connection stays until its peer closes or the drain times out. */
+	void (*on_drain)(struct evr_conn *c);
 };
 
 /*

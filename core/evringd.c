@@ -39,7 +39,32 @@ struct service {
 	char name[64];
 	long port; /* -1: from /etc/services */
 	void *conf;
+	struct evr_conn_limits lim;
+	unsigned lim_set; /* bits of limit_keys[] given with -o */
 };
+
+/* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
+ * services from the command line. */
+enum limit_kind { LIM_COUNT, LIM_BYTES, LIM_MS };
+
+static const struct {
+	const char *key;
+	size_t off;
+	enum limit_kind kind;
+} limit_keys[] = {
+	{ "max_conns", offsetof(struct evr_conn_limits, max_conns), LIM_COUNT },
+	{ "idle_timeout", offsetof(struct evr_conn_limits, idle_timeout_ms),
+	  LIM_MS },
+	{ "send_timeout", offsetof(struct evr_conn_limits, send_timeout_ms),
+	  LIM_MS },
+	{ "wq_high", offsetof(struct evr_conn_limits, wq_high), LIM_BYTES },
+	{ "wq_low", offsetof(struct evr_conn_limits, wq_low), LIM_BYTES },
+	{ "wq_max", offsetof(struct evr_conn_limits, wq_max), LIM_BYTES },
+};
+
+#define DEFAULT_IDLE_MS	 (300 * 1000)
+#define DEFAULT_SEND_MS	 (60 * 1000)
+#define DEFAULT_DRAIN_MS (10 * 1000)
 
 struct daemon {
 	struct service svc[MAX_SERVICES];
@@ -48,50 +73,79 @@ struct daemon {
 	int nbind;
 	long port_offset;
 	long backlog;
+	struct evr_conn_limits lim; /* defaults of every service */
+	uint32_t drain_ms;
+	int stop_signals;
 	struct evr_loop_opts lo;
 	struct evr_loop *loop;
 	struct evr_listener *ls[MAX_LISTENERS];
 	int nls;
 };
 
+static const char usage_text[] =
+    "usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
+    "\n"
+    "Serves built-in services over TCP on io_uring (or epoll).\n"
+    "\n"
+    "  -s, --service NAME[/tcp][:PORT]\n"
+    "                        serve NAME; the port defaults to "
+    "/etc/services\n"
+    "  -o, --option NAME.KEY=VALUE\n"
+    "                        a service option: the module's own, or a "
+    "limit\n"
+    "                        (max_conns, idle_timeout, send_timeout,\n"
+    "                        wq_high, wq_low, wq_max) for that service\n"
+    "  -b, --bind ADDR       listen on ADDR only (repeatable; default: "
+    "all\n"
+    "                        IPv4 and IPv6 addresses)\n"
+    "      --port-offset N   add N to every port (10000: 10007, 10013)\n"
+    "      --backlog N       listen(2) backlog (default 1024)\n"
+    "      --backend NAME    auto (default), io_uring or epoll; also\n"
+    "                        the EVRING_BACKEND environment variable\n"
+    "\n"
+    "Limits (durations: 30, 30s, 500ms, 5m; sizes: 65536, 64K, 4M):\n"
+    "      --idle-timeout T  close a connection idle for T (default "
+    "300s;\n"
+    "                        0: never)\n"
+    "      --send-timeout T  close a connection whose peer takes no byte\n"
+    "                        for T (default 60s; 0: never)\n"
+    "      --drain-timeout T on SIGTERM, let connections finish for up "
+    "to T\n"
+    "                        (default 10s; 0: close them at once)\n"
+    "      --max-conns N     connections open at once (default: no "
+    "limit)\n"
+    "      --max-conns-per-source N\n"
+    "                        from one IPv4 address or IPv6 /64\n"
+    "      --wq-high SIZE    stop reading a connection with this much "
+    "queued\n"
+    "                        for it (default 256K; resumes at a quarter)\n"
+    "      --wq-max SIZE     close a connection with this much queued\n"
+    "                        (default 4M)\n"
+    "      --queued-max SIZE all connections together (default 256M)\n"
+    "\n"
+    "Tuning:\n"
+    "      --buf-size N      receive buffer size in bytes (default 16384)\n"
+    "      --buf-count N     receive buffers per loop (default 1024)\n"
+    "      --sq-entries N    io_uring submission queue size (default "
+    "256)\n"
+    "      --cq-entries N    io_uring completion queue size\n"
+    "\n"
+    "  -v, --verbose         more log lines\n"
+    "  -q, --quiet           errors and warnings only\n"
+    "  -h, --help            this text\n"
+    "      --version         print the version\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT drain then exit 0 (a second one: exit "
+    "now);\n"
+    "SIGUSR1 logs the counters.\n"
+    "\n"
+    "Services:\n";
+
 static void usage(FILE *f)
 {
 	const struct evr_proto *p;
 
-	fprintf(f,
-		"usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
-		"\n"
-		"Serves built-in services over TCP on io_uring (or epoll).\n"
-		"\n"
-		"  -s, --service NAME[/tcp][:PORT]  serve NAME; the port "
-		"defaults to\n"
-		"                          /etc/services (getservbyname)\n"
-		"  -o, --option NAME.KEY=VALUE      set a service option\n"
-		"  -b, --bind ADDR         listen on ADDR only (repeatable; "
-		"default:\n"
-		"                          all IPv4 and IPv6 addresses)\n"
-		"      --port-offset N     add N to every port (10000 gives "
-		"10007, 10013)\n"
-		"      --backlog N         listen(2) backlog (default 1024, "
-		"capped by\n"
-		"                          net.core.somaxconn)\n"
-		"      --backend NAME      auto (default), io_uring or epoll; "
-		"also\n"
-		"                          the EVRING_BACKEND environment "
-		"variable\n"
-		"      --buf-size BYTES    receive buffer size (default "
-		"16384)\n"
-		"      --buf-count N       receive buffers per loop (default "
-		"1024)\n"
-		"      --sq-entries N      io_uring submission queue size "
-		"(default 256)\n"
-		"      --cq-entries N      io_uring completion queue size\n"
-		"  -v, --verbose           more log lines (repeatable)\n"
-		"  -q, --quiet             errors and warnings only\n"
-		"  -h, --help              this text\n"
-		"      --version           print the version\n"
-		"\n"
-		"Services:\n");
+	fputs(usage_text, f);
 	for (size_t i = 0; (p = evr_proto_at(i)); i++)
 		fprintf(f, "  %-10s %s\n", p->name,
 			p->summary ? p->summary : "");
@@ -122,6 +176,85 @@ static int parse_long(const char *s, long min, long max, long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* "30" (seconds), "500ms", "30s", "5m", "1h" */
+static int parse_ms(const char *s, uint32_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = { { "", 1000 },
+		      { "ms", 1 },
+		      { "s", 1000 },
+		      { "m", 60000 },
+		      { "h", 3600000 } };
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix))
+			continue;
+		if (v > UINT32_MAX / units[i].ms)
+			return -ERANGE;
+		*out = (uint32_t)(v * units[i].ms);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* "65536", "64K", "4M", "1G" (binary units) */
+static int parse_bytes(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	else if (*end)
+		return -EINVAL;
+	if (shift && end[1])
+		return -EINVAL;
+	if (v > (max >> shift))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+/* Set limit_keys[i] in lim from text. */
+static int set_limit(struct evr_conn_limits *lim, size_t i, const char *v)
+{
+	uint32_t *field = (uint32_t *)((char *)lim + limit_keys[i].off);
+	uint64_t n;
+	long c;
+
+	switch (limit_keys[i].kind) {
+	case LIM_MS:
+		return parse_ms(v, field);
+	case LIM_BYTES:
+		if (parse_bytes(v, UINT32_MAX, &n) < 0)
+			return -EINVAL;
+		*field = (uint32_t)n;
+		return 0;
+	default:
+		if (parse_long(v, 0, INT32_MAX, &c) < 0)
+			return -EINVAL;
+		*field = (uint32_t)c;
+		return 0;
+	}
 }
 
 static void known_services(char *buf, size_t n)
@@ -210,6 +343,16 @@ static int set_option(struct daemon *d, const char *spec)
 	if (!s)
 		return usage_error("option \"%s\": service %s is not served",
 				   spec, name);
+	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]);
+	     i++) {
+		if (strcmp(key, limit_keys[i].key))
+			continue;
+		if (set_limit(&s->lim, i, eq + 1) < 0)
+			return usage_error("option \"%s\": bad value \"%s\"",
+					   spec, eq + 1);
+		s->lim_set |= 1u << i;
+		return 0;
+	}
 	if (!s->proto->conf_set)
 		return usage_error("option \"%s\": service %s has no options",
 				   spec, name);
@@ -269,10 +412,12 @@ static int listen_one(struct daemon *d, struct service *s, const char *host,
 		      bool v6only, bool optional)
 {
 	struct evr_listen_cfg cfg = {
-	    .proto = s->proto,
-	    .conf = s->conf,
-	    .name = s->name,
-	    .v6only = v6only,
+		.proto = s->proto,
+		.conf = s->conf,
+		.name = s->name,
+		.v6only = v6only,
+		.backlog = (int)d->backlog,
+		.lim = d->lim,
 	};
 	struct sockaddr_storage ss;
 	char a[EVR_ADDRSTRLEN];
@@ -280,6 +425,12 @@ static int listen_one(struct daemon *d, struct service *s, const char *host,
 	struct evr_listener *ls;
 	int err;
 
+	/* the service's own limits over the daemon's defaults */
+	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
+		if (s->lim_set & (1u << i))
+			memcpy((char *)&cfg.lim + limit_keys[i].off,
+			       (char *)&s->lim + limit_keys[i].off,
+			       sizeof(uint32_t));
 	if (evr_addr_parse(host, (uint16_t)s->port, &ss, &len) < 0)
 		return usage_error("bind address \"%s\": not a numeric IPv4 "
 				   "or IPv6 address",
@@ -323,11 +474,25 @@ static int start_listeners(struct daemon *d)
 	return 0;
 }
 
+/* The first SIGINT/SIGTERM drains, the second stops at once. */
 static void on_stop(struct evr_loop *l, int signo, void *arg)
 {
-	(void)arg;
-	evr_log_info("%s: stopping", strsignal(signo));
-	evr_loop_stop(l);
+	struct daemon *d = arg;
+	struct evr_stats st;
+
+	evr_loop_stats(l, &st);
+	if (d->stop_signals++ || !d->drain_ms) {
+		evr_log_info("%s: stopping now, closing %llu connections",
+			     strsignal(signo),
+			     (unsigned long long)st.conns_open);
+		evr_loop_stop(l);
+		return;
+	}
+	evr_log_info("%s: draining: no new connections, %llu open ones get "
+		     "up to %u ms to finish (signal again to stop now)",
+		     strsignal(signo), (unsigned long long)st.conns_open,
+		     d->drain_ms);
+	evr_loop_drain(l, d->drain_ms);
 }
 
 static void on_stats(struct evr_loop *l, int signo, void *arg)
@@ -336,18 +501,26 @@ static void on_stats(struct evr_loop *l, int signo, void *arg)
 
 	(void)signo, (void)arg;
 	evr_loop_stats(l, &st);
-	evr_log_info("stats: conns_open=%llu conns_accepted=%llu "
-		     "listeners=%llu bufs_total=%u bufs_free=%u bufs_heap=%llu "
-		     "bytes_queued=%llu recv_nobufs=%llu accept_pauses=%llu "
-		     "timers=%llu",
-		     (unsigned long long)st.conns_open,
-		     (unsigned long long)st.conns_accepted,
-		     (unsigned long long)st.listeners, st.bufs_total,
-		     st.bufs_free, (unsigned long long)st.bufs_heap,
-		     (unsigned long long)st.bytes_queued,
-		     (unsigned long long)st.recv_nobufs,
-		     (unsigned long long)st.accept_pauses,
-		     (unsigned long long)st.timers);
+	evr_log_info(
+	    "stats: conns_open=%llu conns_accepted=%llu "
+	    "listeners=%llu bufs_total=%u bufs_free=%u bufs_heap=%llu "
+	    "bytes_queued=%llu recv_nobufs=%llu accept_pauses=%llu "
+	    "timers=%llu conns_refused=%llu idle_timeouts=%llu "
+	    "send_timeouts=%llu wq_overflows=%llu read_pauses=%llu "
+	    "sources=%llu alloc_fails=%llu",
+	    (unsigned long long)st.conns_open,
+	    (unsigned long long)st.conns_accepted,
+	    (unsigned long long)st.listeners, st.bufs_total, st.bufs_free,
+	    (unsigned long long)st.bufs_heap,
+	    (unsigned long long)st.bytes_queued,
+	    (unsigned long long)st.recv_nobufs,
+	    (unsigned long long)st.accept_pauses, (unsigned long long)st.timers,
+	    (unsigned long long)st.conns_refused,
+	    (unsigned long long)st.idle_timeouts,
+	    (unsigned long long)st.send_timeouts,
+	    (unsigned long long)st.wq_overflows,
+	    (unsigned long long)st.read_pauses, (unsigned long long)st.sources,
+	    (unsigned long long)st.alloc_fails);
 }
 
 /* A server of many connections wants every descriptor it may have. */
@@ -363,6 +536,14 @@ static void raise_nofile(void)
 
 enum {
 	OPT_PORT_OFFSET = 256,
+	OPT_IDLE,
+	OPT_SEND_TIMEOUT,
+	OPT_DRAIN,
+	OPT_MAX_CONNS,
+	OPT_MAX_PER_SOURCE,
+	OPT_QUEUED_MAX,
+	OPT_WQ_HIGH,
+	OPT_WQ_MAX,
 	OPT_BACKLOG,
 	OPT_BACKEND,
 	OPT_BUF_SIZE,
@@ -373,20 +554,29 @@ enum {
 };
 
 static const struct option long_opts[] = {
-    {"service", required_argument, NULL, 's'},
-    {"option", required_argument, NULL, 'o'},
-    {"bind", required_argument, NULL, 'b'},
-    {"port-offset", required_argument, NULL, OPT_PORT_OFFSET},
-    {"backend", required_argument, NULL, OPT_BACKEND},
-    {"buf-size", required_argument, NULL, OPT_BUF_SIZE},
-    {"buf-count", required_argument, NULL, OPT_BUF_COUNT},
-    {"sq-entries", required_argument, NULL, OPT_SQ},
-    {"cq-entries", required_argument, NULL, OPT_CQ},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0},
+	{ "service", required_argument, NULL, 's' },
+	{ "option", required_argument, NULL, 'o' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "port-offset", required_argument, NULL, OPT_PORT_OFFSET },
+	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-conns-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE },
+	{ "queued-max", required_argument, NULL, OPT_QUEUED_MAX },
+	{ "wq-high", required_argument, NULL, OPT_WQ_HIGH },
+	{ "wq-max", required_argument, NULL, OPT_WQ_MAX },
+	{ "backend", required_argument, NULL, OPT_BACKEND },
+	{ "buf-size", required_argument, NULL, OPT_BUF_SIZE },
+	{ "buf-count", required_argument, NULL, OPT_BUF_COUNT },
+	{ "sq-entries", required_argument, NULL, OPT_SQ },
+	{ "cq-entries", required_argument, NULL, OPT_CQ },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
 };
 
 static int parse_u32(const char *opt, const char *arg, uint32_t *out)
@@ -398,6 +588,16 @@ static int parse_u32(const char *opt, const char *arg, uint32_t *out)
 				   arg);
 	*out = (uint32_t)v;
 	return 0;
+}
+
+static int limit_opt(struct daemon *d, const char *opt, const char *arg,
+		     const char *key)
+{
+	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
+		if (!strcmp(limit_keys[i].key, key) &&
+		    set_limit(&d->lim, i, arg) == 0)
+			return 0;
+	return usage_error("%s \"%s\": bad value", opt, arg);
 }
 
 static int parse_args(struct daemon *d, int argc, char **argv)
@@ -427,6 +627,43 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			if (parse_long(optarg, -65535, 65535, &d->port_offset))
 				return usage_error("--port-offset \"%s\": "
 						   "expected -65535..65535",
+						   optarg);
+			break;
+		case OPT_IDLE:
+			err = limit_opt(d, "--idle-timeout", optarg,
+					"idle_timeout");
+			break;
+		case OPT_SEND_TIMEOUT:
+			err = limit_opt(d, "--send-timeout", optarg,
+					"send_timeout");
+			break;
+		case OPT_WQ_HIGH:
+			err = limit_opt(d, "--wq-high", optarg, "wq_high");
+			break;
+		case OPT_WQ_MAX:
+			err = limit_opt(d, "--wq-max", optarg, "wq_max");
+			break;
+		case OPT_DRAIN:
+			if (parse_ms(optarg, &d->drain_ms) < 0)
+				return usage_error("--drain-timeout \"%s\": "
+						   "expected a duration (10, "
+						   "10s, 500ms, 1m)",
+						   optarg);
+			break;
+		case OPT_MAX_CONNS:
+			err =
+			    parse_u32("--max-conns", optarg, &d->lo.max_conns);
+			break;
+		case OPT_MAX_PER_SOURCE:
+			err = parse_u32("--max-conns-per-source", optarg,
+					&d->lo.max_conns_per_source);
+			break;
+		case OPT_QUEUED_MAX:
+			if (parse_bytes(optarg, UINT64_MAX >> 1,
+					&d->lo.queued_max) < 0 ||
+			    !d->lo.queued_max)
+				return usage_error("--queued-max \"%s\": "
+						   "expected a size (256M)",
 						   optarg);
 			break;
 		case OPT_BACKLOG:
@@ -513,6 +750,9 @@ int main(int argc, char **argv)
 	evr_log_set_ident("evringd");
 	signal(SIGPIPE, SIG_IGN);
 	evr_loop_opts_init(&d.lo);
+	d.lim.idle_timeout_ms = DEFAULT_IDLE_MS;
+	d.lim.send_timeout_ms = DEFAULT_SEND_MS;
+	d.drain_ms = DEFAULT_DRAIN_MS;
 	err = parse_args(&d, argc, argv);
 	if (err) {
 		daemon_fini(&d);
@@ -527,8 +767,8 @@ int main(int argc, char **argv)
 		daemon_fini(&d);
 		return err == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
-	if (evr_signal_add(d.loop, SIGINT, on_stop, NULL) < 0 ||
-	    evr_signal_add(d.loop, SIGTERM, on_stop, NULL) < 0 ||
+	if (evr_signal_add(d.loop, SIGINT, on_stop, &d) < 0 ||
+	    evr_signal_add(d.loop, SIGTERM, on_stop, &d) < 0 ||
 	    evr_signal_add(d.loop, SIGUSR1, on_stats, NULL) < 0) {
 		evr_log_err("signalfd: %s", strerror(errno));
 		daemon_fini(&d);

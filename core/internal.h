@@ -77,6 +77,8 @@ struct evr__backend {
 	void (*listener_stop)(struct evr_listener *ls);
 	/* Start (or restart) receiving on a connection. */
 	int (*conn_recv)(struct evr_conn *c);
+	/* Stop receiving (backpressure); conn_recv starts again. */
+	void (*conn_pause)(struct evr_conn *c);
 	/* The write queue is not empty and no send is in flight: send. */
 	void (*conn_send)(struct evr_conn *c);
 	/* Release the connection's kernel work and close its fd. */
@@ -135,19 +137,22 @@ struct evr__wq {
 /* ---- connections ---- */
 
 enum {
-	EVR__C_RECV = 1 << 0,	  /* a receive is armed */
-	EVR__C_SENDING = 1 << 1,  /* a send is in flight */
-	EVR__C_CLOSING = 1 << 2,  /* evr_close()/evr_abort() was called */
-	EVR__C_CLOSED = 1 << 3,	  /* on_close has run; fd closed or closing */
-	EVR__C_EOF = 1 << 4,	  /* the peer sent FIN */
-	EVR__C_FLUSH = 1 << 5,	  /* on the loop's flush list */
-	EVR__C_STARVED = 1 << 6,  /* waiting for pool buffers to receive */
-	EVR__C_ZOMBIE = 1 << 7,	  /* on the loop's zombie list */
-	EVR__C_WANTOUT = 1 << 8,  /* epoll: waiting for EPOLLOUT */
-	EVR__C_READABLE = 1 << 9, /* epoll: data may be pending */
-	EVR__C_RDHUP = 1 << 10,	  /* epoll: the peer's FIN is queued */
-	EVR__C_LINGER = 1 << 11,  /* closed, draining input before close */
+	EVR__C_RECV = 1 << 0,	    /* a receive is armed */
+	EVR__C_SENDING = 1 << 1,    /* a send is in flight */
+	EVR__C_CLOSING = 1 << 2,    /* evr_close()/evr_abort() was called */
+	EVR__C_CLOSED = 1 << 3,	    /* on_close has run; fd closed or closing */
+	EVR__C_EOF = 1 << 4,	    /* the peer sent FIN */
+	EVR__C_FLUSH = 1 << 5,	    /* on the loop's flush list */
+	EVR__C_STARVED = 1 << 6,    /* waiting for pool buffers to receive */
+	EVR__C_ZOMBIE = 1 << 7,	    /* on the loop's zombie list */
+	EVR__C_READABLE = 1 << 9,   /* epoll: data may be pending */
+	EVR__C_RDHUP = 1 << 10,	    /* epoll: the peer's FIN is queued */
+	EVR__C_LINGER = 1 << 11,    /* closed, draining input before close */
+	EVR__C_PAUSED_WQ = 1 << 12, /* reading paused: own queue too long */
+	EVR__C_PAUSED_ALL = 1 << 13, /* reading paused: loop over budget */
 };
+
+#define EVR__C_PAUSED (EVR__C_PAUSED_WQ | EVR__C_PAUSED_ALL)
 
 /* The handlers of a module, with defaults filled in. */
 struct evr__proto_rt {
@@ -157,6 +162,7 @@ struct evr__proto_rt {
 	void (*on_eof)(struct evr_conn *c);
 	void (*on_sent)(struct evr_conn *c, size_t n);
 	void (*on_close)(struct evr_conn *c, int err);
+	void (*on_drain)(struct evr_conn *c);
 };
 
 void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt);
@@ -168,7 +174,7 @@ struct evr_conn {
 	void *conf;
 	void *udata;
 	int fd;
-	uint16_t flags;
+	uint32_t flags;
 	uint16_t refs;	      /* kernel operations in flight (io_uring) */
 	int err;	      /* why it closed */
 	uint32_t wq_inflight; /* queue entries covered by the send in flight */
@@ -178,9 +184,15 @@ struct evr_conn {
 	struct evr__list starve; /* loop->starved */
 	struct evr_conn *next;	 /* flush list, then zombie list */
 	void *be;		 /* backend data of the send in flight */
-	struct evr_timer timer;	 /* lingering close */
+	struct evr__source *src; /* counted in the per-source table */
+	struct evr_timer timer;	 /* idle and send timeouts; lingering close */
+	uint64_t last_active;	 /* ms: last byte received or sent */
+	uint64_t last_progress;	 /* ms: last send progress or queue start */
 	_Alignas(16) unsigned char state[];
 };
+
+/* Longest wait for the peer's EOF in a lingering close. */
+#define EVR__LINGER_MS 2000
 
 /* Called by backends. */
 struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd);
@@ -192,6 +204,9 @@ void evr__conn_error(struct evr_conn *c, int err);
 /* The send in flight failed. */
 void evr__conn_send_failed(struct evr_conn *c, int err);
 void evr__conn_starved(struct evr_conn *c);
+/* Resume reading of connections paused by the loop's budget. */
+void evr__conn_resume_all(struct evr_loop *l);
+void evr__conn_drain_all(struct evr_loop *l);
 /* Drop one kernel reference; the connection is freed later when closed. */
 void evr__conn_put(struct evr_conn *c);
 /* Loop passes. */
@@ -211,6 +226,8 @@ struct evr_listener {
 	char name[32];
 	int fd;
 	uint16_t refs; /* kernel operations + connections */
+	uint32_t nconns;
+	struct evr_conn_limits lim;
 	bool closing;
 	bool paused;
 	bool armed; /* an accept is armed (io_uring) */
@@ -229,6 +246,40 @@ void evr__listener_resumed(struct evr_listener *ls);
 void evr__listener_put(struct evr_listener *ls);
 void evr__listener_close_all(struct evr_loop *l);
 void evr__listener_free_all(struct evr_loop *l);
+
+/* ---- per-source connection counts (source.c) ---- */
+
+struct evr__source {
+	struct evr__source *next;
+	uint32_t count;
+	uint32_t hash;
+	uint8_t key[17]; /* family, then the address (IPv6: its /64) */
+};
+
+struct evr__sources {
+	struct evr__source **b;
+	uint32_t nb; /* buckets, a power of two */
+	uint32_t n;
+	uint64_t seed;
+};
+
+/* The entry of the peer of fd with its count raised; NULL with *err set
+ * (-ENOMEM, or the getpeername error). */
+struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err);
+void evr__source_put(struct evr_loop *l, struct evr__source *s);
+void evr__sources_fini(struct evr_loop *l);
+
+/* ---- log lines at most once per interval ---- */
+
+struct evr__ratelimit {
+	uint64_t next;	     /* ms: no line before */
+	uint64_t suppressed; /* events since the last line */
+};
+
+/* True when a line may be logged now; *suppressed gets how many events
+ * went unlogged since the last one. */
+bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
+		    uint32_t interval_ms, uint64_t *suppressed);
 
 /* ---- timers (timer.c) ---- */
 
@@ -255,7 +306,15 @@ struct evr_loop {
 	void *be;
 	uint64_t now;
 	bool stopping;
+	bool draining;
 	bool running;
+	bool over_budget; /* bytes_queued above queued_max */
+	uint64_t queued_max, queued_low;
+	uint32_t max_conns, max_per_source;
+	struct evr__list paused_all; /* connections paused by the budget */
+	struct evr_timer drain_timer;
+	struct evr__sources sources;
+	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc;
 	struct evr__pool pool;
 	struct evr__timers timers;
 	struct evr__list conns;
@@ -278,6 +337,43 @@ struct evr_loop {
 };
 
 uint64_t evr__now_ms(void);
+
+/* ---- fault injection (fault.c), for tests ---- */
+
+enum evr__fault_point {
+	EVR__F_ALLOC,	   /* evr__malloc/evr__calloc return NULL */
+	EVR__F_ACCEPT,	   /* an accept fails with err */
+	EVR__F_RECV,	   /* a receive fails with err */
+	EVR__F_SEND,	   /* a send fails with err */
+	EVR__F_RECV_SHORT, /* a receive is cut short */
+	EVR__F_SEND_SHORT, /* a send is cut short */
+	EVR__F_POOL,	   /* the pool looks empty */
+	EVR__F__COUNT,
+};
+
+struct evr__fault {
+	uint32_t every; /* 0: off; else every Nth call fails */
+	uint32_t after; /* calls that pass first */
+	int err;	/* -errno to inject */
+	uint64_t calls, hits;
+};
+
+extern struct evr__fault evr__faults[EVR__F__COUNT];
+extern bool evr__faults_on;
+
+void evr__fault_set(enum evr__fault_point p, uint32_t every, uint32_t after,
+		    int err);
+void evr__fault_clear(void);
+/* -errno when this call is to fail, else 0. */
+int evr__fault_hit(enum evr__fault_point p);
+/* len, or a shorter length when this call is to be cut. */
+size_t evr__fault_cut(enum evr__fault_point p, size_t len);
+
+#define EVR__FAULT(p) (EVR_UNLIKELY(evr__faults_on) ? evr__fault_hit(p) : 0)
+
+/* Allocation that a test can make fail. */
+void *evr__malloc(size_t n);
+void *evr__calloc(size_t n, size_t size);
 
 /* log.c: strerror for -errno values */
 const char *evr__strerror(int err);

@@ -62,6 +62,24 @@ static int listen_socket(const struct sockaddr *sa, socklen_t salen,
 	return fd;
 }
 
+#define WQ_HIGH_DEFAULT (256 * 1024)
+#define WQ_MAX_DEFAULT	(4 * 1024 * 1024)
+
+static void limits_resolve(const struct evr_conn_limits *in,
+			   struct evr_conn_limits *lim)
+{
+	*lim = *in;
+	if (!lim->wq_high)
+		lim->wq_high = WQ_HIGH_DEFAULT;
+	if (!lim->wq_low || lim->wq_low > lim->wq_high)
+		lim->wq_low = lim->wq_high / 4;
+	if (!lim->wq_max)
+		lim->wq_max = lim->wq_high > WQ_MAX_DEFAULT ? lim->wq_high
+							    : WQ_MAX_DEFAULT;
+	if (lim->wq_max < lim->wq_high)
+		lim->wq_max = lim->wq_high;
+}
+
 static void pause_expired(struct evr_timer *t)
 {
 	struct evr_listener *ls =
@@ -136,6 +154,7 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	ls->fd = fd;
 	ls->conf = cfg->conf;
 	evr__proto_resolve(cfg->proto, &ls->proto);
+	limits_resolve(&cfg->lim, &ls->lim);
 	snprintf(ls->name, sizeof(ls->name), "%s",
 		 cfg->name ? cfg->name : cfg->proto->name);
 	ls->addrlen = sizeof(ls->addr);

@@ -16,10 +16,10 @@ static enum evr_log_level log_level = EVR_LOG_INFO;
 static const char *log_ident = "evring";
 
 static const char *const level_names[] = {
-    [EVR_LOG_ERR] = "error",
-    [EVR_LOG_WARN] = "warning",
-    [EVR_LOG_INFO] = "info",
-    [EVR_LOG_DEBUG] = "debug",
+	[EVR_LOG_ERR] = "error",
+	[EVR_LOG_WARN] = "warning",
+	[EVR_LOG_INFO] = "info",
+	[EVR_LOG_DEBUG] = "debug",
 };
 
 void evr_log_set_level(enum evr_log_level level)
@@ -74,4 +74,17 @@ void evr_log(enum evr_log_level level, const char *fmt, ...)
 const char *evr__strerror(int err)
 {
 	return strerror(err < 0 ? -err : err);
+}
+
+bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
+		    uint32_t interval_ms, uint64_t *suppressed)
+{
+	if (now < r->next) {
+		r->suppressed++;
+		return false;
+	}
+	*suppressed = r->suppressed;
+	r->suppressed = 0;
+	r->next = now + interval_ms;
+	return true;
 }

@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 static const struct evr__backend *const backends[] = {
-    &evr__backend_uring,
-    &evr__backend_epoll,
+	&evr__backend_uring,
+	&evr__backend_epoll,
 };
 
 #define EVR_BUF_SIZE_MIN  64
@@ -80,6 +80,8 @@ static int opts_resolve(const struct evr_loop_opts *in, struct evr_loop_opts *o)
 		o->cq_entries = 4 * o->sq_entries;
 	if (o->cq_entries < o->sq_entries)
 		o->cq_entries = o->sq_entries;
+	if (!o->queued_max)
+		o->queued_max = 256ULL << 20;
 	return 0;
 }
 
@@ -144,7 +146,12 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	evr__list_init(&l->conns);
 	evr__list_init(&l->listeners);
 	evr__list_init(&l->starved);
+	evr__list_init(&l->paused_all);
 	l->flush_tail = &l->flush_head;
+	l->queued_max = o.queued_max;
+	l->queued_low = o.queued_max / 4 * 3;
+	l->max_conns = o.max_conns;
+	l->max_per_source = o.max_conns_per_source;
 	l->sigfd = -1;
 	sigemptyset(&l->sigmask);
 	l->now = evr__now_ms();
@@ -168,7 +175,7 @@ static bool loop_done(const struct evr_loop *l)
 {
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners))
 		return false;
-	return l->stopping || l->timers.n == 0;
+	return l->stopping || l->draining || l->timers.n == 0;
 }
 
 int evr_loop_run(struct evr_loop *l)
@@ -181,6 +188,7 @@ int evr_loop_run(struct evr_loop *l)
 		int64_t timeout;
 
 		evr__conn_flush_all(l);
+		evr__conn_resume_all(l);
 		evr__conn_refill(l);
 		evr__conn_reap(l);
 		if (loop_done(l))
@@ -198,11 +206,36 @@ int evr_loop_run(struct evr_loop *l)
 	return err;
 }
 
+static void drain_expired(struct evr_timer *t)
+{
+	struct evr_loop *l = EVR_CONTAINER_OF(t, struct evr_loop, drain_timer);
+
+	evr_log_warn("drain deadline: closing %llu connections still open",
+		     (unsigned long long)l->st.conns_open);
+	evr_loop_stop(l);
+}
+
+void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms)
+{
+	if (l->stopping)
+		return;
+	if (l->draining) {
+		evr_loop_stop(l);
+		return;
+	}
+	l->draining = true;
+	evr__listener_close_all(l);
+	evr__conn_drain_all(l);
+	evr_timer_init(&l->drain_timer, drain_expired);
+	evr_timer_start(l, &l->drain_timer, timeout_ms);
+}
+
 void evr_loop_stop(struct evr_loop *l)
 {
 	if (l->stopping)
 		return;
 	l->stopping = true;
+	evr_timer_stop(l, &l->drain_timer);
 	evr__listener_close_all(l);
 	evr__conn_abort_all(l, -ESHUTDOWN);
 }
@@ -214,6 +247,7 @@ void evr_loop_free(struct evr_loop *l)
 	evr__conn_free_all(l);
 	evr__listener_free_all(l);
 	evr__timers_fini(l);
+	evr__sources_fini(l);
 	if (l->be_ops)
 		l->be_ops->fini(l);
 	evr__wq_fini(l);

@@ -88,7 +88,7 @@ static int daytime_conf_set(void *p, const char *key, const char *value)
 	return -ENOENT;
 }
 
-static const struct daytime_conf default_conf = {.utc = true};
+static const struct daytime_conf default_conf = { .utc = true };
 
 static int daytime_accept(struct evr_conn *c)
 {
@@ -121,10 +121,10 @@ static int daytime_accept(struct evr_conn *c)
 }
 
 const struct evr_proto evr_proto_daytime = {
-    .name = "daytime",
-    .summary = "RFC 867: sends the date and time as one line, then closes",
-    .conf_size = sizeof(struct daytime_conf),
-    .conf_init = daytime_conf_init,
-    .conf_set = daytime_conf_set,
-    .on_accept = daytime_accept,
+	.name = "daytime",
+	.summary = "RFC 867: sends the date and time as one line, then closes",
+	.conf_size = sizeof(struct daytime_conf),
+	.conf_init = daytime_conf_init,
+	.conf_set = daytime_conf_set,
+	.on_accept = daytime_accept,
 };

@@ -18,7 +18,7 @@ static void echo_data(struct evr_conn *c, struct evr_buf *b)
 }
 
 const struct evr_proto evr_proto_echo = {
-    .name = "echo",
-    .summary = "RFC 862: sends back every byte received",
-    .on_data = echo_data,
+	.name = "echo",
+	.summary = "RFC 862: sends back every byte received",
+	.on_data = echo_data,
 };

@@ -17,8 +17,8 @@
 #define EVR_PROTO_USER_MAX  64
 
 static const struct evr_proto *const builtin[] = {
-    &evr_proto_echo,
-    &evr_proto_daytime,
+	&evr_proto_echo,
+	&evr_proto_daytime,
 };
 
 static const struct evr_proto *user[EVR_PROTO_USER_MAX];
@@ -119,6 +119,11 @@ static void default_close(struct evr_conn *c, int err)
 	(void)c, (void)err;
 }
 
+static void default_drain(struct evr_conn *c)
+{
+	(void)c;
+}
+
 void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt)
 {
 	rt->p = p;
@@ -127,4 +132,5 @@ void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt)
 	rt->on_eof = p->on_eof ? p->on_eof : evr_close;
 	rt->on_sent = p->on_sent ? p->on_sent : default_sent;
 	rt->on_close = p->on_close ? p->on_close : default_close;
+	rt->on_drain = p->on_drain ? p->on_drain : default_drain;
 }

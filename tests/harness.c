@@ -125,7 +125,7 @@ int srv_spawn(struct srv *s, int nlisteners, const char *const *args)
 
 	deadline = now_ms() + START_TIMEOUT_MS;
 	while (s->nls < nlisteners) {
-		struct pollfd pfd = {.fd = s->out_fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = s->out_fd, .events = POLLIN };
 		int64_t left = deadline - now_ms();
 		ssize_t r;
 		char *nl;
@@ -238,11 +238,15 @@ static int parse_stats(const char *line, struct srv_stats *st)
 		      "stats: conns_open=%llu conns_accepted=%llu "
 		      "listeners=%llu bufs_total=%llu bufs_free=%llu "
 		      "bufs_heap=%llu bytes_queued=%llu recv_nobufs=%llu "
-		      "accept_pauses=%llu",
+		      "accept_pauses=%llu timers=%llu conns_refused=%llu "
+		      "idle_timeouts=%llu send_timeouts=%llu wq_overflows=%llu "
+		      "read_pauses=%llu sources=%llu alloc_fails=%llu",
 		      &st->conns_open, &st->conns_accepted, &st->listeners,
 		      &st->bufs_total, &st->bufs_free, &st->bufs_heap,
-		      &st->bytes_queued, &st->recv_nobufs,
-		      &st->accept_pauses) == 9
+		      &st->bytes_queued, &st->recv_nobufs, &st->accept_pauses,
+		      &st->timers, &st->conns_refused, &st->idle_timeouts,
+		      &st->send_timeouts, &st->wq_overflows, &st->read_pauses,
+		      &st->sources, &st->alloc_fails) == 17
 		   ? 0
 		   : -1;
 }
@@ -328,7 +332,7 @@ int run_capture(const char *const *argv, char *out, size_t outlen,
 		child_exec(argv, p[1], p[1]);
 	close(p[1]);
 	for (;;) {
-		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
 		int64_t left = deadline - now_ms();
 		ssize_t r;
 
@@ -357,7 +361,7 @@ int run_capture(const char *const *argv, char *out, size_t outlen,
 int tcp_connect(int family, uint16_t port)
 {
 	struct sockaddr_storage ss;
-	struct timeval tv = {.tv_sec = 10};
+	struct timeval tv = { .tv_sec = 10 };
 	socklen_t len;
 	int fd;
 
@@ -470,7 +474,7 @@ int xfer(int fd, const void *out, size_t n, void *in, size_t expect, bool shut,
 	if (shut && n == 0)
 		shutdown(fd, SHUT_WR);
 	while (got < expect) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int64_t left = deadline - now_ms();
 
 		if (sent < n)
@@ -499,4 +503,61 @@ int xfer(int fd, const void *out, size_t n, void *in, size_t expect, bool shut,
 	}
 	fcntl(fd, F_SETFL, fl);
 	return got == expect ? 0 : -1;
+}
+
+long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+int tcp_connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, src, &a.sin_addr);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int wait_closed(int fd, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return 0;
+		r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return 1;
+	}
 }

@@ -57,7 +57,9 @@ struct srv {
 struct srv_stats {
 	unsigned long long conns_open, conns_accepted, listeners;
 	unsigned long long bufs_total, bufs_free, bufs_heap, bytes_queued;
-	unsigned long long recv_nobufs, accept_pauses;
+	unsigned long long recv_nobufs, accept_pauses, timers;
+	unsigned long long conns_refused, idle_timeouts, send_timeouts;
+	unsigned long long wq_overflows, read_pauses, sources, alloc_fails;
 };
 
 /* Path of the evringd under test. */
@@ -131,4 +133,10 @@ void fill_pattern(void *p, size_t n, uint32_t seed);
 
 int64_t now_ms(void);
 
+/* Resident memory of pid in KiB (VmRSS), -1 on error. */
+long rss_kib(pid_t pid);
+/* A TCP socket bound to src (numeric IPv4) and connected to 127.0.0.1. */
+int tcp_connect_from(const char *src, uint16_t port);
+/* 1 when the peer closed (EOF or reset) within timeout_ms, else 0. */
+int wait_closed(int fd, int timeout_ms);
 #endif

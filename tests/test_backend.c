@@ -19,7 +19,7 @@
 
 static void assert_serves_echo_and_daytime(const struct srv *s)
 {
-	static const int families[] = {AF_INET, AF_INET6};
+	static const int families[] = { AF_INET, AF_INET6 };
 	char buf[256];
 
 	for (int f = 0; f < 2; f++) {
@@ -90,15 +90,15 @@ Test(backend_seccomp, enosys_auto_falls_back_to_epoll, .timeout = 60)
 
 static void forced_uring_fails(const char *action, const char *says)
 {
-	const char *args[] = {tool_path("seccomp-launch"),
-			      action,
-			      evringd_path(),
-			      "--backend=io_uring",
-			      "-b",
-			      "127.0.0.1",
-			      "-s",
-			      "echo:0",
-			      NULL};
+	const char *args[] = { tool_path("seccomp-launch"),
+			       action,
+			       evringd_path(),
+			       "--backend=io_uring",
+			       "-b",
+			       "127.0.0.1",
+			       "-s",
+			       "echo:0",
+			       NULL };
 	char out[4096], expect[160];
 	int rc = run_capture(args, out, sizeof(out), 10000);
 
@@ -142,7 +142,7 @@ Test(backend_seccomp, env_epoll_never_calls_io_uring, .timeout = 60)
 
 Test(backend_choice, env_variable_chooses, .timeout = 60)
 {
-	const char *argv[] = {"-b", "127.0.0.1", "-s", "echo:0", NULL};
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo:0", NULL };
 	struct srv s;
 
 	setenv("EVRING_BACKEND", "epoll", 1);
@@ -157,7 +157,7 @@ Test(backend_choice, env_variable_chooses, .timeout = 60)
 
 Test(backend_choice, auto_prefers_io_uring_where_it_runs, .timeout = 60)
 {
-	const char *argv[] = {"-b", "127.0.0.1", "-s", "echo:0", NULL};
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo:0", NULL };
 	struct srv s;
 
 	unsetenv("EVRING_BACKEND");

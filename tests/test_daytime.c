@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const daytime_only[] = {"daytime", NULL};
+static const char *const daytime_only[] = { "daytime", NULL };
 
 /* "Wednesday, November 25, 2026 03:35:50-UTC\r\n" */
 #define LINE_RE                                                                \
@@ -55,7 +55,7 @@ static void assert_line_now(const char *line)
 
 BACKEND_TEST(daytime, one_line_then_eof_ipv4_and_ipv6)
 {
-	static const int families[] = {AF_INET, AF_INET6};
+	static const int families[] = { AF_INET, AF_INET6 };
 	char buf[512];
 	struct srv s;
 	struct srv_stats st;
@@ -98,8 +98,8 @@ BACKEND_TEST(daytime, input_from_the_client_is_ignored)
 
 BACKEND_TEST(daytime, format_option_is_strftime)
 {
-	const char *argv[] = {"-b", "127.0.0.1",	 "-s", "daytime:0",
-			      "-o", "daytime.format=%s", NULL};
+	const char *argv[] = { "-b", "127.0.0.1",	  "-s", "daytime:0",
+			       "-o", "daytime.format=%s", NULL };
 	char buf[128];
 	struct srv s;
 	long t;
@@ -114,8 +114,8 @@ BACKEND_TEST(daytime, format_option_is_strftime)
 
 BACKEND_TEST(daytime, local_time_zone_option)
 {
-	const char *argv[] = {"-b", "127.0.0.1",	"-s", "daytime:0",
-			      "-o", "daytime.tz=local", NULL};
+	const char *argv[] = { "-b", "127.0.0.1",	 "-s", "daytime:0",
+			       "-o", "daytime.tz=local", NULL };
 	char buf[128];
 	struct srv s;
 

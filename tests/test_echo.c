@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const echo_only[] = {"echo", NULL};
+static const char *const echo_only[] = { "echo", NULL };
 
 static void start_echo(struct srv *s, const char *backend)
 {
@@ -57,8 +57,8 @@ static void echo_roundtrip(int family, uint16_t port, size_t n, uint32_t seed)
 
 BACKEND_TEST(echo, sizes_ipv4_and_ipv6)
 {
-	static const size_t sizes[] = {1, 64 * 1024, 16 * 1024 * 1024};
-	static const int families[] = {AF_INET, AF_INET6};
+	static const size_t sizes[] = { 1, 64 * 1024, 16 * 1024 * 1024 };
+	static const int families[] = { AF_INET, AF_INET6 };
 	struct srv s;
 
 	start_echo(&s, backend);
@@ -130,7 +130,7 @@ BACKEND_TEST(echo, half_close_gets_everything_then_eof)
 
 static void reset_close(int fd)
 {
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
@@ -237,7 +237,7 @@ BACKEND_TEST(echo, sigterm_under_load_exits_zero)
 {
 	enum { THREADS = 8 };
 	pthread_t th[THREADS];
-	struct load ld = {0};
+	struct load ld = { 0 };
 	struct srv s;
 	int rc;
 

@@ -30,7 +30,7 @@ static int run(const char *const *args)
 	return run_capture(argv, out, sizeof(out), 20000);
 }
 
-#define RUN(...) run((const char *const[]){__VA_ARGS__, NULL})
+#define RUN(...) run((const char *const[]){ __VA_ARGS__, NULL })
 
 Test(evringd_cli, help_and_version)
 {
@@ -48,27 +48,30 @@ Test(evringd_cli, usage_errors_exit_2_with_the_cause)
 		const char *args[6];
 		const char *says;
 	} cases[] = {
-	    {{"-b", "127.0.0.1", NULL}, "no service given"},
-	    {{"-s", "nosuch", NULL}, "unknown service \"nosuch\""},
-	    {{"-s", "echo:70000", NULL}, "bad port \"70000\""},
-	    {{"-s", "echo/sctp", NULL}, "protocol \"sctp\""},
-	    {{"-s", "echo", "-s", "echo", NULL}, "given twice"},
-	    {{"-s", "echo:0", "-b", "nowhere", NULL},
-	     "not a numeric IPv4 or IPv6 address"},
-	    {{"-s", "echo", "--port-offset", "x", NULL}, "--port-offset \"x\""},
-	    {{"-s", "echo:65535", "--port-offset", "1", NULL}, "out of range"},
-	    {{"-s", "echo", "--backend=bogus", NULL},
-	     "backend \"bogus\": unknown"},
-	    {{"-s", "daytime", "-o", "daytime.bogus=1", NULL},
-	     "has no option \"bogus\""},
-	    {{"-s", "daytime", "-o", "daytime.tz=mars", NULL},
-	     "bad value \"mars\""},
-	    {{"-s", "echo", "-o", "echo.x=1", NULL}, "has no options"},
-	    {{"-s", "echo", "-o", "daytime.tz=utc", NULL},
-	     "service daytime is not served"},
-	    {{"-s", "echo", "--bogus", NULL}, "unknown option \"--bogus\""},
-	    {{"-s", "echo", "-Z", NULL}, "unknown option \"-Z\""},
-	    {{"-s", NULL}, "missing argument"},
+		{ { "-b", "127.0.0.1", NULL }, "no service given" },
+		{ { "-s", "nosuch", NULL }, "unknown service \"nosuch\"" },
+		{ { "-s", "echo:70000", NULL }, "bad port \"70000\"" },
+		{ { "-s", "echo/sctp", NULL }, "protocol \"sctp\"" },
+		{ { "-s", "echo", "-s", "echo", NULL }, "given twice" },
+		{ { "-s", "echo:0", "-b", "nowhere", NULL },
+		  "not a numeric IPv4 or IPv6 address" },
+		{ { "-s", "echo", "--port-offset", "x", NULL },
+		  "--port-offset \"x\"" },
+		{ { "-s", "echo:65535", "--port-offset", "1", NULL },
+		  "out of range" },
+		{ { "-s", "echo", "--backend=bogus", NULL },
+		  "backend \"bogus\": unknown" },
+		{ { "-s", "daytime", "-o", "daytime.bogus=1", NULL },
+		  "has no option \"bogus\"" },
+		{ { "-s", "daytime", "-o", "daytime.tz=mars", NULL },
+		  "bad value \"mars\"" },
+		{ { "-s", "echo", "-o", "echo.x=1", NULL }, "has no options" },
+		{ { "-s", "echo", "-o", "daytime.tz=utc", NULL },
+		  "service daytime is not served" },
+		{ { "-s", "echo", "--bogus", NULL },
+		  "unknown option \"--bogus\"" },
+		{ { "-s", "echo", "-Z", NULL }, "unknown option \"-Z\"" },
+		{ { "-s", NULL }, "missing argument" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -86,7 +89,7 @@ Test(evringd_cli, usage_errors_exit_2_with_the_cause)
 
 static int listen_on(uint16_t *port)
 {
-	struct sockaddr_in in = {.sin_family = AF_INET};
+	struct sockaddr_in in = { .sin_family = AF_INET };
 	socklen_t len = sizeof(in);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -166,8 +169,8 @@ BACKEND_TEST(evringd, port_offset_shifts_the_services_port)
 
 	close(fd); /* a port that was free a moment ago */
 	snprintf(off, sizeof(off), "%d", (int)port - 7);
-	const char *argv[] = {"-b", "127.0.0.1", "-s", "echo", "--port-offset",
-			      off,  NULL};
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo", "--port-offset",
+			       off,  NULL };
 	cr_assert_eq(srv_start(&s, backend, 1, argv), 0, "%s", srv_log(&s));
 	cr_assert_eq(srv_port(&s, "echo", AF_INET), port);
 	fd = tcp_connect(AF_INET, port);
@@ -178,7 +181,7 @@ BACKEND_TEST(evringd, port_offset_shifts_the_services_port)
 
 BACKEND_TEST(evringd, default_addresses_are_all_ipv4_and_ipv6)
 {
-	const char *argv[] = {"-s", "echo:0", "-s", "daytime:0", NULL};
+	const char *argv[] = { "-s", "echo:0", "-s", "daytime:0", NULL };
 	struct srv s;
 	int v4 = 0, v6 = 0;
 
@@ -201,7 +204,7 @@ BACKEND_TEST(evringd, default_addresses_are_all_ipv4_and_ipv6)
 
 BACKEND_TEST(evringd, backend_is_logged_and_forced)
 {
-	const char *argv[] = {"-b", "127.0.0.1", "-s", "echo:0", NULL};
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo:0", NULL };
 	struct srv s;
 
 	cr_assert_eq(srv_start(&s, backend, 1, argv), 0);

@@ -67,16 +67,16 @@ BACKEND_TEST(limits, emfile_pauses_without_spinning_and_recovers)
 	enum { N = 60, FREE = 40 };
 	/* The limit is set before exec, as `ulimit -n` would: io_uring takes
 	 * RLIMIT_NOFILE when the multishot accept is armed, not later. */
-	const char *argv[] = {"/usr/bin/prlimit",
-			      "--nofile=32:32",
-			      evringd_path(),
-			      "--backend",
-			      backend,
-			      "-b",
-			      "127.0.0.1",
-			      "-s",
-			      "echo:0",
-			      NULL};
+	const char *argv[] = { "/usr/bin/prlimit",
+			       "--nofile=32:32",
+			       evringd_path(),
+			       "--backend",
+			       backend,
+			       "-b",
+			       "127.0.0.1",
+			       "-s",
+			       "echo:0",
+			       NULL };
 	struct srv_stats st;
 	int fds[N];
 	uint16_t port;

@@ -10,6 +10,8 @@
 #include "../core/evring.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,7 +27,10 @@ struct server {
 	struct evr_loop *l;
 	struct evr_timer tick;
 	uint16_t port;
+	const struct evr_proto *proto; /* default: echo */
+	struct evr_conn_limits lim;
 	atomic_int state; /* 0 starting, 1 serving, -1 failed */
+	atomic_bool hold; /* listen, but run the loop only when cleared */
 	atomic_bool stop;
 	int run_err;
 };
@@ -48,7 +53,9 @@ static void on_tick(struct evr_timer *t)
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
-	struct evr_listen_cfg cfg = {.proto = &evr_proto_echo};
+	struct evr_listen_cfg cfg = { .proto =
+					  s->proto ? s->proto : &evr_proto_echo,
+				      .lim = s->lim };
 	struct sockaddr_storage ss;
 	struct evr_listener *ls;
 	socklen_t len;
@@ -68,6 +75,8 @@ static void *server_main(void *arg)
 	evr_timer_init(&s->tick, on_tick);
 	evr_timer_start(s->l, &s->tick, 0);
 	atomic_store(&s->state, 1);
+	while (atomic_load(&s->hold))
+		usleep(1000);
 	s->run_err = evr_loop_run(s->l);
 	evr_loop_free(s->l);
 	return NULL;
@@ -149,8 +158,9 @@ static void run_senders(uint16_t port, int n, size_t len)
 
 	cr_assert_leq(n, 64);
 	for (int i = 0; i < n; i++) {
-		x[i] = (struct sender){
-		    .port = port, .seed = (uint32_t)i + 1, .len = len};
+		x[i] = (struct sender){ .port = port,
+					.seed = (uint32_t)i + 1,
+					.len = len };
 		pthread_create(&th[i], NULL, sender_main, &x[i]);
 	}
 	for (int i = 0; i < n; i++) {
@@ -161,7 +171,7 @@ static void run_senders(uint16_t port, int n, size_t len)
 
 BACKEND_TEST(loop, pool_of_4_buffers_64_senders_lose_no_byte)
 {
-	struct server s = {0};
+	struct server s = { 0 };
 	struct evr_stats st;
 
 	evr_loop_opts_init(&s.o);
@@ -178,7 +188,7 @@ BACKEND_TEST(loop, pool_of_4_buffers_64_senders_lose_no_byte)
 
 BACKEND_TEST(loop, completion_queue_of_4_loses_no_completion)
 {
-	struct server s = {0};
+	struct server s = { 0 };
 	struct evr_stats st;
 
 	evr_loop_opts_init(&s.o);
@@ -195,7 +205,7 @@ BACKEND_TEST(loop, completion_queue_of_4_loses_no_completion)
 
 BACKEND_TEST(loop, stop_with_open_connections_frees_everything)
 {
-	struct server s = {0};
+	struct server s = { 0 };
 	int fds[16];
 
 	evr_loop_opts_init(&s.o);
@@ -216,4 +226,171 @@ BACKEND_TEST(loop, stop_with_open_connections_frees_everything)
 		read_to_eof(fds[i], buf, sizeof(buf));
 		close(fds[i]);
 	}
+}
+
+/*
+ * A client that speaks first to a server that answers and closes (daytime)
+ * must still get the whole answer and an orderly EOF: with its bytes unread
+ * in the server's socket a plain close(2) would send a reset, which can
+ * destroy the answer. The loop is held until the client's bytes are there,
+ * so the server closes with input pending: a lingering close.
+ */
+BACKEND_TEST(loop, close_with_unread_input_lingers)
+{
+	struct server s = { .proto = &evr_proto_daytime };
+	char buf[256];
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	evr_loop_opts_init(&s.o);
+	atomic_store(&s.hold, true);
+	server_start(&s, backend);
+	fd = tcp_connect(AF_INET, s.port);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write_all(fd, "hello, server\r\n", 15), 0);
+	usleep(50 * 1000);
+	atomic_store(&s.hold, false);
+	while ((r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0)
+		n += (size_t)r;
+	cr_assert_eq(r, 0, "the line ended in a reset, not an EOF");
+	buf[n] = '\0';
+	cr_assert(n > 20 && strstr(buf, "-UTC\r\n"), "got \"%s\"", buf);
+	close(fd);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+/* A module that sends what any connection says to every connection (a
+ * chat room): a peer that never reads gets bytes it did not ask for, which
+ * backpressure on its own reading cannot stop; wq_max must. */
+static struct evr_conn *room[16];
+
+static int fanout_accept(struct evr_conn *c)
+{
+	for (int i = 0; i < 16; i++)
+		if (!room[i]) {
+			room[i] = c;
+			return 0;
+		}
+	return -EMFILE;
+}
+
+static void fanout_data(struct evr_conn *c, struct evr_buf *b)
+{
+	(void)c;
+	for (int i = 0; i < 16; i++)
+		if (room[i])
+			evr_send(room[i], b);
+}
+
+static void fanout_close(struct evr_conn *c, int err)
+{
+	(void)err;
+	for (int i = 0; i < 16; i++)
+		if (room[i] == c)
+			room[i] = NULL;
+}
+
+static const struct evr_proto fanout = { .name = "fanout",
+					 .on_accept = fanout_accept,
+					 .on_data = fanout_data,
+					 .on_close = fanout_close };
+
+BACKEND_TEST(loop, write_queue_over_wq_max_aborts_only_the_slow_peer)
+{
+	struct server s = { .proto = &fanout };
+	char out[1024], in[1024];
+	struct evr_stats st;
+	int slow, fast;
+
+	evr_loop_opts_init(&s.o);
+	s.lim.wq_high = 256 * 1024;
+	s.lim.wq_max = 1024 * 1024;
+	server_start(&s, backend);
+	slow = tcp_connect(AF_INET, s.port);
+	fast = tcp_connect(AF_INET, s.port);
+	cr_assert(slow >= 0 && fast >= 0);
+	/* 8 MiB through the room; the slow peer never reads */
+	for (int i = 0; i < 8192; i++) {
+		fill_pattern(out, sizeof(out), (uint32_t)i);
+		cr_assert_eq(
+		    xfer(fast, out, sizeof(out), in, sizeof(in), false, 5000),
+		    0, "the fast peer stalled at message %d", i);
+		cr_assert_eq(memcmp(in, out, sizeof(in)), 0);
+	}
+	cr_assert(wait_closed(slow, 5000), "the slow peer was not closed");
+	st = server_stats(&s);
+	cr_assert_eq(st.wq_overflows, 1);
+	close(slow);
+	close(fast);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+struct pusher {
+	uint16_t port;
+	int fd;
+	size_t pushed;
+};
+
+BACKEND_TEST(loop, global_budget_bounds_all_queues_and_loses_nothing)
+{
+	enum { N = 8 };
+	struct server s = { 0 };
+	struct pusher p[N];
+	static char chunk[16384], in[1 << 16];
+	uint64_t peak = 0;
+
+	evr_loop_opts_init(&s.o);
+	s.o.queued_max = 1 << 20;
+	s.lim.wq_high = 8 << 20; /* per connection: never reached */
+	s.lim.wq_max = 16 << 20;
+	server_start(&s, backend);
+	for (int i = 0; i < N; i++) {
+		p[i].fd = tcp_connect(AF_INET, s.port);
+		cr_assert_geq(p[i].fd, 0);
+		fcntl(p[i].fd, F_SETFL, O_NONBLOCK);
+		p[i].pushed = 0;
+	}
+	/* Everyone pushes, nobody reads, until nothing moves for 500 ms. */
+	for (int64_t last = now_ms(); now_ms() - last < 500;) {
+		for (int i = 0; i < N; i++) {
+			ssize_t w =
+			    send(p[i].fd, chunk, sizeof(chunk), MSG_NOSIGNAL);
+
+			if (w > 0) {
+				p[i].pushed += (size_t)w;
+				last = now_ms();
+			}
+		}
+		struct evr_stats st = server_stats(&s);
+		if (st.bytes_queued > peak)
+			peak = st.bytes_queued;
+	}
+	/* Over the budget by no more than what was on its way from the
+	 * kernel when each connection paused (under io_uring, what one
+	 * multishot receive delivers before its cancellation lands). */
+	cr_assert_leq(peak, (1u << 20) + N * (256u << 10), "peak %llu",
+		      (unsigned long long)peak);
+	cr_assert_gt(server_stats(&s).read_pauses, 0);
+	/* Now everyone reads: every byte comes back. */
+	for (int i = 0; i < N; i++) {
+		size_t got = 0;
+
+		fcntl(p[i].fd, F_SETFL, 0);
+		shutdown(p[i].fd, SHUT_WR);
+		for (ssize_t r; (r = recv(p[i].fd, in, sizeof(in), 0)) > 0;)
+			got += (size_t)r;
+		struct evr_stats st = server_stats(&s);
+		cr_assert_eq(
+		    got, p[i].pushed,
+		    "client %d: %zu of %zu (queued %llu, free bufs %u, "
+		    "nobufs %llu)",
+		    i, got, p[i].pushed, (unsigned long long)st.bytes_queued,
+		    st.bufs_free, (unsigned long long)st.recv_nobufs);
+		close(p[i].fd);
+	}
+	server_wait_idle(&s);
+	server_stop(&s);
 }

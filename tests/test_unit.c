@@ -134,7 +134,7 @@ static void on_timer(struct evr_timer *t)
 BACKEND_TEST(timer, fire_in_deadline_order_not_early)
 {
 	struct tmr t[5];
-	static const int ms[5] = {50, 10, 30, 20, 40};
+	static const int ms[5] = { 50, 10, 30, 20, 40 };
 	uint64_t start;
 
 	tl = new_loop(backend, 4);
@@ -162,7 +162,7 @@ BACKEND_TEST(timer, fire_in_deadline_order_not_early)
 
 BACKEND_TEST(timer, restart_from_callback_and_zero_delay)
 {
-	struct tmr a = {.id = 7, .repeat = 5};
+	struct tmr a = { .id = 7, .repeat = 5 };
 	struct evr_stats st;
 
 	tl = new_loop(backend, 4);
@@ -250,10 +250,10 @@ Test(proto, validation_names_the_problem)
 
 Test(proto, builtins_and_user_modules_by_name)
 {
-	static const struct evr_proto mine = {.name = "mine",
-					      .on_data = nop_data};
-	static const struct evr_proto bad = {.name = "BAD",
-					     .on_data = nop_data};
+	static const struct evr_proto mine = { .name = "mine",
+					       .on_data = nop_data };
+	static const struct evr_proto bad = { .name = "BAD",
+					      .on_data = nop_data };
 
 	cr_assert_eq(evr_proto_find("echo"), &evr_proto_echo);
 	cr_assert_eq(evr_proto_find("daytime"), &evr_proto_daytime);
@@ -273,7 +273,7 @@ Test(proto, builtins_and_user_modules_by_name)
 
 Test(proto, missing_handlers_get_defaults)
 {
-	static const struct evr_proto p = {.name = "x", .on_data = nop_data};
+	static const struct evr_proto p = { .name = "x", .on_data = nop_data };
 	struct evr__proto_rt rt;
 
 	evr__proto_resolve(&p, &rt);

@@ -28,9 +28,9 @@ static void upper_data(struct evr_conn *c, struct evr_buf *b)
 }
 
 static const struct evr_proto upper_proto = {
-    .name = "upper",
-    .summary = "echoes in upper case",
-    .on_data = upper_data,
+	.name = "upper",
+	.summary = "echoes in upper case",
+	.on_data = upper_data,
 };
 
 static void on_signal(struct evr_loop *l, int signo, void *arg)
@@ -41,9 +41,9 @@ static void on_signal(struct evr_loop *l, int signo, void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *hosts[] = {"127.0.0.1", "::1"};
+	const char *hosts[] = { "127.0.0.1", "::1" };
 	uint16_t port = argc > 1 ? (uint16_t)atoi(argv[1]) : 9000;
-	struct evr_listen_cfg cfg = {.proto = &upper_proto};
+	struct evr_listen_cfg cfg = { .proto = &upper_proto };
 	struct evr_loop *loop;
 	int err;
 
