@@ -127,20 +127,20 @@ static int ctl(struct epoll_be *e, int op, int fd, uint32_t events,
 
 static int epoll_listener_start(struct evr_listener *ls)
 {
-	struct epoll_be *e = E(ls->loop);
+	struct epoll_be *e = E(ls->svc.loop);
 	int err;
 
 	err = ctl(e, EPOLL_CTL_ADD, ls->fd, EPOLLIN, tag(ls, K_LISTENER));
 	if (err < 0)
 		return err;
 	ls->armed = true;
-	ls->refs++;
+	ls->svc.refs++;
 	return 0;
 }
 
 static void epoll_listener_stop(struct evr_listener *ls)
 {
-	struct epoll_be *e = E(ls->loop);
+	struct epoll_be *e = E(ls->svc.loop);
 
 	close(ls->fd);
 	if (!ls->armed)
@@ -154,7 +154,7 @@ static void epoll_listener_stop(struct evr_listener *ls)
 
 		if (!d) {
 			/* Keep the reference: a small leak beats a crash. */
-			evr_log_err("listener %s: out of memory", ls->name);
+			evr_log_err("listener %s: out of memory", ls->svc.name);
 			return;
 		}
 		e->dead = d;
@@ -189,7 +189,7 @@ static void on_listener(struct evr_loop *l, void *p, uint32_t ev)
 		epoll_ctl(e->epfd, EPOLL_CTL_DEL, ls->fd, NULL);
 		ls->armed = false;
 		evr__listener_pause(ls, err);
-		evr__listener_put(ls);
+		evr__svc_put(&ls->svc);
 		return;
 	}
 }
@@ -306,6 +306,17 @@ static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
 	(void)l;
 	if ((c->flags & EVR__C_CLOSED) && !(c->flags & EVR__C_LINGER))
 		return;
+	if (c->flags & EVR__C_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		evr__conn_connected(c, -err);
+		if (err || (c->flags & EVR__C_CLOSING))
+			return;
+	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP))
 		c->flags |= EVR__C_RDHUP;
 	if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
@@ -324,6 +335,24 @@ static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
 		if (err)
 			evr__conn_error(c, -err);
 	}
+}
+
+static int epoll_conn_connect(struct evr_conn *c, const struct sockaddr *sa,
+			      socklen_t len)
+{
+	int err;
+
+	if (connect(c->fd, sa, len) < 0 && errno != EINPROGRESS)
+		return -errno;
+	/* Writability tells that the connection is made (or failed), even
+	 * when connect() finished at once: callbacks never run from within
+	 * evr_connect(). */
+	err = ctl(E(c->loop), EPOLL_CTL_ADD, c->fd,
+		  EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag(c, K_CONN));
+	if (err < 0)
+		return err;
+	c->flags |= EVR__C_RECV;
+	return 0;
 }
 
 static void epoll_conn_pause(struct evr_conn *c)
@@ -408,7 +437,7 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 	 * look again at whether it is done before waiting. */
 	if (e->ndead) {
 		while (e->ndead)
-			evr__listener_put(e->dead[--e->ndead]);
+			evr__svc_put(&e->dead[--e->ndead]->svc);
 		return 0;
 	}
 	if (!evr__list_empty(&e->ready))
@@ -427,7 +456,7 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 					e->events[i].events);
 	}
 	while (e->ndead)
-		evr__listener_put(e->dead[--e->ndead]);
+		evr__svc_put(&e->dead[--e->ndead]->svc);
 	run_ready(l);
 	return 0;
 }
@@ -442,6 +471,7 @@ const struct evr__backend evr__backend_epoll = {
 	.listener_stop = epoll_listener_stop,
 	.conn_recv = epoll_conn_recv,
 	.conn_pause = epoll_conn_pause,
+	.conn_connect = epoll_conn_connect,
 	.conn_send = epoll_conn_send,
 	.conn_close = epoll_conn_close,
 	.buf_recycle = epoll_buf_recycle,

@@ -38,11 +38,12 @@
 #define CTX_CACHE_MAX 256
 
 enum uring_op {
-	OP_IGNORE, /* no owner: cancel, close */
-	OP_ACCEPT, /* listener */
-	OP_RECV,   /* connection */
-	OP_SEND,   /* connection */
-	OP_SIGNAL, /* loop: signalfd readable */
+	OP_IGNORE,  /* no owner: cancel, close */
+	OP_ACCEPT,  /* listener */
+	OP_RECV,    /* connection */
+	OP_SEND,    /* connection */
+	OP_SIGNAL,  /* loop: signalfd readable */
+	OP_CONNECT, /* connection */
 	OP__COUNT,
 };
 _Static_assert(OP__COUNT <= 16, "operations must fit in four bits");
@@ -111,6 +112,7 @@ static int probe_opcodes(struct io_uring *ring, char *why, size_t n)
 		{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" },
 		{ IORING_OP_CLOSE, "CLOSE" },
 		{ IORING_OP_POLL_ADD, "POLL_ADD" },
+		{ IORING_OP_CONNECT, "CONNECT" },
 	};
 	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
 
@@ -350,7 +352,7 @@ static void add_close(struct uring_be *u, int fd)
 
 static int uring_listener_start(struct evr_listener *ls)
 {
-	struct uring_be *u = U(ls->loop);
+	struct uring_be *u = U(ls->svc.loop);
 	struct io_uring_sqe *sqe = get_sqe(u);
 
 	if (!sqe)
@@ -359,13 +361,13 @@ static int uring_listener_start(struct evr_listener *ls)
 				       SOCK_NONBLOCK | SOCK_CLOEXEC);
 	sqe->user_data = tag(ls, OP_ACCEPT);
 	ls->armed = true;
-	ls->refs++;
+	ls->svc.refs++;
 	return 0;
 }
 
 static void uring_listener_stop(struct evr_listener *ls)
 {
-	struct uring_be *u = U(ls->loop);
+	struct uring_be *u = U(ls->svc.loop);
 
 	if (ls->armed)
 		add_cancel(u, tag(ls, OP_ACCEPT));
@@ -406,7 +408,7 @@ static void on_accept(struct evr_loop *l, void *p, int res, unsigned flags)
 			evr__listener_pause(ls, err);
 	}
 	if (!more)
-		evr__listener_put(ls);
+		evr__svc_put(&ls->svc);
 }
 
 /* ---- connections ---- */
@@ -574,10 +576,50 @@ static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
 	evr__conn_put(c);
 }
 
+static int uring_conn_connect(struct evr_conn *c, const struct sockaddr *sa,
+			      socklen_t len)
+{
+	struct uring_be *u = U(c->loop);
+	struct io_uring_sqe *sqe;
+	struct sockaddr_storage *dst;
+
+	if (len > sizeof(*dst))
+		return -EINVAL;
+	/* the kernel copies the address when the request is issued; keep
+	 * it until the completion to be safe with any kernel */
+	dst = malloc(sizeof(*dst));
+	if (!dst)
+		return -ENOMEM;
+	sqe = get_sqe(u);
+	if (!sqe) {
+		free(dst);
+		return -EBUSY;
+	}
+	memcpy(dst, sa, len);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)dst, len);
+	sqe->user_data = tag(c, OP_CONNECT);
+	c->be = dst;
+	c->refs++;
+	return 0;
+}
+
+static void on_connect(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	struct evr_conn *c = p;
+
+	(void)l, (void)flags;
+	free(c->be);
+	c->be = NULL;
+	evr__conn_connected(c, res < 0 ? res : 0);
+	evr__conn_put(c);
+}
+
 static void uring_conn_close(struct evr_conn *c)
 {
 	struct uring_be *u = U(c->loop);
 
+	if (c->flags & EVR__C_CONNECTING)
+		add_cancel(u, tag(c, OP_CONNECT));
 	if (c->flags & EVR__C_SENDING) {
 		/* An abort: make a send blocked on a full socket give up. */
 		shutdown(c->fd, SHUT_RDWR);
@@ -632,10 +674,16 @@ static void on_ignore(struct evr_loop *l, void *p, int res, unsigned flags)
 typedef void (*cqe_handler)(struct evr_loop *l, void *p, int res,
 			    unsigned flags);
 
+/* clang-format off */
 static const cqe_handler handlers[OP__COUNT] = {
-	[OP_IGNORE] = on_ignore, [OP_ACCEPT] = on_accept, [OP_RECV] = on_recv,
-	[OP_SEND] = on_send,	 [OP_SIGNAL] = on_signal,
+	[OP_IGNORE]  = on_ignore,
+	[OP_ACCEPT]  = on_accept,
+	[OP_RECV]    = on_recv,
+	[OP_SEND]    = on_send,
+	[OP_SIGNAL]  = on_signal,
+	[OP_CONNECT] = on_connect,
 };
+/* clang-format on */
 
 static int uring_poll(struct evr_loop *l, int timeout_ms)
 {
@@ -692,6 +740,7 @@ const struct evr__backend evr__backend_uring = {
 	.listener_stop = uring_listener_stop,
 	.conn_recv = uring_conn_recv,
 	.conn_pause = uring_conn_pause,
+	.conn_connect = uring_conn_connect,
 	.conn_send = uring_conn_send,
 	.conn_close = uring_conn_close,
 	.buf_recycle = uring_buf_recycle,

@@ -35,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -185,7 +187,7 @@ void evr__conn_resume_all(struct evr_loop *l)
 
 static uint64_t timeout_period(const struct evr_conn *c)
 {
-	const struct evr_conn_limits *lim = &c->ls->lim;
+	const struct evr_conn_limits *lim = &c->svc->lim;
 	uint32_t a = lim->idle_timeout_ms, b = lim->send_timeout_ms;
 
 	if (!a || (b && b < a))
@@ -196,7 +198,7 @@ static uint64_t timeout_period(const struct evr_conn *c)
 static void conn_timeout(struct evr_timer *t)
 {
 	struct evr_conn *c = EVR_CONTAINER_OF(t, struct evr_conn, timer);
-	const struct evr_conn_limits *lim = &c->ls->lim;
+	const struct evr_conn_limits *lim = &c->svc->lim;
 	struct evr_loop *l = c->loop;
 	uint64_t now = l->now, next = UINT64_MAX;
 
@@ -208,7 +210,7 @@ static void conn_timeout(struct evr_timer *t)
 		if (now >= due) {
 			l->st.idle_timeouts++;
 			evr_log_debug("%s: connection idle for %u ms: closing",
-				      c->ls->name, lim->idle_timeout_ms);
+				      c->svc->name, lim->idle_timeout_ms);
 			evr_abort(c, -ETIMEDOUT);
 			return;
 		}
@@ -221,7 +223,7 @@ static void conn_timeout(struct evr_timer *t)
 			l->st.send_timeouts++;
 			evr_log_debug("%s: %zu bytes not taken by the peer for "
 				      "%u ms: closing",
-				      c->ls->name, c->wq_bytes,
+				      c->svc->name, c->wq_bytes,
 				      lim->send_timeout_ms);
 			evr_abort(c, -ETIMEDOUT);
 			return;
@@ -239,14 +241,14 @@ static void conn_timeout(struct evr_timer *t)
 static bool refuse(struct evr_listener *ls, int fd, const char *why,
 		   uint32_t limit)
 {
-	struct evr_loop *l = ls->loop;
+	struct evr_loop *l = ls->svc.loop;
 	uint64_t more;
 
 	l->st.conns_refused++;
 	if (evr__ratelimit(&l->rl_refuse, l->now, REFUSE_LOG_MS, &more))
 		evr_log_warn("accept (%s): refused a connection: %s limit of "
 			     "%u reached (%llu more refused in the last %d s)",
-			     ls->name, why, limit, (unsigned long long)more,
+			     ls->svc.name, why, limit, (unsigned long long)more,
 			     REFUSE_LOG_MS / 1000);
 	close(fd);
 	return true;
@@ -257,13 +259,13 @@ static bool refuse(struct evr_listener *ls, int fd, const char *why,
 static bool over_limits(struct evr_listener *ls, int fd,
 			struct evr__source **src)
 {
-	struct evr_loop *l = ls->loop;
+	struct evr_loop *l = ls->svc.loop;
 	int err;
 
 	if (l->max_conns && l->st.conns_open >= l->max_conns)
 		return refuse(ls, fd, "global", l->max_conns);
-	if (ls->lim.max_conns && ls->nconns >= ls->lim.max_conns)
-		return refuse(ls, fd, "service", ls->lim.max_conns);
+	if (ls->svc.lim.max_conns && ls->svc.nconns >= ls->svc.lim.max_conns)
+		return refuse(ls, fd, "service", ls->svc.lim.max_conns);
 	if (!l->max_per_source)
 		return false;
 	*src = evr__source_get(l, fd, &err);
@@ -281,9 +283,38 @@ static bool over_limits(struct evr_listener *ls, int fd,
 	return false;
 }
 
+/* Memory and bookkeeping of a new connection of svc; NULL when out of
+ * memory (nothing else done). */
+static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
+				   struct evr__source *src)
+{
+	struct evr_loop *l = svc->loop;
+	struct evr_conn *c;
+
+	c = evr__calloc(1, sizeof(*c) + svc->proto.p->state_size);
+	if (EVR_UNLIKELY(!c))
+		return NULL;
+	c->loop = l;
+	c->proto = &svc->proto;
+	c->svc = svc;
+	svc->refs++;
+	svc->nconns++;
+	c->conf = svc->conf;
+	c->fd = fd;
+	c->src = src;
+	c->last_active = c->last_progress = l->now;
+	evr__list_init(&c->starve);
+	evr__list_add_tail(&l->conns, &c->link);
+	l->st.conns_open++;
+	evr_timer_init(&c->timer, conn_timeout);
+	if (timeout_period(c))
+		evr_timer_start(l, &c->timer, timeout_period(c));
+	return c;
+}
+
 struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 {
-	struct evr_loop *l = ls->loop;
+	struct evr_loop *l = ls->svc.loop;
 	struct evr__source *src = NULL;
 	struct evr_conn *c;
 	uint64_t more;
@@ -291,37 +322,21 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 
 	if (over_limits(ls, fd, &src))
 		return NULL;
-	c = evr__calloc(1, sizeof(*c) + ls->proto.p->state_size);
+	c = conn_alloc(&ls->svc, fd, src);
 	if (EVR_UNLIKELY(!c)) {
 		l->st.alloc_fails++;
 		if (evr__ratelimit(&l->rl_alloc, l->now, REFUSE_LOG_MS, &more))
 			evr_log_err("accept (%s): out of memory for a "
 				    "connection; closed it (%llu more in the "
 				    "last %d s)",
-				    ls->name, (unsigned long long)more,
+				    ls->svc.name, (unsigned long long)more,
 				    REFUSE_LOG_MS / 1000);
 		if (src)
 			evr__source_put(l, src);
 		close(fd);
 		return NULL;
 	}
-	c->loop = l;
-	c->proto = &ls->proto;
-	c->ls = ls;
-	ls->refs++;
-	ls->nconns++;
-	c->conf = ls->conf;
-	c->fd = fd;
-	c->src = src;
-	c->last_active = c->last_progress = l->now;
-	evr__list_init(&c->starve);
-	evr__list_add_tail(&l->conns, &c->link);
-	l->st.conns_open++;
 	l->st.conns_accepted++;
-	evr_timer_init(&c->timer, conn_timeout);
-	if (timeout_period(c))
-		evr_timer_start(l, &c->timer, timeout_period(c));
-
 	err = c->proto->on_accept(c);
 	if (err < 0) {
 		evr_abort(c, err);
@@ -335,6 +350,112 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	if (err < 0)
 		evr_abort(c, err);
 	return c;
+}
+
+/* ---- outbound connections ---- */
+
+static void connector_release(struct evr__svc *svc)
+{
+	free(EVR_CONTAINER_OF(svc, struct evr_connector, svc));
+}
+
+int evr_connector_new(struct evr_loop *l, const struct evr_listen_cfg *cfg,
+		      struct evr_connector **out)
+{
+	struct evr_connector *cn;
+	char why[160];
+
+	if (!cfg || !cfg->proto ||
+	    evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+		return -EINVAL;
+	cn = calloc(1, sizeof(*cn));
+	if (!cn)
+		return -ENOMEM;
+	evr__svc_init(&cn->svc, l, cfg, connector_release);
+	*out = cn;
+	return 0;
+}
+
+void evr_connector_free(struct evr_connector *cn)
+{
+	if (!cn || cn->closed)
+		return;
+	cn->closed = true;
+	evr__svc_put(&cn->svc);
+}
+
+int evr_connect(struct evr_connector *cn, const struct sockaddr *dst,
+		socklen_t dstlen, const struct sockaddr *src, socklen_t srclen,
+		struct evr_conn **out)
+{
+	struct evr_loop *l = cn->svc.loop;
+	struct evr_conn *c;
+	int fd, err, one = 1;
+
+	if (cn->closed || l->stopping || l->draining)
+		return -ESHUTDOWN;
+	fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    IPPROTO_TCP);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (src) {
+		/* many sources, one port range each: do not reserve a port
+		 * at bind time, let connect pick one per destination */
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+			   sizeof(one));
+		if (bind(fd, src, srclen) < 0) {
+			err = -errno;
+			goto out_close;
+		}
+	}
+	c = conn_alloc(&cn->svc, fd, NULL);
+	if (!c) {
+		err = -ENOMEM;
+		goto out_close;
+	}
+	c->flags |= EVR__C_CONNECTING;
+	err = l->be_ops->conn_connect(c, dst, dstlen);
+	if (err < 0) {
+		/* nothing was told of c: undo it quietly */
+		evr_timer_stop(l, &c->timer);
+		c->flags |= EVR__C_CLOSED | EVR__C_ZOMBIE;
+		c->next = l->zombies;
+		l->zombies = c;
+		c->fd = -1;
+		goto out_close;
+	}
+	l->st.conns_connected++;
+	*out = c;
+	return 0;
+
+out_close:
+	close(fd);
+	return err;
+}
+
+void evr__conn_connected(struct evr_conn *c, int err)
+{
+	c->flags &= ~EVR__C_CONNECTING;
+	if (c->flags & EVR__C_CLOSING) {
+		schedule_flush(c); /* closed meanwhile: finish it now */
+		return;
+	}
+	if (err < 0) {
+		evr_abort(c, err);
+		return;
+	}
+	c->last_active = c->last_progress = c->loop->now;
+	c->proto->on_connect(c);
+	if (c->flags & EVR__C_CLOSING)
+		return;
+	err = c->loop->be_ops->conn_recv(c);
+	if (err < 0) {
+		evr_abort(c, err);
+		return;
+	}
+	if (c->wq_head)
+		schedule_flush(c);
 }
 
 /* ---- events from the backends ---- */
@@ -398,7 +519,7 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 	if (sent) {
 		c->last_active = c->last_progress = l->now;
 		if ((c->flags & EVR__C_PAUSED_WQ) &&
-		    c->wq_bytes <= c->ls->lim.wq_low)
+		    c->wq_bytes <= c->svc->lim.wq_low)
 			read_resume(c, EVR__C_PAUSED_WQ);
 		if ((c->flags & EVR__C_PAUSED_ALL) && !c->wq_bytes) {
 			evr__list_del(&c->starve);
@@ -535,6 +656,8 @@ void evr__conn_flush_all(struct evr_loop *l)
 		c->flags &= ~EVR__C_FLUSH;
 		if (c->flags & EVR__C_CLOSED)
 			continue;
+		if ((c->flags & EVR__C_CONNECTING) && !c->err)
+			continue; /* sends start once connected */
 		if (c->flags & EVR__C_CLOSING) {
 			if (c->err ||
 			    (!c->wq_head && !(c->flags & EVR__C_SENDING))) {
@@ -576,9 +699,9 @@ static void conn_free(struct evr_conn *c)
 	l->st.conns_open--;
 	if (c->src)
 		evr__source_put(l, c->src);
-	if (c->ls) {
-		c->ls->nconns--;
-		evr__listener_put(c->ls);
+	if (c->svc) {
+		c->svc->nconns--;
+		evr__svc_put(c->svc);
 	}
 	free(c);
 }
@@ -671,7 +794,7 @@ static struct evr_buf *pool_spare(struct evr_conn *c, struct evr_buf *b,
 int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 {
 	struct evr_loop *l = c->loop;
-	const struct evr_conn_limits *lim = &c->ls->lim;
+	const struct evr_conn_limits *lim = &c->svc->lim;
 	struct evr__wq *e;
 
 	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
@@ -689,7 +812,7 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 			evr_log_warn("%s: write queue over %u bytes (the peer "
 				     "does not read): closing (%llu more in "
 				     "the last %d s)",
-				     c->ls->name, lim->wq_max,
+				     c->svc->name, lim->wq_max,
 				     (unsigned long long)more,
 				     REFUSE_LOG_MS / 1000);
 		evr_abort(c, -ENOBUFS);

@@ -82,23 +82,24 @@ struct evr_loop_opts {
 
 /* Counters of a loop, read with evr_loop_stats(). */
 struct evr_stats {
-	uint64_t conns_open;	 /* connections whose memory is live */
-	uint64_t conns_accepted; /* since start */
-	uint64_t listeners;	 /* open listeners */
-	uint32_t bufs_total;	 /* receive pool size */
-	uint32_t bufs_free;	 /* pool buffers available to receive into */
-	uint64_t bufs_heap;	 /* live buffers from evr_buf_new() */
-	uint64_t bytes_queued;	 /* bytes in all write queues */
-	uint64_t recv_nobufs;	 /* receives stopped: the pool was empty */
-	uint64_t accept_pauses;	 /* EMFILE/ENFILE/ENOMEM accept pauses */
-	uint64_t alloc_fails;	 /* accepted sockets closed: no memory */
-	uint64_t timers;	 /* active timers */
-	uint64_t conns_refused;	 /* closed at accept: a connection limit */
-	uint64_t idle_timeouts;	 /* aborted: nothing moved for idle_ms */
-	uint64_t send_timeouts;	 /* aborted: queued bytes stuck for send_ms */
-	uint64_t wq_overflows;	 /* aborted: write queue over wq_max */
-	uint64_t read_pauses;	 /* reading paused by backpressure */
-	uint64_t sources;	 /* distinct source addresses tracked */
+	uint64_t conns_open;	  /* connections whose memory is live */
+	uint64_t conns_accepted;  /* since start */
+	uint64_t listeners;	  /* open listeners */
+	uint32_t bufs_total;	  /* receive pool size */
+	uint32_t bufs_free;	  /* pool buffers available to receive into */
+	uint64_t bufs_heap;	  /* live buffers from evr_buf_new() */
+	uint64_t bytes_queued;	  /* bytes in all write queues */
+	uint64_t recv_nobufs;	  /* receives stopped: the pool was empty */
+	uint64_t accept_pauses;	  /* EMFILE/ENFILE/ENOMEM accept pauses */
+	uint64_t alloc_fails;	  /* accepted sockets closed: no memory */
+	uint64_t timers;	  /* active timers */
+	uint64_t conns_refused;	  /* closed at accept: a connection limit */
+	uint64_t idle_timeouts;	  /* aborted: nothing moved for idle_ms */
+	uint64_t send_timeouts;	  /* aborted: queued bytes stuck for send_ms */
+	uint64_t wq_overflows;	  /* aborted: write queue over wq_max */
+	uint64_t read_pauses;	  /* reading paused by backpressure */
+	uint64_t sources;	  /* distinct source addresses tracked */
+	uint64_t conns_connected; /* outbound connections started */
 };
 
 void evr_loop_opts_init(struct evr_loop_opts *o);
@@ -274,6 +275,34 @@ int evr_listener_fd(const struct evr_listener *ls);
 const char *evr_listener_name(const struct evr_listener *ls);
 
 /* ------------------------------------------------------------------ */
+/* Outbound connections                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A connector makes outbound connections that share a module, its
+ * configuration and limits, as the connections of a listener do (cfg's
+ * backlog, v6only and reuseport are ignored). Outbound connections have the
+ * same buffers, write queue, backpressure, timeouts and close rules as
+ * accepted ones. Connections made go on after evr_connector_free().
+ */
+struct evr_connector;
+
+int evr_connector_new(struct evr_loop *l, const struct evr_listen_cfg *cfg,
+		      struct evr_connector **out);
+void evr_connector_free(struct evr_connector *cn);
+
+/*
+ * Start connecting to dst, from src when not NULL (an address with port 0
+ * spreads clients over source addresses). Returns 0 and the connection in
+ * *out, whose module hears on_connect once it is established, or on_close
+ * with the error if it fails; data queued before that is sent after it.
+ * Returns -errno, and makes no connection, when the socket cannot be made.
+ */
+int evr_connect(struct evr_connector *cn, const struct sockaddr *dst,
+		socklen_t dstlen, const struct sockaddr *src, socklen_t srclen,
+		struct evr_conn **out);
+
+/* ------------------------------------------------------------------ */
 /* Connections                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -353,6 +382,10 @@ struct evr_proto {
 	 * server closes after the current response). Default: nothing; the
 	 * connection stays until its peer closes or the drain times out. */
 	void (*on_drain)(struct evr_conn *c);
+	/* An outbound connection (evr_connect) is established; receiving
+	 * starts after it returns. A connection that fails to connect gets
+	 * on_close with the error instead. Default: nothing. */
+	void (*on_connect)(struct evr_conn *c);
 };
 
 /*

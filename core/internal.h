@@ -77,6 +77,10 @@ struct evr__backend {
 	void (*listener_stop)(struct evr_listener *ls);
 	/* Start (or restart) receiving on a connection. */
 	int (*conn_recv)(struct evr_conn *c);
+	/* Connect an outbound connection; completion through
+	 * evr__conn_connected(). -errno for an immediate failure. */
+	int (*conn_connect)(struct evr_conn *c, const struct sockaddr *sa,
+			    socklen_t len);
 	/* Stop receiving (backpressure); conn_recv starts again. */
 	void (*conn_pause)(struct evr_conn *c);
 	/* The write queue is not empty and no send is in flight: send. */
@@ -150,6 +154,7 @@ enum {
 	EVR__C_LINGER = 1 << 11,    /* closed, draining input before close */
 	EVR__C_PAUSED_WQ = 1 << 12, /* reading paused: own queue too long */
 	EVR__C_PAUSED_ALL = 1 << 13, /* reading paused: loop over budget */
+	EVR__C_CONNECTING = 1 << 14, /* outbound, not yet connected */
 };
 
 #define EVR__C_PAUSED (EVR__C_PAUSED_WQ | EVR__C_PAUSED_ALL)
@@ -163,14 +168,41 @@ struct evr__proto_rt {
 	void (*on_sent)(struct evr_conn *c, size_t n);
 	void (*on_close)(struct evr_conn *c, int err);
 	void (*on_drain)(struct evr_conn *c);
+	void (*on_connect)(struct evr_conn *c);
 };
 
 void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt);
 
+/*
+ * What connections of one listener (or one connector) share: the module's
+ * handlers, its configuration, the limits. Connections hold a reference:
+ * it outlives the listener's socket.
+ */
+struct evr__svc {
+	struct evr_loop *loop;
+	struct evr__proto_rt proto;
+	struct evr_conn_limits lim;
+	void *conf;
+	char name[32];
+	uint32_t nconns;
+	uint32_t refs; /* owner + kernel operations + connections */
+	void (*release)(struct evr__svc *svc); /* at refs == 0 */
+};
+
+void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
+		   const struct evr_listen_cfg *cfg,
+		   void (*release)(struct evr__svc *svc));
+void evr__svc_put(struct evr__svc *svc);
+
+struct evr_connector {
+	struct evr__svc svc; /* first: svc->release frees the connector */
+	bool closed;
+};
+
 struct evr_conn {
 	struct evr_loop *loop;
 	const struct evr__proto_rt *proto;
-	struct evr_listener *ls; /* counted reference, NULL for none */
+	struct evr__svc *svc; /* counted reference */
 	void *conf;
 	void *udata;
 	int fd;
@@ -195,7 +227,10 @@ struct evr_conn {
 #define EVR__LINGER_MS 2000
 
 /* Called by backends. */
+/* An accepted socket (NULL when refused or out of memory: fd closed). */
 struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd);
+/* An outbound connection finished connecting (err 0) or failed. */
+void evr__conn_connected(struct evr_conn *c, int err);
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b);
 void evr__conn_eof(struct evr_conn *c);
 void evr__conn_sent(struct evr_conn *c, size_t n);
@@ -220,14 +255,8 @@ void evr__wq_fini(struct evr_loop *l);
 /* ---- listeners ---- */
 
 struct evr_listener {
-	struct evr_loop *loop;
-	struct evr__proto_rt proto;
-	void *conf;
-	char name[32];
+	struct evr__svc svc; /* first: svc->release frees the listener */
 	int fd;
-	uint16_t refs; /* kernel operations + connections */
-	uint32_t nconns;
-	struct evr_conn_limits lim;
 	bool closing;
 	bool paused;
 	bool armed; /* an accept is armed (io_uring) */
@@ -243,7 +272,7 @@ struct evr_listener {
 void evr__listener_pause(struct evr_listener *ls, int err);
 /* An accept succeeded after a pause. */
 void evr__listener_resumed(struct evr_listener *ls);
-void evr__listener_put(struct evr_listener *ls);
+
 void evr__listener_close_all(struct evr_loop *l);
 void evr__listener_free_all(struct evr_loop *l);
 

@@ -80,6 +80,36 @@ static void limits_resolve(const struct evr_conn_limits *in,
 		lim->wq_max = lim->wq_high;
 }
 
+void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
+		   const struct evr_listen_cfg *cfg,
+		   void (*release)(struct evr__svc *svc))
+{
+	svc->loop = l;
+	svc->conf = cfg->conf;
+	evr__proto_resolve(cfg->proto, &svc->proto);
+	limits_resolve(&cfg->lim, &svc->lim);
+	snprintf(svc->name, sizeof(svc->name), "%s",
+		 cfg->name ? cfg->name : cfg->proto->name);
+	svc->nconns = 0;
+	svc->refs = 1; /* the owner's */
+	svc->release = release;
+}
+
+void evr__svc_put(struct evr__svc *svc)
+{
+	if (--svc->refs == 0)
+		svc->release(svc);
+}
+
+static void listener_release(struct evr__svc *svc)
+{
+	struct evr_listener *ls =
+	    EVR_CONTAINER_OF(svc, struct evr_listener, svc);
+
+	evr__list_del(&ls->link);
+	free(ls);
+}
+
 static void pause_expired(struct evr_timer *t)
 {
 	struct evr_listener *ls =
@@ -89,14 +119,14 @@ static void pause_expired(struct evr_timer *t)
 	if (ls->closing)
 		return;
 	ls->pause_retries++;
-	err = ls->loop->be_ops->listener_start(ls);
+	err = ls->svc.loop->be_ops->listener_start(ls);
 	if (err < 0)
 		evr__listener_pause(ls, err);
 }
 
 void evr__listener_pause(struct evr_listener *ls, int err)
 {
-	struct evr_loop *l = ls->loop;
+	struct evr_loop *l = ls->svc.loop;
 
 	if (ls->closing)
 		return;
@@ -111,7 +141,7 @@ void evr__listener_pause(struct evr_listener *ls, int err)
 		    "accept %s (%s): %s; pausing accepts, retrying "
 		    "every %d ms",
 		    evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
-		    ls->name, evr__strerror(err), ACCEPT_PAUSE_MS);
+		    ls->svc.name, evr__strerror(err), ACCEPT_PAUSE_MS);
 	}
 	evr_timer_start(l, &ls->pause_timer, ACCEPT_PAUSE_MS);
 }
@@ -125,8 +155,8 @@ void evr__listener_resumed(struct evr_listener *ls)
 	ls->paused = false;
 	evr_log_info("accept %s (%s): accepting again after %llu ms",
 		     evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
-		     ls->name,
-		     (unsigned long long)(ls->loop->now - ls->pause_since));
+		     ls->svc.name,
+		     (unsigned long long)(ls->svc.loop->now - ls->pause_since));
 }
 
 int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
@@ -150,20 +180,14 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		free(ls);
 		return fd;
 	}
-	ls->loop = l;
+	evr__svc_init(&ls->svc, l, cfg, listener_release);
 	ls->fd = fd;
-	ls->conf = cfg->conf;
-	evr__proto_resolve(cfg->proto, &ls->proto);
-	limits_resolve(&cfg->lim, &ls->lim);
-	snprintf(ls->name, sizeof(ls->name), "%s",
-		 cfg->name ? cfg->name : cfg->proto->name);
 	ls->addrlen = sizeof(ls->addr);
 	if (getsockname(fd, (struct sockaddr *)&ls->addr, &ls->addrlen) < 0) {
 		memcpy(&ls->addr, sa, salen);
 		ls->addrlen = salen;
 	}
 	evr_timer_init(&ls->pause_timer, pause_expired);
-	ls->refs = 1; /* the loop's, dropped by evr_listener_close() */
 	evr__list_add_tail(&l->listeners, &ls->link);
 	l->st.listeners++;
 	err = l->be_ops->listener_start(ls);
@@ -177,7 +201,7 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 
 void evr_listener_close(struct evr_listener *ls)
 {
-	struct evr_loop *l = ls->loop;
+	struct evr_loop *l = ls->svc.loop;
 
 	if (ls->closing)
 		return;
@@ -185,15 +209,7 @@ void evr_listener_close(struct evr_listener *ls)
 	evr_timer_stop(l, &ls->pause_timer);
 	l->st.listeners--;
 	l->be_ops->listener_stop(ls);
-	evr__listener_put(ls);
-}
-
-void evr__listener_put(struct evr_listener *ls)
-{
-	if (--ls->refs)
-		return;
-	evr__list_del(&ls->link);
-	free(ls);
+	evr__svc_put(&ls->svc);
 }
 
 void evr__listener_close_all(struct evr_loop *l)
@@ -241,5 +257,5 @@ int evr_listener_fd(const struct evr_listener *ls)
 
 const char *evr_listener_name(const struct evr_listener *ls)
 {
-	return ls->name;
+	return ls->svc.name;
 }

@@ -41,10 +41,10 @@ int evr_proto_validate(const struct evr_proto *p, char *why, size_t n)
 			 name, EVR_PROTO_NAME_MAX);
 		return -EINVAL;
 	}
-	if (!p->on_accept && !p->on_data) {
+	if (!p->on_accept && !p->on_data && !p->on_connect) {
 		snprintf(why, n,
-			 "module %s: needs on_accept or on_data (it would "
-			 "never do anything)",
+			 "module %s: needs on_accept, on_connect or on_data "
+			 "(it would never do anything)",
 			 name);
 		return -EINVAL;
 	}
@@ -119,7 +119,7 @@ static void default_close(struct evr_conn *c, int err)
 	(void)c, (void)err;
 }
 
-static void default_drain(struct evr_conn *c)
+static void default_nothing(struct evr_conn *c)
 {
 	(void)c;
 }
@@ -132,5 +132,6 @@ void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt)
 	rt->on_eof = p->on_eof ? p->on_eof : evr_close;
 	rt->on_sent = p->on_sent ? p->on_sent : default_sent;
 	rt->on_close = p->on_close ? p->on_close : default_close;
-	rt->on_drain = p->on_drain ? p->on_drain : default_drain;
+	rt->on_drain = p->on_drain ? p->on_drain : default_nothing;
+	rt->on_connect = p->on_connect ? p->on_connect : default_nothing;
 }

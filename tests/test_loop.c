@@ -394,3 +394,106 @@ BACKEND_TEST(loop, global_budget_bounds_all_queues_and_loses_nothing)
 	server_wait_idle(&s);
 	server_stop(&s);
 }
+
+/* ---- outbound connections: a client module in the same loop ---- */
+
+struct client_state {
+	size_t got;
+	bool connected;
+};
+
+static struct {
+	int connected, closed, refused, verified;
+	char msg[3000];
+} cl;
+
+static void client_connect(struct evr_conn *c)
+{
+	struct client_state *st = evr_conn_state(c);
+
+	st->connected = true;
+	cl.connected++;
+	evr_send_copy(c, cl.msg, sizeof(cl.msg));
+}
+
+static void client_data(struct evr_conn *c, struct evr_buf *b)
+{
+	struct client_state *st = evr_conn_state(c);
+
+	if (st->got + b->len > sizeof(cl.msg) ||
+	    memcmp(cl.msg + st->got, b->data, b->len)) {
+		evr_abort(c, -EPROTO);
+		return;
+	}
+	st->got += b->len;
+	if (st->got == sizeof(cl.msg)) {
+		cl.verified++;
+		evr_close(c);
+	}
+}
+
+static void client_close(struct evr_conn *c, int err)
+{
+	struct client_state *st = evr_conn_state(c);
+
+	cl.closed++;
+	if (err == -ECONNREFUSED && !st->connected)
+		cl.refused++;
+	if (cl.closed == 101)
+		evr_loop_stop(evr_conn_loop(c));
+}
+
+static const struct evr_proto client_proto = {
+	.name = "client",
+	.state_size = sizeof(struct client_state),
+	.on_connect = client_connect,
+	.on_data = client_data,
+	.on_close = client_close,
+};
+
+BACKEND_TEST(loop, outbound_connections_echo_and_refusal)
+{
+	struct evr_listen_cfg scfg = { .proto = &evr_proto_echo };
+	struct evr_listen_cfg ccfg = { .proto = &client_proto };
+	struct sockaddr_storage ss, dead;
+	struct evr_connector *cn;
+	struct evr_listener *ls;
+	struct evr_loop *l;
+	struct evr_conn *c;
+	struct evr_stats st;
+	socklen_t len, dlen;
+	int fd;
+
+	memset(&cl, 0, sizeof(cl));
+	fill_pattern(cl.msg, sizeof(cl.msg), 9);
+	struct evr_loop_opts o;
+	evr_loop_opts_init(&o);
+	o.backend = backend;
+	cr_assert_eq(evr_loop_new(&l, &o), 0);
+	evr_addr_parse("127.0.0.1", 0, &ss, &len);
+	cr_assert_eq(evr_listen(l, (struct sockaddr *)&ss, len, &scfg, &ls), 0);
+	evr_listener_addr(ls, &ss, &len);
+	cr_assert_eq(evr_connector_new(l, &ccfg, &cn), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(
+		    evr_connect(cn, (struct sockaddr *)&ss, len, NULL, 0, &c),
+		    0);
+	/* a port nobody listens on */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	evr_addr_parse("127.0.0.1", 0, &dead, &dlen);
+	bind(fd, (struct sockaddr *)&dead, dlen);
+	getsockname(fd, (struct sockaddr *)&dead, &dlen);
+	close(fd);
+	cr_assert_eq(
+	    evr_connect(cn, (struct sockaddr *)&dead, dlen, NULL, 0, &c), 0);
+	evr_connector_free(cn);
+	cr_assert_eq(evr_loop_run(l), 0);
+	cr_assert_eq(cl.connected, 100);
+	cr_assert_eq(cl.verified, 100);
+	cr_assert_eq(cl.refused, 1);
+	evr_loop_stats(l, &st);
+	cr_assert_eq(st.conns_connected, 101);
+	cr_assert_eq(st.conns_open, 0);
+	cr_assert_eq(st.bufs_free, st.bufs_total);
+	evr_loop_free(l);
+}
