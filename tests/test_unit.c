@@ -232,7 +232,7 @@ Test(proto, validation_names_the_problem)
 	p.name = "quiet";
 	p.on_data = NULL;
 	cr_assert_eq(evr_proto_validate(&p, why, sizeof(why)), -EINVAL);
-	cr_assert(strstr(why, "on_accept or on_data"), "%s", why);
+	cr_assert(strstr(why, "on_accept, on_connect or on_data"), "%s", why);
 
 	p.on_data = nop_data;
 	p.state_size = 1 << 20;
