@@ -58,7 +58,8 @@ LIB_SRCS := core/log.c core/addr.c core/timer.c core/buf.c core/conn.c \
 	core/listener.c core/loop.c core/source.c core/fault.c \
 	core/backend_uring.c \
 	core/backend_epoll.c protocols/registry.c protocols/echo.c \
-	protocols/daytime.c
+	protocols/daytime.c protocols/http.c
+BENCH_OBJS := $(BUILD)/obj/bench/evring_bench.o $(BUILD)/obj/bench/hist.o
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(BUILD)/obj/core/evringd.o
 
@@ -76,9 +77,11 @@ DEPS_PKGS := gcc make libc6-dev pkg-config liburing-dev libmimalloc-dev \
 	libcriterion-dev netbase tzdata util-linux
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps run test examples clean check-format format
+.PHONY: all deps run test examples clean check-format format bench \
+	bench-quick peers
 
-all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd
+all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd \
+	$(BUILD)/evring-bench
 
 # ---- dependencies --------------------------------------------------------
 
@@ -134,6 +137,62 @@ $(BUILD)/evringd: $(DAEMON_OBJS) $(BUILD)/libevring.a
 	$(call say,LD,$@)
 	$(Q)$(CC) -o $@ $(DAEMON_OBJS) $(BUILD)/libevring.a $(LDFLAGS_ALL) \
 		$(LIBS) $(ALLOC_LIBS)
+
+$(BUILD)/evring-bench: $(BENCH_OBJS) $(BUILD)/libevring.a
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(BUILD)/libevring.a $(LDFLAGS_ALL) \
+		$(LIBS) $(ALLOC_LIBS)
+
+# ---- benchmarks (never part of the tests) ---------------------------------
+
+BENCH_PKGS := wrk nginx libuv1-dev libevent-dev gnuplot-nox python3 curl \
+	util-linux
+PEERS := $(BUILD)/peers/epoll_echo $(BUILD)/peers/epoll_daytime \
+	$(BUILD)/peers/epoll_udp_echo $(BUILD)/peers/uv_echo \
+	$(BUILD)/peers/event_echo
+
+$(BUILD)/.bench-deps-ok: Makefile
+	$(Q)mkdir -p $(@D)
+	$(Q)missing=""; for p in $(BENCH_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+			grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends \
+				$$missing || exit 1; \
+		else \
+			echo "bench: run: sudo apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+	$(Q)touch $@
+
+$(BUILD)/peers/uv_echo: bench/peers/uv_echo.c $(BUILD)/.bench-deps-ok
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -luv
+
+$(BUILD)/peers/event_echo: bench/peers/event_echo.c $(BUILD)/.bench-deps-ok
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -levent
+
+$(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.bench-deps-ok
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
+peers: $(PEERS)
+
+# The full matrix (about 15 minutes) and a one-minute subset; results in
+# bench/results/latest.md and PNG plots there.
+bench: all $(PEERS)
+	bench/run.sh full $(BUILD)
+
+bench-quick: all $(PEERS)
+	bench/run.sh quick $(BUILD)
 
 # ---- run -----------------------------------------------------------------
 
