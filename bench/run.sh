@@ -173,7 +173,7 @@ if command -v wrk >/dev/null && "$BUILD/evringd" --help | grep -q '^  http'; the
 		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 		sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" bench/peers/nginx.conf >"$prefix/nginx.conf"
 		# shellcheck disable=SC2086
-		$SRV_CPU nginx -c "$prefix/nginx.conf" -p "$prefix" 2>>"$SLOG" &
+		$SRV_CPU nginx -c "$prefix/nginx.conf" -p "$prefix" -e "$prefix/error.log" 2>>"$SLOG" &
 		SPID=$!
 		for _ in $(seq 50); do
 			curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break

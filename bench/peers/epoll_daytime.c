@@ -47,10 +47,10 @@ struct daytime {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-b ADDR] -p PORT\n"
-		   "  -b ADDR  numeric IPv4 or IPv6 address (default "
-		   "127.0.0.1)\n"
-		   "  -p PORT  TCP port, 0 for an ephemeral one\n",
+	fprintf(f,
+		"usage: %s [-b ADDR] -p PORT\n"
+		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
+		"  -p PORT  TCP port, 0 for an ephemeral one\n",
 		PROG);
 }
 
@@ -129,8 +129,9 @@ static int parse_args(int argc, char **argv, struct sockaddr_storage *ss,
 		return -EINVAL;
 	}
 	if (addr_parse(host, port, ss, len) < 0) {
-		fprintf(stderr, "%s: bad address \"%s\" (numeric IPv4 or IPv6)\n",
-			PROG, host);
+		fprintf(stderr,
+			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
+			host);
 		return -EINVAL;
 	}
 	return 0;
@@ -213,7 +214,7 @@ static int signals_open(void)
 
 static int epoll_add(int epfd, int fd, uint32_t events, int tag)
 {
-	struct epoll_event ev = {.events = events, .data.fd = tag};
+	struct epoll_event ev = { .events = events, .data.fd = tag };
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -265,7 +266,7 @@ static void accept_all(int lfd, struct daytime *d)
 static int run(int epfd, int lfd, int sfd)
 {
 	struct epoll_event evs[MAX_EVENTS];
-	struct daytime d = {.len = 0};
+	struct daytime d = { .len = 0 };
 
 	for (;;) {
 		int n = epoll_wait(epfd, evs, MAX_EVENTS, -1);
@@ -301,7 +302,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sfd = signals_open();
-	err = sfd < 0 ? sfd : epoll_add(epfd, sfd, EPOLLIN, sfd);
+	err = sfd;
+	if (err >= 0)
+		err = epoll_add(epfd, sfd, EPOLLIN, sfd);
 	if (err < 0) {
 		fprintf(stderr, "%s: signalfd: %s\n", PROG, strerror(-err));
 		goto out_sfd;

@@ -56,10 +56,10 @@ struct server {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-b ADDR] -p PORT\n"
-		   "  -b ADDR  numeric IPv4 or IPv6 address (default "
-		   "127.0.0.1)\n"
-		   "  -p PORT  TCP port, 0 for an ephemeral one\n",
+	fprintf(f,
+		"usage: %s [-b ADDR] -p PORT\n"
+		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
+		"  -p PORT  TCP port, 0 for an ephemeral one\n",
 		PROG);
 }
 
@@ -138,8 +138,9 @@ static int parse_args(int argc, char **argv, struct sockaddr_storage *ss,
 		return -EINVAL;
 	}
 	if (addr_parse(host, port, ss, len) < 0) {
-		fprintf(stderr, "%s: bad address \"%s\" (numeric IPv4 or IPv6)\n",
-			PROG, host);
+		fprintf(stderr,
+			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
+			host);
 		return -EINVAL;
 	}
 	return 0;
@@ -223,7 +224,7 @@ static int signals_open(void)
 
 static int epoll_add(int epfd, int fd, uint32_t events, void *ptr)
 {
-	struct epoll_event ev = {.events = events, .data.ptr = ptr};
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -335,8 +336,8 @@ static void conn_event(struct server *s, struct conn *c, uint32_t ev)
 static void accept_all(struct server *s)
 {
 	for (;;) {
-		int fd = accept4(s->lfd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 		int err;
 
@@ -437,7 +438,9 @@ int main(int argc, char **argv)
 		goto out_fini;
 	}
 	s->sfd = signals_open();
-	err = s->sfd < 0 ? s->sfd : epoll_add(s->epfd, s->sfd, EPOLLIN, &s->sfd);
+	err = s->sfd;
+	if (err >= 0)
+		err = epoll_add(s->epfd, s->sfd, EPOLLIN, &s->sfd);
 	if (err < 0) {
 		fprintf(stderr, "%s: signalfd: %s\n", PROG, strerror(-err));
 		goto out_fini;

@@ -42,10 +42,10 @@ struct batch {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-b ADDR] -p PORT\n"
-		   "  -b ADDR  numeric IPv4 or IPv6 address (default "
-		   "127.0.0.1)\n"
-		   "  -p PORT  UDP port, 0 for an ephemeral one\n",
+	fprintf(f,
+		"usage: %s [-b ADDR] -p PORT\n"
+		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
+		"  -p PORT  UDP port, 0 for an ephemeral one\n",
 		PROG);
 }
 
@@ -124,8 +124,9 @@ static int parse_args(int argc, char **argv, struct sockaddr_storage *ss,
 		return -EINVAL;
 	}
 	if (addr_parse(host, port, ss, len) < 0) {
-		fprintf(stderr, "%s: bad address \"%s\" (numeric IPv4 or IPv6)\n",
-			PROG, host);
+		fprintf(stderr,
+			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
+			host);
 		return -EINVAL;
 	}
 	return 0;
@@ -146,8 +147,8 @@ static int bind_udp(struct sockaddr_storage *ss, socklen_t len)
 {
 	int fd, err;
 
-	fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
+	fd =
+	    socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return sock_error("socket", ss, errno);
 	if (bind(fd, (struct sockaddr *)ss, len) < 0) {
@@ -182,7 +183,7 @@ static int signals_open(void)
 
 static int epoll_add(int epfd, int fd)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -192,9 +193,9 @@ static void batch_init(struct batch *b)
 	for (int i = 0; i < BATCH; i++) {
 		b->iov[i].iov_base = b->buf[i];
 		b->msgs[i].msg_hdr = (struct msghdr){
-		    .msg_name = &b->from[i],
-		    .msg_iov = &b->iov[i],
-		    .msg_iovlen = 1,
+			.msg_name = &b->from[i],
+			.msg_iov = &b->iov[i],
+			.msg_iovlen = 1,
 		};
 	}
 }
@@ -289,7 +290,9 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	sfd = signals_open();
-	err = sfd < 0 ? sfd : epoll_add(epfd, sfd);
+	err = sfd;
+	if (err >= 0)
+		err = epoll_add(epfd, sfd);
 	if (err < 0) {
 		fprintf(stderr, "%s: signalfd: %s\n", PROG, strerror(-err));
 		goto out_sfd;

@@ -54,10 +54,10 @@ struct server {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-b ADDR] -p PORT\n"
-		   "  -b ADDR  numeric IPv4 or IPv6 address (default "
-		   "127.0.0.1)\n"
-		   "  -p PORT  TCP port, 0 for an ephemeral one\n",
+	fprintf(f,
+		"usage: %s [-b ADDR] -p PORT\n"
+		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
+		"  -p PORT  TCP port, 0 for an ephemeral one\n",
 		PROG);
 }
 
@@ -136,8 +136,9 @@ static int parse_args(int argc, char **argv, struct sockaddr_storage *ss,
 		return -EINVAL;
 	}
 	if (addr_parse(host, port, ss, len) < 0) {
-		fprintf(stderr, "%s: bad address \"%s\" (numeric IPv4 or IPv6)\n",
-			PROG, host);
+		fprintf(stderr,
+			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
+			host);
 		return -EINVAL;
 	}
 	return 0;
@@ -198,8 +199,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 
 	(void)lev, (void)sa, (void)socklen;
 	if (c)
-		c->bev = bufferevent_socket_new(s->base, fd,
-						BEV_OPT_CLOSE_ON_FREE);
+		c->bev =
+		    bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c || !c->bev) {
 		fprintf(stderr, "%s: bufferevent_socket_new: %s\n", PROG,
 			strerror(ENOMEM));
@@ -282,7 +283,7 @@ static void server_fini(struct server *s)
 
 int main(int argc, char **argv)
 {
-	struct server s = {.base = NULL};
+	struct server s = { 0 };
 	struct sockaddr_storage ss;
 	char a[ADDRSTR_MAX];
 	socklen_t len;

@@ -43,10 +43,10 @@ struct write_req {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [-b ADDR] -p PORT\n"
-		   "  -b ADDR  numeric IPv4 or IPv6 address (default "
-		   "127.0.0.1)\n"
-		   "  -p PORT  TCP port, 0 for an ephemeral one\n",
+	fprintf(f,
+		"usage: %s [-b ADDR] -p PORT\n"
+		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
+		"  -p PORT  TCP port, 0 for an ephemeral one\n",
 		PROG);
 }
 
@@ -104,8 +104,9 @@ static int parse_args(int argc, char **argv, struct sockaddr_storage *ss)
 	memset(ss, 0, sizeof(*ss));
 	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) &&
 	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss)) {
-		fprintf(stderr, "%s: bad address \"%s\" (numeric IPv4 or IPv6)\n",
-			PROG, host);
+		fprintf(stderr,
+			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
+			host);
 		return -EINVAL;
 	}
 	return 0;
