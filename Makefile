@@ -55,7 +55,7 @@ ALLOC_LIBS := -Wl,--no-as-needed -lmimalloc -Wl,--as-needed
 endif
 
 LIB_SRCS := core/log.c core/addr.c core/timer.c core/buf.c core/conn.c \
-	core/listener.c core/loop.c core/source.c core/fault.c \
+	core/listener.c core/loop.c core/source.c core/fault.c core/udp.c \
 	core/backend_uring.c \
 	core/backend_epoll.c protocols/registry.c protocols/echo.c \
 	protocols/daytime.c protocols/http.c

@@ -45,14 +45,15 @@ enum epoll_kind {
 	K_LISTENER,
 	K_CONN,
 	K_SIGNAL,
+	K_UDP,
 	K__COUNT,
 };
 #define KIND_MASK 15ULL
 
 struct epoll_be {
 	int epfd;
-	struct evr__list ready;	    /* connections with data possibly pending */
-	struct evr_listener **dead; /* listeners stopped during dispatch */
+	struct evr__list ready; /* connections with data possibly pending */
+	struct evr__svc **dead; /* sockets stopped during dispatch */
 	unsigned ndead, dead_cap;
 	struct epoll_event events[MAX_EVENTS];
 };
@@ -138,6 +139,25 @@ static int epoll_listener_start(struct evr_listener *ls)
 	return 0;
 }
 
+/* Events for a socket just stopped may follow in this batch: drop the
+ * epoll set's reference after it (see epoll_poll). */
+static void put_later(struct epoll_be *e, struct evr__svc *svc)
+{
+	if (e->ndead == e->dead_cap) {
+		unsigned cap = e->dead_cap ? 2 * e->dead_cap : 8;
+		struct evr__svc **d = realloc(e->dead, cap * sizeof(*d));
+
+		if (!d) {
+			/* Keep the reference: a small leak beats a crash. */
+			evr_log_err("%s: out of memory", svc->name);
+			return;
+		}
+		e->dead = d;
+		e->dead_cap = cap;
+	}
+	e->dead[e->ndead++] = svc;
+}
+
 static void epoll_listener_stop(struct evr_listener *ls)
 {
 	struct epoll_be *e = E(ls->svc.loop);
@@ -146,21 +166,7 @@ static void epoll_listener_stop(struct evr_listener *ls)
 	if (!ls->armed)
 		return;
 	ls->armed = false;
-	/* Events for ls may follow in this batch: drop the reference after
-	 * it (see epoll_poll). */
-	if (e->ndead == e->dead_cap) {
-		unsigned cap = e->dead_cap ? 2 * e->dead_cap : 8;
-		struct evr_listener **d = realloc(e->dead, cap * sizeof(*d));
-
-		if (!d) {
-			/* Keep the reference: a small leak beats a crash. */
-			evr_log_err("listener %s: out of memory", ls->svc.name);
-			return;
-		}
-		e->dead = d;
-		e->dead_cap = cap;
-	}
-	e->dead[e->ndead++] = ls;
+	put_later(e, &ls->svc);
 }
 
 static void on_listener(struct evr_loop *l, void *p, uint32_t ev)
@@ -231,7 +237,7 @@ static void conn_read(struct evr_conn *c)
 			return;
 		if (c->flags & EVR__C_EOF)
 			return;
-		b = evr__pool_get(l);
+		b = evr__pool_get(&l->pool);
 		if (!b) {
 			evr__conn_starved(c);
 			return;
@@ -379,8 +385,10 @@ static void epoll_conn_close(struct evr_conn *c)
 
 static void epoll_buf_recycle(struct evr_loop *l, struct evr_buf *b)
 {
-	b->next = l->pool.free;
-	l->pool.free = b;
+	struct evr__pool *p = b->pool ? &l->upool : &l->pool;
+
+	b->next = p->free;
+	p->free = b;
 }
 
 static int epoll_signal_start(struct evr_loop *l)
@@ -394,6 +402,184 @@ static void on_signal(struct evr_loop *l, void *p, uint32_t ev)
 	evr__signal_dispatch(l);
 }
 
+/* ---- UDP: recvmmsg and sendmmsg batches ---- */
+
+#define UDP_BATCH   32
+#define UDP_BUDGET  4 /* batches per event */
+#define UDP_OUT_MAX 64
+
+struct udp_out {
+	uint32_t n;
+	struct {
+		struct evr_buf *buf;
+		char *p;
+		uint32_t len;
+		socklen_t alen;
+		struct sockaddr_storage addr;
+	} q[UDP_OUT_MAX];
+};
+
+static int epoll_pool_start(struct evr_loop *l, struct evr__pool *p)
+{
+	(void)l, (void)p; /* the free list is ready */
+	return 0;
+}
+
+static int epoll_udp_start(struct evr_udp *u)
+{
+	struct epoll_be *e = E(u->svc.loop);
+	int err;
+
+	/* Level-triggered: a batch budget can stop early without losing
+	 * readiness. While the pool is empty the socket asks for nothing. */
+	err = ctl(e, u->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, u->fd, EPOLLIN,
+		  tag(u, K_UDP));
+	if (err < 0)
+		return err;
+	if (!u->armed) {
+		u->armed = true;
+		u->svc.refs++;
+	}
+	return 0;
+}
+
+static void udp_starve(struct evr_udp *u)
+{
+	ctl(E(u->svc.loop), EPOLL_CTL_MOD, u->fd, 0, tag(u, K_UDP));
+	evr__udp_starved(u);
+}
+
+static void epoll_udp_flush(struct evr_udp *u)
+{
+	struct evr_loop *l = u->svc.loop;
+	struct udp_out *o = u->be;
+	struct mmsghdr mm[UDP_OUT_MAX];
+	struct iovec iov[UDP_OUT_MAX];
+	uint32_t done = 0;
+
+	if (!o || !o->n)
+		return;
+	memset(mm, 0, sizeof(mm[0]) * o->n);
+	for (uint32_t i = 0; i < o->n; i++) {
+		iov[i].iov_base = o->q[i].p;
+		iov[i].iov_len = o->q[i].len;
+		mm[i].msg_hdr.msg_name = &o->q[i].addr;
+		mm[i].msg_hdr.msg_namelen = o->q[i].alen;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (done < o->n) {
+		int r = sendmmsg(u->fd, mm + done, o->n - done, MSG_DONTWAIT);
+
+		if (r > 0) {
+			done += (uint32_t)r;
+			l->st.udp_tx += (uint64_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* Full socket (EAGAIN) drops the rest, UDP never waits; an
+		 * error that belongs to one datagram (an ICMP error,
+		 * EMSGSIZE) drops that one and goes on. */
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			while (done < o->n) {
+				evr__udp_tx_drop(u);
+				done++;
+			}
+			break;
+		}
+		evr__udp_tx_drop(u);
+		done++;
+	}
+	for (uint32_t i = 0; i < o->n; i++)
+		evr_buf_unref(o->q[i].buf);
+	o->n = 0;
+}
+
+static int epoll_udp_send(struct evr_udp *u, struct evr_buf *b, char *p,
+			  uint32_t len, const struct sockaddr *peer,
+			  socklen_t peerlen)
+{
+	struct evr_loop *l = u->svc.loop;
+	struct udp_out *o = u->be;
+
+	if (!o) {
+		o = u->be = calloc(1, sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+	}
+	if (o->n == UDP_OUT_MAX)
+		epoll_udp_flush(u);
+	o->q[o->n].buf = evr_buf_ref(b);
+	o->q[o->n].p = p;
+	o->q[o->n].len = len;
+	o->q[o->n].alen = peerlen;
+	memcpy(&o->q[o->n].addr, peer, peerlen);
+	o->n++;
+	if (!u->dirty) {
+		u->dirty = true;
+		u->next_dirty = l->udp_dirty;
+		l->udp_dirty = u;
+	}
+	return 0;
+}
+
+static void on_udp(struct evr_loop *l, void *p, uint32_t ev)
+{
+	struct evr_udp *u = p;
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
+	struct evr_buf *b[UDP_BATCH];
+
+	(void)ev;
+	for (int round = 0; round < UDP_BUDGET && !u->closing; round++) {
+		uint32_t k = 0;
+		int n;
+
+		while (k < UDP_BATCH && (b[k] = evr__pool_get(&l->upool))) {
+			iov[k].iov_base = b[k]->data;
+			iov[k].iov_len = b[k]->cap;
+			memset(&mm[k], 0, sizeof(mm[k]));
+			mm[k].msg_hdr.msg_name = &from[k];
+			mm[k].msg_hdr.msg_namelen = sizeof(from[k]);
+			mm[k].msg_hdr.msg_iov = &iov[k];
+			mm[k].msg_hdr.msg_iovlen = 1;
+			k++;
+		}
+		if (!k) {
+			udp_starve(u);
+			break;
+		}
+		do {
+			n = recvmmsg(u->fd, mm, k, MSG_DONTWAIT, NULL);
+		} while (n < 0 && errno == EINTR);
+		for (int i = 0; i < n; i++) {
+			b[i]->len = mm[i].msg_len;
+			evr__udp_datagram(u, b[i], (struct sockaddr *)&from[i],
+					  mm[i].msg_hdr.msg_namelen,
+					  mm[i].msg_hdr.msg_flags & MSG_TRUNC);
+		}
+		for (uint32_t i = n > 0 ? (uint32_t)n : 0; i < k; i++)
+			evr_buf_unref(b[i]);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			evr_log_warn("udp %s: recvmmsg: %s", u->svc.name,
+				     evr__strerror(-errno));
+		if (n < (int)k)
+			break;
+	}
+	epoll_udp_flush(u);
+}
+
+static void epoll_udp_stop(struct evr_udp *u)
+{
+	close(u->fd);
+	if (!u->armed)
+		return;
+	u->armed = false;
+	put_later(E(u->svc.loop), &u->svc);
+}
+
 /* ---- the poll step ---- */
 
 typedef void (*event_handler)(struct evr_loop *l, void *p, uint32_t ev);
@@ -402,6 +588,7 @@ static const event_handler handlers[K__COUNT] = {
 	[K_LISTENER] = on_listener,
 	[K_CONN] = on_conn,
 	[K_SIGNAL] = on_signal,
+	[K_UDP] = on_udp,
 };
 
 static void run_ready(struct evr_loop *l)
@@ -437,7 +624,7 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 	 * look again at whether it is done before waiting. */
 	if (e->ndead) {
 		while (e->ndead)
-			evr__svc_put(&e->dead[--e->ndead]->svc);
+			evr__svc_put(e->dead[--e->ndead]);
 		return 0;
 	}
 	if (!evr__list_empty(&e->ready))
@@ -456,7 +643,7 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 					e->events[i].events);
 	}
 	while (e->ndead)
-		evr__svc_put(&e->dead[--e->ndead]->svc);
+		evr__svc_put(e->dead[--e->ndead]);
 	run_ready(l);
 	return 0;
 }
@@ -472,6 +659,11 @@ const struct evr__backend evr__backend_epoll = {
 	.conn_recv = epoll_conn_recv,
 	.conn_pause = epoll_conn_pause,
 	.conn_connect = epoll_conn_connect,
+	.pool_start = epoll_pool_start,
+	.udp_start = epoll_udp_start,
+	.udp_stop = epoll_udp_stop,
+	.udp_send = epoll_udp_send,
+	.udp_flush = epoll_udp_flush,
 	.conn_send = epoll_conn_send,
 	.conn_close = epoll_conn_close,
 	.buf_recycle = epoll_buf_recycle,

@@ -44,6 +44,8 @@ enum uring_op {
 	OP_SEND,    /* connection */
 	OP_SIGNAL,  /* loop: signalfd readable */
 	OP_CONNECT, /* connection */
+	OP_URECV,   /* UDP socket: multishot recvmsg */
+	OP_USEND,   /* udp_ctx: one datagram */
 	OP__COUNT,
 };
 _Static_assert(OP__COUNT <= 16, "operations must fit in four bits");
@@ -56,17 +58,36 @@ struct send_ctx {
 	struct iovec iov[SEND_IOV];
 };
 
+/* The provided-buffer ring of one pool (group = the pool's index). */
+struct buf_ring {
+	struct io_uring_buf_ring *br;
+	unsigned entries;
+	unsigned mask;
+	unsigned pending; /* buffers added but not yet published */
+};
+
+/* A datagram on its way out. */
+struct udp_ctx {
+	struct udp_ctx *next;
+	struct evr_udp *u;
+	struct evr_buf *buf;
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_storage peer;
+};
+
+#define UDP_INFLIGHT_MAX 8192
+
 struct uring_be {
 	struct io_uring ring;
-	struct io_uring_buf_ring *br;
-	unsigned br_entries;
-	unsigned br_mask;
-	unsigned br_pending; /* buffers added but not yet published */
+	struct buf_ring rings[2];
 	unsigned setup_flags;
 	unsigned skip_flag; /* IOSQE_CQE_SKIP_SUCCESS where supported */
 	unsigned cq_batch;  /* max completions dispatched per poll */
 	struct send_ctx *ctx_free;
 	unsigned nctx_free;
+	struct udp_ctx *uctx_free;
+	unsigned nuctx_free, udp_inflight;
 };
 
 static inline struct uring_be *U(struct evr_loop *l)
@@ -113,6 +134,7 @@ static int probe_opcodes(struct io_uring *ring, char *why, size_t n)
 		{ IORING_OP_CLOSE, "CLOSE" },
 		{ IORING_OP_POLL_ADD, "POLL_ADD" },
 		{ IORING_OP_CONNECT, "CONNECT" },
+		{ IORING_OP_RECVMSG, "RECVMSG" },
 	};
 	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
 
@@ -249,6 +271,27 @@ static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
 	return err;
 }
 
+/* Register the pool's buffer ring; every buffer starts in the kernel's
+ * hands. */
+static int uring_pool_start(struct evr_loop *l, struct evr__pool *p)
+{
+	struct uring_be *u = U(l);
+	struct buf_ring *r = &u->rings[p->bgid];
+	int err;
+
+	r->entries = p->count;
+	r->mask = p->count - 1;
+	r->br = evr__buf_ring_setup(&u->ring, r->entries, p->bgid, &err);
+	if (!r->br)
+		return err;
+	for (uint32_t i = 0; i < p->count; i++)
+		io_uring_buf_ring_add(r->br, p->bufs[i].base, p->size,
+				      (unsigned short)i, (int)r->mask, (int)i);
+	io_uring_buf_ring_advance(r->br, (int)p->count);
+	p->free = NULL;
+	return 0;
+}
+
 static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 {
 	struct uring_be *u = calloc(1, sizeof(*u));
@@ -260,19 +303,12 @@ static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 	err = ring_setup(u, o);
 	if (err < 0)
 		goto out_free;
-	u->br_entries = pool->count;
-	u->br_mask = pool->count - 1;
-	u->br = evr__buf_ring_setup(&u->ring, u->br_entries, BGID, &err);
-	if (!u->br)
-		goto out_ring;
-	/* Every pool buffer starts in the kernel's ring. */
-	for (uint32_t i = 0; i < pool->count; i++)
-		io_uring_buf_ring_add(u->br, pool->bufs[i].base, pool->size,
-				      (unsigned short)i, (int)u->br_mask,
-				      (int)i);
-	io_uring_buf_ring_advance(u->br, (int)pool->count);
-	pool->free = NULL;
 	l->be = u;
+	err = uring_pool_start(l, pool);
+	if (err < 0) {
+		l->be = NULL;
+		goto out_ring;
+	}
 	evr_log_debug("io_uring: sq %u cq %u, %s", o->sq_entries, u->cq_batch,
 		      (u->setup_flags & EVR_IORING_SETUP_DEFER_TASKRUN)
 			  ? "SINGLE_ISSUER|DEFER_TASKRUN"
@@ -296,7 +332,16 @@ static void uring_fini(struct evr_loop *l)
 		return;
 	/* Exiting the ring cancels whatever is still armed. */
 	io_uring_queue_exit(&u->ring);
-	munmap(u->br, (size_t)u->br_entries * sizeof(struct io_uring_buf));
+	for (int i = 0; i < 2; i++)
+		if (u->rings[i].br)
+			munmap(u->rings[i].br, (size_t)u->rings[i].entries *
+						   sizeof(struct io_uring_buf));
+	while (u->uctx_free) {
+		struct udp_ctx *x = u->uctx_free;
+
+		u->uctx_free = x->next;
+		free(x);
+	}
 	while (u->ctx_free) {
 		struct send_ctx *x = u->ctx_free;
 
@@ -461,8 +506,8 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 	if (flags & EVR_IORING_CQE_F_BUFFER) {
 		/* The kernel may consume a buffer for a zero-byte (EOF)
 		 * completion too: it comes back to the pool either way. */
-		struct evr_buf *b =
-		    evr__pool_take(l, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
+		struct evr_buf *b = evr__pool_take(
+		    &l->pool, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
 
 		if (EVR_LIKELY(b && res > 0)) {
 			b->len = (uint32_t)res;
@@ -635,10 +680,151 @@ static void uring_conn_close(struct evr_conn *c)
 static void uring_buf_recycle(struct evr_loop *l, struct evr_buf *b)
 {
 	struct uring_be *u = U(l);
+	struct buf_ring *r = &u->rings[b->pool];
 
 	/* Published in uring_poll() before the next submission. */
-	io_uring_buf_ring_add(u->br, b->base, l->pool.size, b->id,
-			      (int)u->br_mask, (int)u->br_pending++);
+	io_uring_buf_ring_add(r->br, b->base,
+			      b->pool ? l->upool.size : l->pool.size, b->id,
+			      (int)r->mask, (int)r->pending++);
+}
+
+/* ---- UDP ---- */
+
+static int uring_udp_start(struct evr_udp *s)
+{
+	struct uring_be *u = U(s->svc.loop);
+	struct io_uring_sqe *sqe;
+
+	if (s->armed)
+		return 0;
+	sqe = get_sqe(u);
+	if (!sqe)
+		return -EBUSY;
+	/* Each completion's buffer holds an io_uring_recvmsg_out, the
+	 * sender's address (msg_namelen bytes) and the payload. */
+	io_uring_prep_recvmsg_multishot(sqe, s->fd, &s->rmsg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = EVR__POOL_UDP;
+	sqe->user_data = tag(s, OP_URECV);
+	s->armed = true;
+	s->svc.refs++;
+	return 0;
+}
+
+static void on_urecv(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	struct evr_udp *s = p;
+	bool more = flags & EVR_IORING_CQE_F_MORE;
+
+	if (!more)
+		s->armed = false;
+	if (flags & EVR_IORING_CQE_F_BUFFER) {
+		struct evr_buf *b = evr__pool_take(
+		    &l->upool, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
+		struct io_uring_recvmsg_out *out =
+		    b && res > 0
+			? io_uring_recvmsg_validate(b->base, res, &s->rmsg)
+			: NULL;
+
+		if (out) {
+			socklen_t nl = out->namelen < s->rmsg.msg_namelen
+					   ? out->namelen
+					   : s->rmsg.msg_namelen;
+
+			b->data = io_uring_recvmsg_payload(out, &s->rmsg);
+			b->len =
+			    io_uring_recvmsg_payload_length(out, res, &s->rmsg);
+			evr__udp_datagram(s, b, io_uring_recvmsg_name(out), nl,
+					  out->flags & MSG_TRUNC);
+		} else if (b) {
+			evr_buf_unref(b);
+		}
+	}
+	if (res == -ENOBUFS)
+		evr__udp_starved(s);
+	else if (res < 0 && res != -ECANCELED && !s->closing)
+		evr_log_warn("udp %s: recvmsg: %s", s->svc.name,
+			     evr__strerror(res));
+	if (!more && !s->closing && res != -ENOBUFS && uring_udp_start(s) < 0)
+		evr__udp_starved(s); /* retried as buffers come back */
+	if (!more)
+		evr__svc_put(&s->svc);
+}
+
+static int uring_udp_send(struct evr_udp *s, struct evr_buf *b, char *p,
+			  uint32_t len, const struct sockaddr *peer,
+			  socklen_t peerlen)
+{
+	struct uring_be *u = U(s->svc.loop);
+	struct io_uring_sqe *sqe;
+	struct udp_ctx *x;
+
+	if (u->udp_inflight >= UDP_INFLIGHT_MAX)
+		return -ENOBUFS;
+	x = u->uctx_free;
+	if (x) {
+		u->uctx_free = x->next;
+		u->nuctx_free--;
+	} else if (!(x = malloc(sizeof(*x)))) {
+		return -ENOMEM;
+	}
+	sqe = get_sqe(u);
+	if (!sqe) {
+		x->next = u->uctx_free;
+		u->uctx_free = x;
+		u->nuctx_free++;
+		return -EBUSY;
+	}
+	x->u = s;
+	x->buf = evr_buf_ref(b);
+	x->iov.iov_base = p;
+	x->iov.iov_len = len;
+	memcpy(&x->peer, peer, peerlen);
+	memset(&x->msg, 0, sizeof(x->msg));
+	x->msg.msg_name = &x->peer;
+	x->msg.msg_namelen = peerlen;
+	x->msg.msg_iov = &x->iov;
+	x->msg.msg_iovlen = 1;
+	io_uring_prep_sendmsg(sqe, s->fd, &x->msg, MSG_NOSIGNAL);
+	sqe->user_data = tag(x, OP_USEND);
+	s->svc.refs++;
+	u->udp_inflight++;
+	return 0;
+}
+
+static void on_usend(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	struct uring_be *u = U(l);
+	struct udp_ctx *x = p;
+	struct evr_udp *s = x->u;
+
+	(void)flags;
+	if (res >= 0)
+		l->st.udp_tx++;
+	else
+		evr__udp_tx_drop(s);
+	evr_buf_unref(x->buf);
+	u->udp_inflight--;
+	if (u->nuctx_free < CTX_CACHE_MAX) {
+		x->next = u->uctx_free;
+		u->uctx_free = x;
+		u->nuctx_free++;
+	} else {
+		free(x);
+	}
+	evr__svc_put(&s->svc);
+}
+
+static void uring_udp_stop(struct evr_udp *s)
+{
+	if (s->armed)
+		add_cancel(U(s->svc.loop), tag(s, OP_URECV));
+	close(s->fd);
+}
+
+static void uring_udp_flush(struct evr_udp *s)
+{
+	(void)s; /* every datagram was submitted when it was sent */
 }
 
 /* ---- signals ---- */
@@ -682,6 +868,8 @@ static const cqe_handler handlers[OP__COUNT] = {
 	[OP_SEND]    = on_send,
 	[OP_SIGNAL]  = on_signal,
 	[OP_CONNECT] = on_connect,
+	[OP_URECV]   = on_urecv,
+	[OP_USEND]   = on_usend,
 };
 /* clang-format on */
 
@@ -692,9 +880,13 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 	unsigned head, n = 0;
 	int ret;
 
-	if (u->br_pending) {
-		io_uring_buf_ring_advance(u->br, (int)u->br_pending);
-		u->br_pending = 0;
+	for (int i = 0; i < 2; i++) {
+		struct buf_ring *r = &u->rings[i];
+
+		if (r->pending) {
+			io_uring_buf_ring_advance(r->br, (int)r->pending);
+			r->pending = 0;
+		}
 	}
 	if (timeout_ms == 0) {
 		ret = io_uring_submit_and_get_events(&u->ring);
@@ -741,6 +933,11 @@ const struct evr__backend evr__backend_uring = {
 	.conn_recv = uring_conn_recv,
 	.conn_pause = uring_conn_pause,
 	.conn_connect = uring_conn_connect,
+	.pool_start = uring_pool_start,
+	.udp_start = uring_udp_start,
+	.udp_stop = uring_udp_stop,
+	.udp_send = uring_udp_send,
+	.udp_flush = uring_udp_flush,
 	.conn_send = uring_conn_send,
 	.conn_close = uring_conn_close,
 	.buf_recycle = uring_buf_recycle,

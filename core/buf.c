@@ -19,10 +19,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-int evr__pool_init(struct evr_loop *l, uint32_t count, uint32_t size)
+int evr__pool_init(struct evr_loop *l, struct evr__pool *p, uint16_t bgid,
+		   uint32_t count, uint32_t size)
 {
-	struct evr__pool *p = &l->pool;
-
+	p->bgid = bgid;
 	p->count = count;
 	p->size = size;
 	p->mem_len = (size_t)count * size;
@@ -45,12 +45,12 @@ int evr__pool_init(struct evr_loop *l, uint32_t count, uint32_t size)
 		b->cap = size;
 		b->id = (uint16_t)i;
 		b->kind = EVR__BUF_POOL;
+		b->pool = (uint8_t)bgid;
 		b->loop = l;
 		b->next = p->free;
 		p->free = b;
 	}
 	p->nfree = count;
-	l->st.bufs_total = count;
 	return 0;
 }
 
@@ -65,10 +65,8 @@ static void cache_drain(struct evr_buf **head, uint32_t *n)
 	*n = 0;
 }
 
-void evr__pool_fini(struct evr_loop *l)
+void evr__pool_fini(struct evr__pool *p)
 {
-	struct evr__pool *p = &l->pool;
-
 	cache_drain(&p->cache_small, &p->ncache_small);
 	cache_drain(&p->cache_mid, &p->ncache_mid);
 	if (p->mem)
@@ -77,9 +75,8 @@ void evr__pool_fini(struct evr_loop *l)
 	memset(p, 0, sizeof(*p));
 }
 
-struct evr_buf *evr__pool_get(struct evr_loop *l)
+struct evr_buf *evr__pool_get(struct evr__pool *p)
 {
-	struct evr__pool *p = &l->pool;
 	struct evr_buf *b = p->free;
 
 	if (!b)
@@ -94,9 +91,8 @@ struct evr_buf *evr__pool_get(struct evr_loop *l)
 	return b;
 }
 
-struct evr_buf *evr__pool_take(struct evr_loop *l, uint32_t id)
+struct evr_buf *evr__pool_take(struct evr__pool *p, uint32_t id)
 {
-	struct evr__pool *p = &l->pool;
 	struct evr_buf *b;
 
 	if (EVR_UNLIKELY(id >= p->count))
@@ -189,7 +185,7 @@ void evr_buf_unref(struct evr_buf *b)
 		return;
 	switch (b->kind) {
 	case EVR__BUF_POOL:
-		p->nfree++;
+		(b->pool ? &l->upool : p)->nfree++;
 		l->be_ops->buf_recycle(l, b);
 		return;
 	case EVR__BUF_SMALL:

@@ -78,6 +78,11 @@ struct evr_loop_opts {
 	uint32_t max_conns;
 	/* Connections open at once from one source address (0: no limit). */
 	uint32_t max_conns_per_source;
+	/* UDP receive pool, made with the first UDP socket: udp_buf_count
+	 * buffers (default 64) of udp_buf_size bytes (default 65536 plus
+	 * room for the sender's address, so that no datagram is cut). */
+	uint32_t udp_buf_count;
+	uint32_t udp_buf_size;
 };
 
 /* Counters of a loop, read with evr_loop_stats(). */
@@ -100,6 +105,17 @@ struct evr_stats {
 	uint64_t read_pauses;	  /* reading paused by backpressure */
 	uint64_t sources;	  /* distinct source addresses tracked */
 	uint64_t conns_connected; /* outbound connections started */
+	/* UDP */
+	uint64_t udp_rx;	  /* datagrams received */
+	uint64_t udp_tx;	  /* datagrams sent */
+	uint64_t udp_drop_port;	  /* dropped: source port 0 or a reflector */
+	uint64_t udp_drop_addr;	  /* dropped: broadcast/multicast/unspecified */
+	uint64_t udp_drop_rate;	  /* dropped: the source's bucket was empty */
+	uint64_t udp_capped;	  /* replies cut to the amplification cap */
+	uint64_t udp_trunc;	  /* dropped: larger than a receive buffer */
+	uint64_t udp_tx_drop;	  /* replies dropped: socket or queue full */
+	uint32_t udp_bufs_total;  /* UDP receive pool */
+	uint32_t udp_bufs_free;
 };
 
 void evr_loop_opts_init(struct evr_loop_opts *o);
@@ -169,7 +185,8 @@ struct evr_buf {
 	/* private: */
 	uint32_t refs;
 	uint16_t id;
-	uint16_t kind;
+	uint8_t kind;
+	uint8_t pool;
 	struct evr_loop *loop;
 	struct evr_buf *next;
 	char *base;
@@ -273,6 +290,77 @@ int evr_listener_addr(const struct evr_listener *ls,
 		      struct sockaddr_storage *ss, socklen_t *len);
 int evr_listener_fd(const struct evr_listener *ls);
 const char *evr_listener_name(const struct evr_listener *ls);
+
+/* ------------------------------------------------------------------ */
+/* UDP                                                                 */
+/* ------------------------------------------------------------------ */
+
+#define EVR_UDP_UNLIMITED UINT32_MAX
+
+/*
+ * Defences of a UDP service against being used for reflection and
+ * amplification (CVE-1999-0103, US-CERT TA14-017A). All are on by default;
+ * each is counted in evr_stats and logged once per 10 s per kind.
+ */
+struct evr_udp_guard {
+	/* Answer datagrams from source port 0 and from the ports of services
+	 * that answer UDP unsolicited (7, 13, 17, 19, 37, 53, 123, 161, ...)?
+	 * Default false: they are dropped (two such services would answer
+	 * each other forever). */
+	bool allow_reflector_ports;
+	/* Answer broadcast, multicast and unspecified source addresses?
+	 * Default false. */
+	bool allow_special_addrs;
+	/* More source ports to drop: the server's own, for instance. */
+	const uint16_t *deny_ports;
+	uint32_t ndeny_ports;
+	/* Replies per second and burst per source address (token bucket);
+	 * defaults 100 and 200; EVR_UDP_UNLIMITED turns the limit off. */
+	uint32_t rate;
+	uint32_t burst;
+	/* Source addresses tracked by the buckets (default 4096): a fixed
+	 * table, so memory stays flat under a flood from many sources. */
+	uint32_t sources;
+	/* A reply is at most this many times its request (default 1: never
+	 * larger than the request); longer replies are cut to it.
+	 * EVR_UDP_UNLIMITED turns the cap off. */
+	uint32_t amplification;
+};
+
+struct evr_udp_cfg {
+	const struct evr_proto *proto; /* with on_datagram */
+	void *conf;
+	const char *name; /* for logs; default proto->name */
+	bool v6only;
+	bool reuseport;
+	struct evr_udp_guard guard;
+};
+
+struct evr_udp;
+
+/* Bind a UDP socket and start receiving; -errno on failure (not logged). */
+int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+		 const struct evr_udp_cfg *cfg, struct evr_udp **out);
+/* Stop and close; its memory goes once the kernel has let go of it. */
+void evr_udp_close(struct evr_udp *u);
+int evr_udp_addr(const struct evr_udp *u, struct sockaddr_storage *ss,
+		 socklen_t *len);
+void *evr_udp_conf(const struct evr_udp *u);
+struct evr_loop *evr_udp_loop(const struct evr_udp *u);
+
+/*
+ * Send len bytes of b at b->data + off as one datagram to peer: takes a
+ * reference, copies nothing. From within on_datagram the reply is capped by
+ * the guard's amplification limit. UDP never blocks: when the socket or the
+ * send queue is full the datagram is dropped and counted. Returns 0,
+ * -EMSGSIZE, -EINVAL, -ENOMEM.
+ */
+int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
+		     size_t len, const struct sockaddr *peer, socklen_t peerlen);
+int evr_udp_send(struct evr_udp *u, struct evr_buf *b,
+		 const struct sockaddr *peer, socklen_t peerlen);
+int evr_udp_send_copy(struct evr_udp *u, const void *p, size_t len,
+		      const struct sockaddr *peer, socklen_t peerlen);
 
 /* ------------------------------------------------------------------ */
 /* Outbound connections                                                */
@@ -386,6 +474,13 @@ struct evr_proto {
 	 * starts after it returns. A connection that fails to connect gets
 	 * on_close with the error instead. Default: nothing. */
 	void (*on_connect)(struct evr_conn *c);
+
+	/* UDP: a datagram arrived in b (lent for the call) from peer, which
+	 * passed the socket's guard. A module that has it can serve UDP;
+	 * one with on_accept or on_data can serve TCP; a module may have
+	 * both. */
+	void (*on_datagram)(struct evr_udp *u, struct evr_buf *b,
+			    const struct sockaddr *peer, socklen_t peerlen);
 };
 
 /*
@@ -409,6 +504,7 @@ int evr_proto_validate(const struct evr_proto *p, char *why, size_t whylen);
 /* Built-in modules. */
 extern const struct evr_proto evr_proto_echo;
 extern const struct evr_proto evr_proto_daytime;
+extern const struct evr_proto evr_proto_http;
 
 /*
  * daytime's line for time t (RFC 867 leaves the format free). fmt is a

@@ -28,17 +28,21 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define EXIT_USAGE    2
-#define EXIT_RUNTIME  1
-#define MAX_SERVICES  64
-#define MAX_BINDS     16
-#define MAX_LISTENERS (MAX_SERVICES * MAX_BINDS)
+#define EXIT_USAGE   2
+#define EXIT_RUNTIME 1
+#define MAX_SERVICES 64
+#define MAX_BINDS    16
+
+enum { P_TCP, P_UDP };
 
 struct service {
 	const struct evr_proto *proto;
 	char name[64];
-	long port; /* -1: from /etc/services */
+	bool want[2]; /* serve over TCP, UDP */
+	long port[2]; /* -1: from /etc/services */
 	void *conf;
+	struct evr_udp_guard guard;
+	bool guard_set;
 	struct evr_conn_limits lim;
 	unsigned lim_set; /* bits of limit_keys[] given with -o */
 };
@@ -78,8 +82,10 @@ struct daemon {
 	int stop_signals;
 	struct evr_loop_opts lo;
 	struct evr_loop *loop;
-	struct evr_listener *ls[MAX_LISTENERS];
 	int nls;
+	struct evr_udp_guard guard; /* defaults of every UDP service */
+	uint16_t own_ports[MAX_SERVICES * 2];
+	uint32_t nown;
 };
 
 static const char usage_text[] =
@@ -87,8 +93,10 @@ static const char usage_text[] =
     "\n"
     "Serves built-in services over TCP on io_uring (or epoll).\n"
     "\n"
-    "  -s, --service NAME[/tcp][:PORT]\n"
-    "                        serve NAME; the port defaults to "
+    "  -s, --service NAME[/tcp|/udp][:PORT]\n"
+    "                        serve NAME (over TCP and UDP when the "
+    "module\n"
+    "                        has both); the port defaults to "
     "/etc/services\n"
     "  -o, --option NAME.KEY=VALUE\n"
     "                        a service option: the module's own, or a "
@@ -123,12 +131,32 @@ static const char usage_text[] =
     "                        (default 4M)\n"
     "      --queued-max SIZE all connections together (default 256M)\n"
     "\n"
+    "UDP guard (per service too: -o NAME.udp_rate=N, udp_burst, "
+    "udp_amplification):\n"
+    "      --udp-rate N      replies per second per source address "
+    "(default\n"
+    "                        100; off: no limit)\n"
+    "      --udp-burst N     bucket size per source (default 200)\n"
+    "      --udp-amplification N\n"
+    "                        a reply is at most N times its request "
+    "(default 1;\n"
+    "                        off: no cap)\n"
+    "      --udp-allow-reflector-ports\n"
+    "                        answer source ports 0, 7, 13, 17, 19, 37, "
+    "53, 123,\n"
+    "                        161 and our own (dropped by default)\n"
+    "      --udp-allow-special-addrs\n"
+    "                        answer broadcast, multicast and unspecified\n"
+    "                        sources (dropped by default)\n"
+    "\n"
     "Tuning:\n"
     "      --buf-size N      receive buffer size in bytes (default 16384)\n"
     "      --buf-count N     receive buffers per loop (default 1024)\n"
     "      --sq-entries N    io_uring submission queue size (default "
     "256)\n"
     "      --cq-entries N    io_uring completion queue size\n"
+    "      --udp-buf-size N  UDP receive buffer size (default 65664: any\n"
+    "                        datagram fits; larger ones are dropped)\n"
     "\n"
     "  -v, --verbose         more log lines\n"
     "  -q, --quiet           errors and warnings only\n"
@@ -268,18 +296,27 @@ static void known_services(char *buf, size_t n)
 					i ? ", " : "", p->name);
 }
 
-/* NAME[/tcp][:PORT] */
+static const char *const proto_names[2] = { "tcp", "udp" };
+
+static bool proto_can(const struct evr_proto *p, int pr)
+{
+	return pr == P_UDP ? p->on_datagram != NULL
+			   : (p->on_accept || p->on_data);
+}
+
+/* NAME[/tcp|/udp][:PORT]; without a protocol, every one the module has. A
+ * name given again with another protocol adds that protocol. */
 static int add_service(struct daemon *d, const char *spec)
 {
 	char name[64], known[256];
 	const char *colon = strchr(spec, ':');
 	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
-	struct service *s;
+	const struct evr_proto *proto;
+	struct service *s = NULL;
+	bool want[2] = { true, true }, given = false;
+	long port = -1;
 	char *slash;
 
-	if (d->nsvc == MAX_SERVICES)
-		return usage_error("too many services (at most %d)",
-				   MAX_SERVICES);
 	if (len == 0 || len >= sizeof(name))
 		return usage_error("service \"%s\": bad name", spec);
 	memcpy(name, spec, len);
@@ -287,35 +324,84 @@ static int add_service(struct daemon *d, const char *spec)
 	slash = strchr(name, '/');
 	if (slash) {
 		*slash++ = '\0';
-		if (strcmp(slash, "tcp"))
+		given = true;
+		want[P_TCP] = !strcmp(slash, "tcp");
+		want[P_UDP] = !strcmp(slash, "udp");
+		if (!want[P_TCP] && !want[P_UDP])
 			return usage_error("service \"%s\": protocol \"%s\" "
-					   "is not supported (tcp)",
+					   "is not supported (tcp, udp)",
 					   spec, slash);
 	}
-	s = &d->svc[d->nsvc];
-	s->proto = evr_proto_find(name);
-	if (!s->proto) {
+	proto = evr_proto_find(name);
+	if (!proto) {
 		known_services(known, sizeof(known));
 		return usage_error("unknown service \"%s\" (known: %s)", name,
 				   known);
 	}
-	for (int i = 0; i < d->nsvc; i++)
-		if (!strcmp(d->svc[i].name, name))
-			return usage_error("service \"%s\" given twice", name);
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	s->port = -1;
-	if (colon && parse_long(colon + 1, 0, 65535, &s->port) < 0)
+	for (int pr = 0; pr < 2; pr++) {
+		if (want[pr] && !proto_can(proto, pr)) {
+			if (given)
+				return usage_error("service %s does not serve "
+						   "%s",
+						   name, proto_names[pr]);
+			want[pr] = false;
+		}
+	}
+	if (colon && parse_long(colon + 1, 0, 65535, &port) < 0)
 		return usage_error("service \"%s\": bad port \"%s\"", name,
 				   colon + 1);
-	if (s->proto->conf_size) {
-		s->conf = calloc(1, s->proto->conf_size);
-		if (!s->conf)
-			return -EXIT_RUNTIME;
-		if (s->proto->conf_init && s->proto->conf_init(s->conf) < 0)
-			return usage_error("service %s: cannot initialise",
-					   name);
+	for (int i = 0; i < d->nsvc; i++)
+		if (!strcmp(d->svc[i].name, name))
+			s = &d->svc[i];
+	if (s) {
+		for (int pr = 0; pr < 2; pr++) {
+			if (want[pr] && s->want[pr])
+				return usage_error("service \"%s\" given twice",
+						   spec);
+		}
+	} else {
+		if (d->nsvc == MAX_SERVICES)
+			return usage_error("too many services (at most %d)",
+					   MAX_SERVICES);
+		s = &d->svc[d->nsvc++];
+		s->proto = proto;
+		snprintf(s->name, sizeof(s->name), "%s", name);
+		s->port[P_TCP] = s->port[P_UDP] = -1;
+		if (proto->conf_size) {
+			s->conf = calloc(1, proto->conf_size);
+			if (!s->conf)
+				return -EXIT_RUNTIME;
+			if (proto->conf_init && proto->conf_init(s->conf) < 0)
+				return usage_error("service %s: cannot "
+						   "initialise",
+						   name);
+		}
 	}
-	d->nsvc++;
+	for (int pr = 0; pr < 2; pr++) {
+		if (!want[pr])
+			continue;
+		s->want[pr] = true;
+		s->port[pr] = port;
+	}
+	return 0;
+}
+
+/* Per-service UDP guard settings: -o NAME.udp_rate=N and friends. */
+static int set_udp_key(struct evr_udp_guard *g, const char *key, const char *v)
+{
+	long n;
+	bool off = !strcmp(v, "off") || !strcmp(v, "0");
+
+	if (!off && parse_long(v, 1, INT32_MAX, &n) < 0)
+		return -EINVAL;
+	if (!strcmp(key, "udp_rate"))
+		g->rate = off ? EVR_UDP_UNLIMITED : (uint32_t)n;
+	else if (!strcmp(key, "udp_burst") && !off)
+		g->burst = (uint32_t)n;
+	else if (!strcmp(key, "udp_amplification"))
+		g->amplification = off ? EVR_UDP_UNLIMITED : (uint32_t)n;
+	else
+		return -ENOENT;
 	return 0;
 }
 
@@ -353,6 +439,18 @@ static int set_option(struct daemon *d, const char *spec)
 		s->lim_set |= 1u << i;
 		return 0;
 	}
+	if (!strncmp(key, "udp_", 4)) {
+		if (!s->guard_set) {
+			s->guard = d->guard;
+			s->guard_set = true;
+		}
+		err = set_udp_key(&s->guard, key, eq + 1);
+		if (err == -EINVAL)
+			return usage_error("option \"%s\": bad value \"%s\"",
+					   spec, eq + 1);
+		if (!err)
+			return 0;
+	}
 	if (!s->proto->conf_set)
 		return usage_error("option \"%s\": service %s has no options",
 				   spec, name);
@@ -370,46 +468,59 @@ static int resolve_ports(struct daemon *d)
 {
 	for (int i = 0; i < d->nsvc; i++) {
 		struct service *s = &d->svc[i];
-		long port = s->port;
 
-		if (port < 0) {
-			struct servent *se = getservbyname(s->name, "tcp");
+		for (int pr = 0; pr < 2; pr++) {
+			long port = s->port[pr];
 
-			if (!se)
+			if (!s->want[pr])
+				continue;
+			if (port < 0) {
+				struct servent *se =
+				    getservbyname(s->name, proto_names[pr]);
+
+				if (!se)
+					return usage_error(
+					    "service %s: no %s port in "
+					    "/etc/services; give one with "
+					    "-s %s/%s:PORT",
+					    s->name, proto_names[pr], s->name,
+					    proto_names[pr]);
+				port = ntohs((uint16_t)se->s_port);
+			}
+			if (port != 0)
+				port += d->port_offset;
+			if (port < 0 || port > 65535)
 				return usage_error(
-				    "service %s: no tcp port in "
-				    "/etc/services; give one with -s "
-				    "%s:PORT",
-				    s->name, s->name);
-			port = ntohs((uint16_t)se->s_port);
+				    "service %s: port %ld with offset %ld "
+				    "is out of range",
+				    s->name, port - d->port_offset,
+				    d->port_offset);
+			s->port[pr] = port;
+			if (port && d->nown < MAX_SERVICES * 2)
+				d->own_ports[d->nown++] = (uint16_t)port;
 		}
-		if (port != 0)
-			port += d->port_offset;
-		if (port < 0 || port > 65535)
-			return usage_error("service %s: port %ld with offset "
-					   "%ld is out of range",
-					   s->name, port - d->port_offset,
-					   d->port_offset);
-		s->port = port;
 	}
 	endservent();
 	return 0;
 }
 
-static void bind_error(const struct service *s, const char *addr, int err)
+static void bind_error(const struct service *s, int pr, const char *addr,
+		       int err)
 {
 	const char *hint = "";
 
-	if (err == -EACCES && s->port < 1024)
+	if (err == -EACCES && s->port[pr] < 1024)
 		hint = " (ports below 1024 need root or "
 		       "CAP_NET_BIND_SERVICE; try --port-offset 10000)";
 	else if (err == -EADDRINUSE)
-		hint = " (another server listens there)";
-	evr_log_err("bind %s (%s): %s%s", addr, s->name, strerror(-err), hint);
+		hint = " (another server uses it)";
+	evr_log_err("bind %s (%s/%s): %s%s", addr, s->name, proto_names[pr],
+		    strerror(-err), hint);
 }
 
-static int listen_one(struct daemon *d, struct service *s, const char *host,
-		      bool v6only, bool optional)
+/* Bind and serve; *ss becomes the address bound (port 0 resolved). */
+static int bind_one(struct daemon *d, struct service *s, int pr,
+		    struct sockaddr_storage *ss, socklen_t len, bool v6only)
 {
 	struct evr_listen_cfg cfg = {
 		.proto = s->proto,
@@ -419,36 +530,65 @@ static int listen_one(struct daemon *d, struct service *s, const char *host,
 		.backlog = (int)d->backlog,
 		.lim = d->lim,
 	};
-	struct sockaddr_storage ss;
-	char a[EVR_ADDRSTRLEN];
-	socklen_t len;
+	struct evr_udp_cfg ucfg = {
+		.proto = s->proto,
+		.conf = s->conf,
+		.name = s->name,
+		.v6only = v6only,
+		.guard = s->guard_set ? s->guard : d->guard,
+	};
 	struct evr_listener *ls;
+	struct evr_udp *u;
 	int err;
 
+	if (pr == P_UDP) {
+		/* never answer the ports we serve: another instance of us,
+		 * or ourselves, would answer back */
+		ucfg.guard.deny_ports = d->own_ports;
+		ucfg.guard.ndeny_ports = d->nown;
+		err = evr_udp_bind(d->loop, (struct sockaddr *)ss, len, &ucfg,
+				   &u);
+		if (!err)
+			evr_udp_addr(u, ss, &len);
+		return err;
+	}
 	/* the service's own limits over the daemon's defaults */
 	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
 		if (s->lim_set & (1u << i))
 			memcpy((char *)&cfg.lim + limit_keys[i].off,
 			       (char *)&s->lim + limit_keys[i].off,
 			       sizeof(uint32_t));
-	if (evr_addr_parse(host, (uint16_t)s->port, &ss, &len) < 0)
+	err = evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
+	if (!err)
+		evr_listener_addr(ls, ss, &len);
+	return err;
+}
+
+static int listen_one(struct daemon *d, struct service *s, int pr,
+		      const char *host, bool v6only, bool optional)
+{
+	struct sockaddr_storage ss;
+	char a[EVR_ADDRSTRLEN];
+	socklen_t len;
+	int err;
+
+	if (evr_addr_parse(host, (uint16_t)s->port[pr], &ss, &len) < 0)
 		return usage_error("bind address \"%s\": not a numeric IPv4 "
 				   "or IPv6 address",
 				   host);
 	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
-	err = evr_listen(d->loop, (struct sockaddr *)&ss, len, &cfg, &ls);
+	err = bind_one(d, s, pr, &ss, len, v6only);
 	if (err == -EAFNOSUPPORT && optional) {
 		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
 			     strerror(-err));
 		return 0;
 	}
 	if (err < 0) {
-		bind_error(s, a, err);
+		bind_error(s, pr, a, err);
 		return -EXIT_RUNTIME;
 	}
-	d->ls[d->nls++] = ls;
-	evr_listener_addr(ls, &ss, &len);
-	printf("listen %s tcp %s %s\n", s->name,
+	d->nls++;
+	printf("listen %s %s %s %s\n", s->name, proto_names[pr],
 	       evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
 	       evr_loop_backend(d->loop));
 	return 0;
@@ -458,17 +598,25 @@ static int start_listeners(struct daemon *d)
 {
 	for (int i = 0; i < d->nsvc; i++) {
 		struct service *s = &d->svc[i];
-		int err = 0;
 
-		if (d->nbind == 0) {
-			err = listen_one(d, s, "0.0.0.0", false, false);
-			if (!err)
-				err = listen_one(d, s, "::", true, true);
+		for (int pr = 0; pr < 2; pr++) {
+			int err = 0;
+
+			if (!s->want[pr])
+				continue;
+			if (d->nbind == 0) {
+				err = listen_one(d, s, pr, "0.0.0.0", false,
+						 false);
+				if (!err)
+					err = listen_one(d, s, pr, "::", true,
+							 true);
+			}
+			for (int b = 0; !err && b < d->nbind; b++)
+				err = listen_one(d, s, pr, d->bind[b], false,
+						 false);
+			if (err)
+				return err;
 		}
-		for (int b = 0; !err && b < d->nbind; b++)
-			err = listen_one(d, s, d->bind[b], false, false);
-		if (err)
-			return err;
 	}
 	fflush(stdout);
 	return 0;
@@ -498,29 +646,32 @@ static void on_stop(struct evr_loop *l, int signo, void *arg)
 static void on_stats(struct evr_loop *l, int signo, void *arg)
 {
 	struct evr_stats st;
+	char line[1024];
 
 	(void)signo, (void)arg;
 	evr_loop_stats(l, &st);
-	evr_log_info(
-	    "stats: conns_open=%llu conns_accepted=%llu "
-	    "listeners=%llu bufs_total=%u bufs_free=%u bufs_heap=%llu "
-	    "bytes_queued=%llu recv_nobufs=%llu accept_pauses=%llu "
-	    "timers=%llu conns_refused=%llu idle_timeouts=%llu "
-	    "send_timeouts=%llu wq_overflows=%llu read_pauses=%llu "
-	    "sources=%llu alloc_fails=%llu",
-	    (unsigned long long)st.conns_open,
-	    (unsigned long long)st.conns_accepted,
-	    (unsigned long long)st.listeners, st.bufs_total, st.bufs_free,
-	    (unsigned long long)st.bufs_heap,
-	    (unsigned long long)st.bytes_queued,
-	    (unsigned long long)st.recv_nobufs,
-	    (unsigned long long)st.accept_pauses, (unsigned long long)st.timers,
-	    (unsigned long long)st.conns_refused,
-	    (unsigned long long)st.idle_timeouts,
-	    (unsigned long long)st.send_timeouts,
-	    (unsigned long long)st.wq_overflows,
-	    (unsigned long long)st.read_pauses, (unsigned long long)st.sources,
-	    (unsigned long long)st.alloc_fails);
+#define U(x) ((unsigned long long)(x))
+	snprintf(line, sizeof(line),
+		 "conns_open=%llu conns_accepted=%llu listeners=%llu "
+		 "bufs_total=%llu bufs_free=%llu bufs_heap=%llu "
+		 "bytes_queued=%llu recv_nobufs=%llu accept_pauses=%llu "
+		 "timers=%llu conns_refused=%llu idle_timeouts=%llu "
+		 "send_timeouts=%llu wq_overflows=%llu read_pauses=%llu "
+		 "sources=%llu alloc_fails=%llu udp_rx=%llu udp_tx=%llu "
+		 "udp_drop_port=%llu udp_drop_addr=%llu udp_drop_rate=%llu "
+		 "udp_capped=%llu udp_trunc=%llu udp_tx_drop=%llu "
+		 "udp_bufs_free=%llu/%llu",
+		 U(st.conns_open), U(st.conns_accepted), U(st.listeners),
+		 U(st.bufs_total), U(st.bufs_free), U(st.bufs_heap),
+		 U(st.bytes_queued), U(st.recv_nobufs), U(st.accept_pauses),
+		 U(st.timers), U(st.conns_refused), U(st.idle_timeouts),
+		 U(st.send_timeouts), U(st.wq_overflows), U(st.read_pauses),
+		 U(st.sources), U(st.alloc_fails), U(st.udp_rx), U(st.udp_tx),
+		 U(st.udp_drop_port), U(st.udp_drop_addr), U(st.udp_drop_rate),
+		 U(st.udp_capped), U(st.udp_trunc), U(st.udp_tx_drop),
+		 U(st.udp_bufs_free), U(st.udp_bufs_total));
+#undef U
+	evr_log_info("stats: %s", line);
 }
 
 /* A server of many connections wants every descriptor it may have. */
@@ -544,6 +695,12 @@ enum {
 	OPT_QUEUED_MAX,
 	OPT_WQ_HIGH,
 	OPT_WQ_MAX,
+	OPT_UDP_RATE,
+	OPT_UDP_BUF,
+	OPT_UDP_BURST,
+	OPT_UDP_AMP,
+	OPT_UDP_REFLECT,
+	OPT_UDP_SPECIAL,
 	OPT_BACKLOG,
 	OPT_BACKEND,
 	OPT_BUF_SIZE,
@@ -567,6 +724,12 @@ static const struct option long_opts[] = {
 	{ "queued-max", required_argument, NULL, OPT_QUEUED_MAX },
 	{ "wq-high", required_argument, NULL, OPT_WQ_HIGH },
 	{ "wq-max", required_argument, NULL, OPT_WQ_MAX },
+	{ "udp-rate", required_argument, NULL, OPT_UDP_RATE },
+	{ "udp-buf-size", required_argument, NULL, OPT_UDP_BUF },
+	{ "udp-burst", required_argument, NULL, OPT_UDP_BURST },
+	{ "udp-amplification", required_argument, NULL, OPT_UDP_AMP },
+	{ "udp-allow-reflector-ports", no_argument, NULL, OPT_UDP_REFLECT },
+	{ "udp-allow-special-addrs", no_argument, NULL, OPT_UDP_SPECIAL },
 	{ "backend", required_argument, NULL, OPT_BACKEND },
 	{ "buf-size", required_argument, NULL, OPT_BUF_SIZE },
 	{ "buf-count", required_argument, NULL, OPT_BUF_COUNT },
@@ -642,6 +805,29 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			break;
 		case OPT_WQ_MAX:
 			err = limit_opt(d, "--wq-max", optarg, "wq_max");
+			break;
+		case OPT_UDP_RATE:
+		case OPT_UDP_BURST:
+		case OPT_UDP_AMP:
+			if (set_udp_key(&d->guard,
+					c == OPT_UDP_RATE ? "udp_rate"
+					: c == OPT_UDP_BURST
+					    ? "udp_burst"
+					    : "udp_amplification",
+					optarg) < 0)
+				return usage_error("%s \"%s\": expected a "
+						   "positive number or off",
+						   argv[optind - 1], optarg);
+			break;
+		case OPT_UDP_BUF:
+			err = parse_u32("--udp-buf-size", optarg,
+					&d->lo.udp_buf_size);
+			break;
+		case OPT_UDP_REFLECT:
+			d->guard.allow_reflector_ports = true;
+			break;
+		case OPT_UDP_SPECIAL:
+			d->guard.allow_special_addrs = true;
 			break;
 		case OPT_DRAIN:
 			if (parse_ms(optarg, &d->drain_ms) < 0)

@@ -56,6 +56,8 @@ static inline void evr__list_del(struct evr__list *n)
 
 /* ---- backend ops table ---- */
 
+struct evr__pool;
+
 /*
  * A backend turns the loop's requests into kernel work and the kernel's
  * answers into calls of the evr__conn_* / evr__listener_* functions below.
@@ -91,6 +93,18 @@ struct evr__backend {
 	void (*buf_recycle)(struct evr_loop *l, struct evr_buf *b);
 	/* Watch l->sigfd for readability. */
 	int (*signal_start)(struct evr_loop *l);
+	/* A pool was made: hand its buffers to the kernel (io_uring). */
+	int (*pool_start)(struct evr_loop *l, struct evr__pool *p);
+	/* UDP: start (or restart) receiving; stop and close the socket
+	 * (evr__svc_put() for each kernel reference dropped); send one
+	 * datagram (0, or -errno when it cannot even be queued); push out
+	 * queued datagrams. */
+	int (*udp_start)(struct evr_udp *u);
+	void (*udp_stop)(struct evr_udp *u);
+	int (*udp_send)(struct evr_udp *u, struct evr_buf *b, char *p,
+			uint32_t len, const struct sockaddr *peer,
+			socklen_t peerlen);
+	void (*udp_flush)(struct evr_udp *u);
 };
 
 extern const struct evr__backend evr__backend_uring;
@@ -116,18 +130,25 @@ struct evr__pool {
 	uint32_t size;
 	uint32_t nfree;	      /* available to receive into */
 	struct evr_buf *free; /* free list (epoll backend) */
+	uint16_t bgid;	      /* io_uring buffer group, index of the pool */
 	/* caches of heap buffers by class */
 	struct evr_buf *cache_small, *cache_mid;
 	uint32_t ncache_small, ncache_mid;
 	uint64_t heap_live;
 };
 
-int evr__pool_init(struct evr_loop *l, uint32_t count, uint32_t size);
-void evr__pool_fini(struct evr_loop *l);
+/* Pools: 0 for TCP (l->pool), 1 for UDP datagrams (l->upool, made with
+ * the first UDP socket). */
+#define EVR__POOL_TCP 0
+#define EVR__POOL_UDP 1
+
+int evr__pool_init(struct evr_loop *l, struct evr__pool *p, uint16_t bgid,
+		   uint32_t count, uint32_t size);
+void evr__pool_fini(struct evr__pool *p);
 /* Take a free pool buffer (epoll backend), NULL when empty. */
-struct evr_buf *evr__pool_get(struct evr_loop *l);
+struct evr_buf *evr__pool_get(struct evr__pool *p);
 /* Hand out pool buffer id with one reference (io_uring backend). */
-struct evr_buf *evr__pool_take(struct evr_loop *l, uint32_t id);
+struct evr_buf *evr__pool_take(struct evr__pool *p, uint32_t id);
 
 /* ---- write queue ---- */
 
@@ -276,6 +297,77 @@ void evr__listener_resumed(struct evr_listener *ls);
 void evr__listener_close_all(struct evr_loop *l);
 void evr__listener_free_all(struct evr_loop *l);
 
+/* ---- log lines at most once per interval ---- */
+
+struct evr__ratelimit {
+	uint64_t next;	     /* ms: no line before */
+	uint64_t suppressed; /* events since the last line */
+};
+
+/* True when a line may be logged now; *suppressed gets how many events
+ * went unlogged since the last one. */
+bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
+		    uint32_t interval_ms, uint64_t *suppressed);
+
+/* ---- UDP (udp.c) ---- */
+
+struct evr__bucket {
+	uint8_t key[17]; /* family, address (IPv6: the /64) */
+	uint8_t used;
+	uint32_t mtokens; /* thousandths of a token */
+	uint64_t last;	  /* ms of the last refill */
+};
+
+enum evr__udp_drop {
+	EVR__UDP_DROP_PORT,
+	EVR__UDP_DROP_ADDR,
+	EVR__UDP_DROP_RATE,
+	EVR__UDP_CAPPED,
+	EVR__UDP_TRUNC,
+	EVR__UDP_TX_DROP,
+	EVR__UDP__COUNT,
+};
+
+#define EVR__UDP_DENY_MAX 64
+
+struct evr_udp {
+	struct evr__svc svc; /* first: svc->release frees the socket */
+	int fd;
+	bool closing;
+	bool armed;	 /* a receive is armed (io_uring) / registered */
+	bool starved;	 /* on loop->udp_starved */
+	bool in_handler; /* inside on_datagram: replies are capped */
+	bool dirty;	 /* on the loop's UDP flush list */
+	uint32_t req_len; /* size of the datagram being handled */
+	struct evr_udp_guard guard;
+	uint16_t deny[EVR__UDP_DENY_MAX];
+	uint32_t ndeny;
+	struct evr__bucket *buckets;
+	uint32_t nbuckets; /* a power of two */
+	uint64_t seed;
+	struct evr__ratelimit rl[EVR__UDP__COUNT];
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct msghdr rmsg; /* io_uring: layout of multishot recvmsg buffers */
+	struct evr__list link;	 /* loop->udps, until freed */
+	struct evr__list starve; /* loop->udp_starved */
+	struct evr_udp *next_dirty;
+	void *be; /* backend data (epoll: the send queue) */
+};
+
+/* From the backends: a datagram arrived (b lent with one reference). */
+void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
+		       const struct sockaddr *peer, socklen_t peerlen,
+		       bool truncated);
+/* A reply could not be sent or queued. */
+void evr__udp_tx_drop(struct evr_udp *u);
+/* Receiving stopped because the UDP pool was empty. */
+void evr__udp_starved(struct evr_udp *u);
+void evr__udp_refill(struct evr_loop *l);
+void evr__udp_flush_all(struct evr_loop *l);
+void evr__udp_close_all(struct evr_loop *l);
+void evr__udp_free_all(struct evr_loop *l);
+
 /* ---- per-source connection counts (source.c) ---- */
 
 struct evr__source {
@@ -297,18 +389,6 @@ struct evr__sources {
 struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err);
 void evr__source_put(struct evr_loop *l, struct evr__source *s);
 void evr__sources_fini(struct evr_loop *l);
-
-/* ---- log lines at most once per interval ---- */
-
-struct evr__ratelimit {
-	uint64_t next;	     /* ms: no line before */
-	uint64_t suppressed; /* events since the last line */
-};
-
-/* True when a line may be logged now; *suppressed gets how many events
- * went unlogged since the last one. */
-bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
-		    uint32_t interval_ms, uint64_t *suppressed);
 
 /* ---- timers (timer.c) ---- */
 
@@ -344,7 +424,12 @@ struct evr_loop {
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
 	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc;
-	struct evr__pool pool;
+	struct evr__pool pool;	/* TCP receive pool */
+	struct evr__pool upool; /* UDP receive pool, count 0 until needed */
+	uint32_t udp_buf_count, udp_buf_size;
+	struct evr__list udps;
+	struct evr__list udp_starved;
+	struct evr_udp *udp_dirty;
 	struct evr__timers timers;
 	struct evr__list conns;
 	struct evr__list listeners;

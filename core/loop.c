@@ -82,6 +82,19 @@ static int opts_resolve(const struct evr_loop_opts *in, struct evr_loop_opts *o)
 		o->cq_entries = o->sq_entries;
 	if (!o->queued_max)
 		o->queued_max = 256ULL << 20;
+	if (!o->udp_buf_count)
+		o->udp_buf_count = 64;
+	/* any datagram fits, with the io_uring_recvmsg_out header and the
+	 * sender's address in front of it */
+	if (!o->udp_buf_size)
+		o->udp_buf_size = 65536 + 128;
+	if (o->udp_buf_size < 1024 || o->udp_buf_size > (1u << 20) ||
+	    o->udp_buf_count > EVR_BUF_COUNT_MAX) {
+		evr_log_err("UDP pool of %u buffers of %u bytes: out of range",
+			    o->udp_buf_count, o->udp_buf_size);
+		return -EINVAL;
+	}
+	o->udp_buf_count = pow2_roundup(o->udp_buf_count);
 	return 0;
 }
 
@@ -147,6 +160,10 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	evr__list_init(&l->listeners);
 	evr__list_init(&l->starved);
 	evr__list_init(&l->paused_all);
+	evr__list_init(&l->udps);
+	evr__list_init(&l->udp_starved);
+	l->udp_buf_count = o.udp_buf_count;
+	l->udp_buf_size = o.udp_buf_size;
 	l->flush_tail = &l->flush_head;
 	l->queued_max = o.queued_max;
 	l->queued_low = o.queued_max / 4 * 3;
@@ -155,7 +172,8 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	l->sigfd = -1;
 	sigemptyset(&l->sigmask);
 	l->now = evr__now_ms();
-	err = evr__pool_init(l, o.buf_count, o.buf_size);
+	err =
+	    evr__pool_init(l, &l->pool, EVR__POOL_TCP, o.buf_count, o.buf_size);
 	if (err < 0)
 		goto out_free;
 	err = backend_choose(l, &o);
@@ -165,7 +183,7 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	return 0;
 
 out_pool:
-	evr__pool_fini(l);
+	evr__pool_fini(&l->pool);
 out_free:
 	free(l);
 	return err;
@@ -173,7 +191,8 @@ out_free:
 
 static bool loop_done(const struct evr_loop *l)
 {
-	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners))
+	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
+	    !evr__list_empty(&l->udps))
 		return false;
 	return l->stopping || l->draining || l->timers.n == 0;
 }
@@ -188,8 +207,10 @@ int evr_loop_run(struct evr_loop *l)
 		int64_t timeout;
 
 		evr__conn_flush_all(l);
+		evr__udp_flush_all(l);
 		evr__conn_resume_all(l);
 		evr__conn_refill(l);
+		evr__udp_refill(l);
 		evr__conn_reap(l);
 		if (loop_done(l))
 			break;
@@ -225,6 +246,7 @@ void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms)
 	}
 	l->draining = true;
 	evr__listener_close_all(l);
+	evr__udp_close_all(l);
 	evr__conn_drain_all(l);
 	evr_timer_init(&l->drain_timer, drain_expired);
 	evr_timer_start(l, &l->drain_timer, timeout_ms);
@@ -237,6 +259,7 @@ void evr_loop_stop(struct evr_loop *l)
 	l->stopping = true;
 	evr_timer_stop(l, &l->drain_timer);
 	evr__listener_close_all(l);
+	evr__udp_close_all(l);
 	evr__conn_abort_all(l, -ESHUTDOWN);
 }
 
@@ -246,12 +269,14 @@ void evr_loop_free(struct evr_loop *l)
 		return;
 	evr__conn_free_all(l);
 	evr__listener_free_all(l);
+	evr__udp_free_all(l);
 	evr__timers_fini(l);
 	evr__sources_fini(l);
 	if (l->be_ops)
 		l->be_ops->fini(l);
 	evr__wq_fini(l);
-	evr__pool_fini(l);
+	evr__pool_fini(&l->upool);
+	evr__pool_fini(&l->pool);
 	if (l->sigfd >= 0)
 		close(l->sigfd);
 	free(l);
@@ -278,6 +303,8 @@ void evr_loop_stats(const struct evr_loop *l, struct evr_stats *st)
 	st->bufs_total = l->pool.count;
 	st->bufs_free = l->pool.nfree;
 	st->bufs_heap = l->pool.heap_live;
+	st->udp_bufs_total = l->upool.count;
+	st->udp_bufs_free = l->upool.nfree;
 }
 
 /* ---- signals ---- */

@@ -2,8 +2,10 @@
 /*
  * daytime.c - the Daytime Protocol, RFC 867 (TCP).
  *
- * On accept the server sends one line with the current date and time and
- * closes; anything the client sends is ignored. RFC 867 leaves the format
+ * TCP: on accept the server sends one line with the current date and time
+ * and closes; anything the client sends is ignored. UDP: any datagram gets
+ * one datagram with the line (capped by the amplification guard: by
+ * default no longer than the request). RFC 867 leaves the format
  * free and suggests "Weekday, Month Day, Year Time-Zone"; the default here
  * is that, in UTC, for example
  *
@@ -90,7 +92,8 @@ static int daytime_conf_set(void *p, const char *key, const char *value)
 
 static const struct daytime_conf default_conf = { .utc = true };
 
-static int daytime_accept(struct evr_conn *c)
+/* The current line for cf, formatted at most once a second per thread. */
+static int daytime_line(const struct daytime_conf *cf, const char **line)
 {
 	static __thread struct {
 		const struct daytime_conf *cf;
@@ -98,9 +101,7 @@ static int daytime_accept(struct evr_conn *c)
 		int len;
 		char line[DAYTIME_LINE_MAX];
 	} cache;
-	const struct daytime_conf *cf = evr_conn_conf(c);
 	time_t now = time(NULL);
-	int err;
 
 	if (!cf)
 		cf = &default_conf;
@@ -110,10 +111,33 @@ static int daytime_accept(struct evr_conn *c)
 					       cf->utc, now);
 		cache.cf = cf;
 		cache.sec = now;
-		if (cache.len < 0)
-			return cache.len;
 	}
-	err = evr_send_copy(c, cache.line, (size_t)cache.len);
+	*line = cache.line;
+	return cache.len;
+}
+
+/* RFC 867 over UDP: any datagram is answered with one datagram holding
+ * the line. */
+static void daytime_datagram(struct evr_udp *u, struct evr_buf *b,
+			     const struct sockaddr *peer, socklen_t peerlen)
+{
+	const char *line;
+	int len = daytime_line(evr_udp_conf(u), &line);
+
+	(void)b;
+	if (len > 0)
+		evr_udp_send_copy(u, line, (size_t)len, peer, peerlen);
+}
+
+static int daytime_accept(struct evr_conn *c)
+{
+	const char *line;
+	int len = daytime_line(evr_conn_conf(c), &line);
+	int err;
+
+	if (len < 0)
+		return len;
+	err = evr_send_copy(c, line, (size_t)len);
 	if (err < 0)
 		return err;
 	evr_close(c);
@@ -127,4 +151,5 @@ const struct evr_proto evr_proto_daytime = {
 	.conf_init = daytime_conf_init,
 	.conf_set = daytime_conf_set,
 	.on_accept = daytime_accept,
+	.on_datagram = daytime_datagram,
 };

@@ -19,6 +19,7 @@
 static const struct evr_proto *const builtin[] = {
 	&evr_proto_echo,
 	&evr_proto_daytime,
+	&evr_proto_http,
 };
 
 static const struct evr_proto *user[EVR_PROTO_USER_MAX];
@@ -41,10 +42,11 @@ int evr_proto_validate(const struct evr_proto *p, char *why, size_t n)
 			 name, EVR_PROTO_NAME_MAX);
 		return -EINVAL;
 	}
-	if (!p->on_accept && !p->on_data && !p->on_connect) {
+	if (!p->on_accept && !p->on_data && !p->on_connect &&
+	    !p->on_datagram) {
 		snprintf(why, n,
-			 "module %s: needs on_accept, on_connect or on_data "
-			 "(it would never do anything)",
+			 "module %s: needs on_accept, on_connect, on_data or "
+			 "on_datagram (it would never do anything)",
 			 name);
 		return -EINVAL;
 	}

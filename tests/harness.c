@@ -77,6 +77,7 @@ static int parse_listener(struct srv *s, const char *line)
 		return -1;
 	l = &s->ls[s->nls++];
 	snprintf(l->service, sizeof(l->service), "%s", svc);
+	snprintf(l->proto, sizeof(l->proto), "%s", proto);
 	l->family = addr[0] == '[' ? AF_INET6 : AF_INET;
 	colon = strrchr(addr, ':');
 	l->port = colon ? (uint16_t)atoi(colon + 1) : 0;
@@ -163,7 +164,8 @@ int srv_start_services(struct srv *s, const char *backend,
 	args[n++] = "-b";
 	args[n++] = "::1";
 	for (; *services && k < 16; services++, k++) {
-		snprintf(specs[k], sizeof(specs[k]), "%s:0", *services);
+		snprintf(specs[k], sizeof(specs[k]), "%s%s:0", *services,
+			 strchr(*services, '/') ? "" : "/tcp");
 		args[n++] = "-s";
 		args[n++] = specs[k];
 	}
@@ -171,13 +173,25 @@ int srv_start_services(struct srv *s, const char *backend,
 	return srv_start(s, backend, 2 * k, args);
 }
 
-uint16_t srv_port(const struct srv *s, const char *service, int family)
+static uint16_t find_port(const struct srv *s, const char *service,
+			  const char *proto, int family)
 {
 	for (int i = 0; i < s->nls; i++)
 		if (s->ls[i].family == family &&
-		    !strcmp(s->ls[i].service, service))
+		    !strcmp(s->ls[i].service, service) &&
+		    !strcmp(s->ls[i].proto, proto))
 			return s->ls[i].port;
 	return 0;
+}
+
+uint16_t srv_port(const struct srv *s, const char *service, int family)
+{
+	return find_port(s, service, "tcp", family);
+}
+
+uint16_t srv_uport(const struct srv *s, const char *service, int family)
+{
+	return find_port(s, service, "udp", family);
 }
 
 int srv_stop(struct srv *s, int sig, int timeout_ms)
@@ -240,13 +254,20 @@ static int parse_stats(const char *line, struct srv_stats *st)
 		      "bufs_heap=%llu bytes_queued=%llu recv_nobufs=%llu "
 		      "accept_pauses=%llu timers=%llu conns_refused=%llu "
 		      "idle_timeouts=%llu send_timeouts=%llu wq_overflows=%llu "
-		      "read_pauses=%llu sources=%llu alloc_fails=%llu",
+		      "read_pauses=%llu sources=%llu alloc_fails=%llu "
+		      "udp_rx=%llu udp_tx=%llu udp_drop_port=%llu "
+		      "udp_drop_addr=%llu udp_drop_rate=%llu udp_capped=%llu "
+		      "udp_trunc=%llu udp_tx_drop=%llu udp_bufs_free=%llu/%llu",
 		      &st->conns_open, &st->conns_accepted, &st->listeners,
 		      &st->bufs_total, &st->bufs_free, &st->bufs_heap,
 		      &st->bytes_queued, &st->recv_nobufs, &st->accept_pauses,
 		      &st->timers, &st->conns_refused, &st->idle_timeouts,
 		      &st->send_timeouts, &st->wq_overflows, &st->read_pauses,
-		      &st->sources, &st->alloc_fails) == 17
+		      &st->sources, &st->alloc_fails, &st->udp_rx, &st->udp_tx,
+		      &st->udp_drop_port, &st->udp_drop_addr,
+		      &st->udp_drop_rate, &st->udp_capped, &st->udp_trunc,
+		      &st->udp_tx_drop, &st->udp_bufs_free,
+		      &st->udp_bufs_total) == 27
 		   ? 0
 		   : -1;
 }
@@ -292,7 +313,8 @@ int srv_wait_idle(struct srv *s, struct srv_stats *st, int timeout_ms)
 	do {
 		if (srv_stats(s, st) == 0 && st->conns_open == 0 &&
 		    st->bufs_free == st->bufs_total && st->bufs_heap == 0 &&
-		    st->bytes_queued == 0)
+		    st->bytes_queued == 0 &&
+		    st->udp_bufs_free == st->udp_bufs_total)
 			return 0;
 		usleep(20000);
 	} while (now_ms() < deadline);

@@ -40,6 +40,7 @@
 
 struct srv_listener {
 	char service[32];
+	char proto[8]; /* "tcp" or "udp" */
 	int family;
 	uint16_t port;
 };
@@ -60,6 +61,9 @@ struct srv_stats {
 	unsigned long long recv_nobufs, accept_pauses, timers;
 	unsigned long long conns_refused, idle_timeouts, send_timeouts;
 	unsigned long long wq_overflows, read_pauses, sources, alloc_fails;
+	unsigned long long udp_rx, udp_tx, udp_drop_port, udp_drop_addr;
+	unsigned long long udp_drop_rate, udp_capped, udp_trunc, udp_tx_drop;
+	unsigned long long udp_bufs_free, udp_bufs_total;
 };
 
 /* Path of the evringd under test. */
@@ -82,12 +86,15 @@ int srv_spawn(struct srv *s, int nlisteners, const char *const *args);
 /* Path of a test tool built next to the tests ("seccomp-launch"). */
 const char *tool_path(const char *name);
 
-/* Start with "-b 127.0.0.1 -b ::1" and one "-s NAME:0" per service. */
+/* Start with "-b 127.0.0.1 -b ::1" and one "-s NAME:0" per service; a
+ * NAME without "/udp" or "/tcp" is served over TCP only. */
 int srv_start_services(struct srv *s, const char *backend,
 		       const char *const *services);
 
-/* Port of service on family (AF_INET or AF_INET6), 0 if none. */
+/* TCP port of service on family (AF_INET or AF_INET6), 0 if none. */
 uint16_t srv_port(const struct srv *s, const char *service, int family);
+/* The same for UDP. */
+uint16_t srv_uport(const struct srv *s, const char *service, int family);
 
 /* Send sig, wait up to timeout_ms for exit; returns the exit status, 128+n
  * for a signal, or -1 on timeout (the server is then killed). */

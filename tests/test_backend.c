@@ -57,9 +57,9 @@ static int start_under(struct srv *s, const char *action,
 	args[n++] = "-b";
 	args[n++] = "::1";
 	args[n++] = "-s";
-	args[n++] = "echo:0";
+	args[n++] = "echo/tcp:0";
 	args[n++] = "-s";
-	args[n++] = "daytime:0";
+	args[n++] = "daytime/tcp:0";
 	args[n] = NULL;
 	return srv_spawn(s, 4, args);
 }
@@ -97,7 +97,7 @@ static void forced_uring_fails(const char *action, const char *says)
 			       "-b",
 			       "127.0.0.1",
 			       "-s",
-			       "echo:0",
+			       "echo/tcp:0",
 			       NULL };
 	char out[4096], expect[160];
 	int rc = run_capture(args, out, sizeof(out), 10000);
@@ -142,7 +142,7 @@ Test(backend_seccomp, env_epoll_never_calls_io_uring, .timeout = 60)
 
 Test(backend_choice, env_variable_chooses, .timeout = 60)
 {
-	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo:0", NULL };
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo/tcp:0", NULL };
 	struct srv s;
 
 	setenv("EVRING_BACKEND", "epoll", 1);
@@ -157,7 +157,7 @@ Test(backend_choice, env_variable_chooses, .timeout = 60)
 
 Test(backend_choice, auto_prefers_io_uring_where_it_runs, .timeout = 60)
 {
-	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo:0", NULL };
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo/tcp:0", NULL };
 	struct srv s;
 
 	unsetenv("EVRING_BACKEND");

@@ -98,7 +98,7 @@ BACKEND_TEST(daytime, input_from_the_client_is_ignored)
 
 BACKEND_TEST(daytime, format_option_is_strftime)
 {
-	const char *argv[] = { "-b", "127.0.0.1",	  "-s", "daytime:0",
+	const char *argv[] = { "-b", "127.0.0.1",	  "-s", "daytime/tcp:0",
 			       "-o", "daytime.format=%s", NULL };
 	char buf[128];
 	struct srv s;
@@ -114,7 +114,7 @@ BACKEND_TEST(daytime, format_option_is_strftime)
 
 BACKEND_TEST(daytime, local_time_zone_option)
 {
-	const char *argv[] = { "-b", "127.0.0.1",	 "-s", "daytime:0",
+	const char *argv[] = { "-b", "127.0.0.1",	 "-s", "daytime/tcp:0",
 			       "-o", "daytime.tz=local", NULL };
 	char buf[128];
 	struct srv s;

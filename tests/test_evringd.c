@@ -111,7 +111,7 @@ BACKEND_TEST(evringd, port_in_use_exits_1)
 	snprintf(be, sizeof(be), "--backend=%s", backend);
 	cr_assert_eq(RUN(be, "-b", "127.0.0.1", "-s", spec), 1, "%s", out);
 	snprintf(says, sizeof(says),
-		 "bind 127.0.0.1:%u (echo): Address already in use", port);
+		 "bind 127.0.0.1:%u (echo/tcp): Address already in use", port);
 	cr_assert(strstr(out, says), "expected \"%s\" in: %s", says, out);
 	close(fd);
 }
@@ -155,7 +155,8 @@ BACKEND_TEST(evringd, privileged_port_as_user_exits_1_with_hint)
 	cr_assert(WIFEXITED(status));
 	cr_assert_eq(WEXITSTATUS(status), 1, "exit %d: %s", WEXITSTATUS(status),
 		     out);
-	cr_assert(strstr(out, "bind 127.0.0.1:7 (echo): Permission denied"),
+	cr_assert(strstr(out, "bind 127.0.0.1:7 (echo/tcp): Permission "
+			      "denied"),
 		  "%s", out);
 	cr_assert(strstr(out, "--port-offset"), "no hint in: %s", out);
 }
@@ -183,17 +184,22 @@ BACKEND_TEST(evringd, default_addresses_are_all_ipv4_and_ipv6)
 {
 	const char *argv[] = { "-s", "echo:0", "-s", "daytime:0", NULL };
 	struct srv s;
-	int v4 = 0, v6 = 0;
+	int v4 = 0, v6 = 0, udp = 0;
 
-	cr_assert_eq(srv_start(&s, backend, 4, argv), 0);
+	/* echo and daytime have TCP and UDP: 2 x 2 x 2 sockets */
+	cr_assert_eq(srv_start(&s, backend, 8, argv), 0);
 	for (int i = 0; i < s.nls; i++) {
 		v4 += s.ls[i].family == AF_INET;
 		v6 += s.ls[i].family == AF_INET6;
+		udp += !strcmp(s.ls[i].proto, "udp");
 	}
-	cr_assert_eq(v4, 2);
-	cr_assert_eq(v6, 2);
+	cr_assert_eq(v4, 4);
+	cr_assert_eq(v6, 4);
+	cr_assert_eq(udp, 4);
 	/* 0.0.0.0 and [::] answer on the loopback addresses */
 	for (int i = 0; i < s.nls; i++) {
+		if (strcmp(s.ls[i].proto, "tcp"))
+			continue;
 		int fd = tcp_connect(s.ls[i].family, s.ls[i].port);
 
 		cr_assert_geq(fd, 0, "listener %d", i);
@@ -204,7 +210,7 @@ BACKEND_TEST(evringd, default_addresses_are_all_ipv4_and_ipv6)
 
 BACKEND_TEST(evringd, backend_is_logged_and_forced)
 {
-	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo:0", NULL };
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo/tcp:0", NULL };
 	struct srv s;
 
 	cr_assert_eq(srv_start(&s, backend, 1, argv), 0);

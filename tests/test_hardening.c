@@ -37,7 +37,7 @@ static int start(struct srv *s, const char *backend, const char *const *opts)
 	argv[n++] = "-b";
 	argv[n++] = "127.0.0.1";
 	argv[n++] = "-s";
-	argv[n++] = "echo:0";
+	argv[n++] = "echo/tcp:0";
 	for (; *opts; opts++)
 		argv[n++] = *opts;
 	argv[n] = NULL;

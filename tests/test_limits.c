@@ -75,7 +75,7 @@ BACKEND_TEST(limits, emfile_pauses_without_spinning_and_recovers)
 			       "-b",
 			       "127.0.0.1",
 			       "-s",
-			       "echo:0",
+			       "echo/tcp:0",
 			       NULL };
 	struct srv_stats st;
 	int fds[N];

@@ -42,7 +42,7 @@ static void restore(void)
 Test(backend_sysctl, io_uring_disabled_2_falls_back_to_epoll, .timeout = 60,
      .fini = restore)
 {
-	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo:0", NULL };
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo/tcp:0", NULL };
 	char buf[8];
 	struct srv s;
 	int fd = open(SYSCTL, O_RDONLY | O_CLOEXEC);

@@ -72,13 +72,13 @@ Test(buf, pool_buffers_all_return_to_the_pool)
 	cr_assert_eq(st.bufs_total, 8);
 	cr_assert_eq(st.bufs_free, 8);
 	for (int i = 0; i < 8; i++) {
-		b[i] = evr__pool_get(l);
+		b[i] = evr__pool_get(&l->pool);
 		cr_assert_not_null(b[i]);
 		for (int j = 0; j < i; j++)
 			cr_assert_neq(b[i], b[j]);
 		b[i]->len = 100;
 	}
-	cr_assert_null(evr__pool_get(l), "the pool has only 8");
+	cr_assert_null(evr__pool_get(&l->pool), "the pool has only 8");
 	evr_loop_stats(l, &st);
 	cr_assert_eq(st.bufs_free, 0);
 	/* A module keeps a reference to one: it stays out of the pool. */
@@ -91,7 +91,7 @@ Test(buf, pool_buffers_all_return_to_the_pool)
 	evr_loop_stats(l, &st);
 	cr_assert_eq(st.bufs_free, 8);
 	/* A returned buffer comes back reset. */
-	struct evr_buf *x = evr__pool_get(l);
+	struct evr_buf *x = evr__pool_get(&l->pool);
 	cr_assert_eq(x->len, 0);
 	cr_assert_eq(x->refs, 1);
 	cr_assert_eq(x->data, x->base);
@@ -232,7 +232,8 @@ Test(proto, validation_names_the_problem)
 	p.name = "quiet";
 	p.on_data = NULL;
 	cr_assert_eq(evr_proto_validate(&p, why, sizeof(why)), -EINVAL);
-	cr_assert(strstr(why, "on_accept, on_connect or on_data"), "%s", why);
+	cr_assert(strstr(why, "on_accept, on_connect, on_data or on_datagram"),
+		  "%s", why);
 
 	p.on_data = nop_data;
 	p.state_size = 1 << 20;
