@@ -106,15 +106,15 @@ struct evr_stats {
 	uint64_t sources;	  /* distinct source addresses tracked */
 	uint64_t conns_connected; /* outbound connections started */
 	/* UDP */
-	uint64_t udp_rx;	  /* datagrams received */
-	uint64_t udp_tx;	  /* datagrams sent */
-	uint64_t udp_drop_port;	  /* dropped: source port 0 or a reflector */
-	uint64_t udp_drop_addr;	  /* dropped: broadcast/multicast/unspecified */
-	uint64_t udp_drop_rate;	  /* dropped: the source's bucket was empty */
-	uint64_t udp_capped;	  /* replies cut to the amplification cap */
-	uint64_t udp_trunc;	  /* dropped: larger than a receive buffer */
-	uint64_t udp_tx_drop;	  /* replies dropped: socket or queue full */
-	uint32_t udp_bufs_total;  /* UDP receive pool */
+	uint64_t udp_rx;	 /* datagrams received */
+	uint64_t udp_tx;	 /* datagrams sent */
+	uint64_t udp_drop_port;	 /* dropped: source port 0 or a reflector */
+	uint64_t udp_drop_addr;	 /* dropped: broadcast/multicast/unspecified */
+	uint64_t udp_drop_rate;	 /* dropped: the source's bucket was empty */
+	uint64_t udp_capped;	 /* replies cut to the amplification cap */
+	uint64_t udp_trunc;	 /* dropped: larger than a receive buffer */
+	uint64_t udp_tx_drop;	 /* replies dropped: socket or queue full */
+	uint32_t udp_bufs_total; /* UDP receive pool */
 	uint32_t udp_bufs_free;
 };
 
@@ -345,6 +345,9 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 void evr_udp_close(struct evr_udp *u);
 int evr_udp_addr(const struct evr_udp *u, struct sockaddr_storage *ss,
 		 socklen_t *len);
+/* Drop datagrams from this source port too (a port the server itself
+ * serves, known only once bound). -ENOSPC past 64 ports. */
+int evr_udp_deny_port(struct evr_udp *u, uint16_t port);
 void *evr_udp_conf(const struct evr_udp *u);
 struct evr_loop *evr_udp_loop(const struct evr_udp *u);
 
@@ -356,7 +359,8 @@ struct evr_loop *evr_udp_loop(const struct evr_udp *u);
  * -EMSGSIZE, -EINVAL, -ENOMEM.
  */
 int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
-		     size_t len, const struct sockaddr *peer, socklen_t peerlen);
+		     size_t len, const struct sockaddr *peer,
+		     socklen_t peerlen);
 int evr_udp_send(struct evr_udp *u, struct evr_buf *b,
 		 const struct sockaddr *peer, socklen_t peerlen);
 int evr_udp_send_copy(struct evr_udp *u, const void *p, size_t len,

@@ -86,6 +86,8 @@ struct daemon {
 	struct evr_udp_guard guard; /* defaults of every UDP service */
 	uint16_t own_ports[MAX_SERVICES * 2];
 	uint32_t nown;
+	struct evr_udp *udps[MAX_SERVICES * MAX_BINDS];
+	int nudp;
 };
 
 static const char usage_text[] =
@@ -496,8 +498,6 @@ static int resolve_ports(struct daemon *d)
 				    s->name, port - d->port_offset,
 				    d->port_offset);
 			s->port[pr] = port;
-			if (port && d->nown < MAX_SERVICES * 2)
-				d->own_ports[d->nown++] = (uint16_t)port;
 		}
 	}
 	endservent();
@@ -548,8 +548,10 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		ucfg.guard.ndeny_ports = d->nown;
 		err = evr_udp_bind(d->loop, (struct sockaddr *)ss, len, &ucfg,
 				   &u);
-		if (!err)
+		if (!err) {
 			evr_udp_addr(u, ss, &len);
+			d->udps[d->nudp++] = u;
+		}
 		return err;
 	}
 	/* the service's own limits over the daemon's defaults */
@@ -588,6 +590,11 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		return -EXIT_RUNTIME;
 	}
 	d->nls++;
+	if (d->nown < MAX_SERVICES * 2)
+		d->own_ports[d->nown++] =
+		    ntohs(ss.ss_family == AF_INET
+			      ? ((struct sockaddr_in *)&ss)->sin_port
+			      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	printf("listen %s %s %s %s\n", s->name, proto_names[pr],
 	       evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
 	       evr_loop_backend(d->loop));
@@ -618,6 +625,11 @@ static int start_listeners(struct daemon *d)
 				return err;
 		}
 	}
+	/* every port we serve, ephemeral ones included, is one no UDP
+	 * service of ours answers */
+	for (int i = 0; i < d->nudp; i++)
+		for (uint32_t p = 0; p < d->nown; p++)
+			evr_udp_deny_port(d->udps[i], d->own_ports[p]);
 	fflush(stdout);
 	return 0;
 }

@@ -334,10 +334,10 @@ struct evr_udp {
 	struct evr__svc svc; /* first: svc->release frees the socket */
 	int fd;
 	bool closing;
-	bool armed;	 /* a receive is armed (io_uring) / registered */
-	bool starved;	 /* on loop->udp_starved */
-	bool in_handler; /* inside on_datagram: replies are capped */
-	bool dirty;	 /* on the loop's UDP flush list */
+	bool armed;	  /* a receive is armed (io_uring) / registered */
+	bool starved;	  /* on loop->udp_starved */
+	bool in_handler;  /* inside on_datagram: replies are capped */
+	bool dirty;	  /* on the loop's UDP flush list */
 	uint32_t req_len; /* size of the datagram being handled */
 	struct evr_udp_guard guard;
 	uint16_t deny[EVR__UDP_DENY_MAX];

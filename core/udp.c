@@ -453,6 +453,17 @@ int evr_udp_addr(const struct evr_udp *u, struct sockaddr_storage *ss,
 	return 0;
 }
 
+int evr_udp_deny_port(struct evr_udp *u, uint16_t port)
+{
+	for (uint32_t i = 0; i < u->ndeny; i++)
+		if (u->deny[i] == port)
+			return 0;
+	if (u->ndeny == EVR__UDP_DENY_MAX)
+		return -ENOSPC;
+	u->deny[u->ndeny++] = port;
+	return 0;
+}
+
 void *evr_udp_conf(const struct evr_udp *u)
 {
 	return u->svc.conf;
