@@ -58,7 +58,8 @@ LIB_SRCS := core/log.c core/addr.c core/timer.c core/buf.c core/conn.c \
 	core/listener.c core/loop.c core/source.c core/fault.c core/udp.c \
 	core/backend_uring.c \
 	core/backend_epoll.c protocols/registry.c protocols/echo.c \
-	protocols/daytime.c protocols/http.c
+	protocols/daytime.c protocols/http.c protocols/line.c \
+	protocols/directory.c
 BENCH_OBJS := $(BUILD)/obj/bench/evring_bench.o $(BUILD)/obj/bench/hist.o
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJS := $(BUILD)/obj/core/evringd.o

@@ -87,6 +87,8 @@ struct daemon {
 	uint16_t own_ports[MAX_SERVICES * 2];
 	uint32_t nown;
 	struct evr_udp *udps[MAX_SERVICES * MAX_BINDS];
+	char served[MAX_SERVICES * 2][96]; /* "name port proto" */
+	int nserved;
 	int nudp;
 };
 
@@ -590,6 +592,14 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		return -EXIT_RUNTIME;
 	}
 	d->nls++;
+	if (d->nserved < MAX_SERVICES * 2)
+		snprintf(d->served[d->nserved++], sizeof(d->served[0]),
+			 "%s %u %s", s->name,
+			 ntohs(ss.ss_family == AF_INET
+				       ? ((struct sockaddr_in *)&ss)->sin_port
+				       : ((struct sockaddr_in6 *)&ss)
+						 ->sin6_port),
+			 proto_names[pr]);
 	if (d->nown < MAX_SERVICES * 2)
 		d->own_ports[d->nown++] =
 		    ntohs(ss.ss_family == AF_INET
@@ -624,6 +634,15 @@ static int start_listeners(struct daemon *d)
 			if (err)
 				return err;
 		}
+	}
+	/* modules that want to know what we serve (the directory) */
+	for (int i = 0; i < d->nsvc; i++) {
+		struct service *s = &d->svc[i];
+
+		if (!s->proto->conf_set)
+			continue;
+		for (int k = 0; k < d->nserved; k++)
+			s->proto->conf_set(s->conf, "served", d->served[k]);
 	}
 	/* every port we serve, ephemeral ones included, is one no UDP
 	 * service of ours answers */

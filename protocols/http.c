@@ -411,6 +411,7 @@ static const struct reply {
 	[R_BAD_VERSION] = { S("HTTP/1.1 505 HTTP Version Not Supported\r\n"),
 			    S(""), S("HTTP Version Not Supported\n") },
 };
+#undef S
 
 /* Fixed header fields, in the order they are sent. */
 static const char hdr_server_date[] = "Server: evring\r\nDate: ";
@@ -524,18 +525,20 @@ static size_t reply_len(const struct reply *r, unsigned rf)
 }
 
 /*
- * Write reply r at o: exactly reply_len(r, rf) bytes. The Date comes
- * before the status-specific fields, as the order of fields with different
- * names does not matter (RFC 9110 §5.3).
+ * Write reply r at o: exactly reply_len(r, rf) bytes, with date as the
+ * value of the Date field. Date comes before the status-specific fields:
+ * the order of fields with different names does not matter (RFC 9110
+ * §5.3).
  */
-static void reply_write(char *o, const struct reply *r, unsigned rf)
+static void reply_write(char *o, const struct reply *r, unsigned rf,
+			const char *date)
 {
 	char num[20];
 	size_t nd = digits(r->body_len);
 
 	o = put(o, r->line, r->line_len);
 	o = put(o, hdr_server_date, sizeof(hdr_server_date) - 1);
-	o = put(o, http_date(), IMF_FIXDATE_LEN);
+	o = put(o, date, IMF_FIXDATE_LEN);
 	o = put(o, hdr_type_length, sizeof(hdr_type_length) - 1);
 	for (size_t v = r->body_len, i = nd; i-- > 0; v /= 10)
 		num[i] = (char)('0' + v % 10);
@@ -561,6 +564,7 @@ static void reply_write(char *o, const struct reply *r, unsigned rf)
 struct http_out {
 	struct evr_conn *c;
 	struct evr_buf *b; /* replies not queued yet, or NULL */
+	const char *date;  /* http_date(), read at the first reply */
 	size_t mid;
 	int err;    /* the first error: the connection is aborted */
 	bool close; /* close once the replies are queued */
@@ -613,7 +617,9 @@ static void out_reply(struct http_out *o, const struct reply *r, unsigned rf,
 
 	if (!dst)
 		return;
-	reply_write(dst, r, rf);
+	if (!o->date)
+		o->date = http_date();
+	reply_write(dst, r, rf, o->date);
 	o->b->len += (uint32_t)len;
 	if (rf & RF_CLOSE)
 		o->close = true;

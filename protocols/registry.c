@@ -20,6 +20,7 @@ static const struct evr_proto *const builtin[] = {
 	&evr_proto_echo,
 	&evr_proto_daytime,
 	&evr_proto_http,
+	&evr_proto_directory,
 };
 
 static const struct evr_proto *user[EVR_PROTO_USER_MAX];
@@ -42,8 +43,7 @@ int evr_proto_validate(const struct evr_proto *p, char *why, size_t n)
 			 name, EVR_PROTO_NAME_MAX);
 		return -EINVAL;
 	}
-	if (!p->on_accept && !p->on_data && !p->on_connect &&
-	    !p->on_datagram) {
+	if (!p->on_accept && !p->on_data && !p->on_connect && !p->on_datagram) {
 		snprintf(why, n,
 			 "module %s: needs on_accept, on_connect, on_data or "
 			 "on_datagram (it would never do anything)",
