@@ -114,6 +114,11 @@ static void epoll_fini(struct evr_loop *l)
 	l->be = NULL;
 }
 
+static void epoll_submit(struct evr_loop *l)
+{
+	(void)l; /* system calls were made as the loop went */
+}
+
 static int ctl(struct epoll_be *e, int op, int fd, uint32_t events,
 	       uint64_t data)
 {
@@ -355,6 +360,19 @@ static int epoll_conn_connect(struct evr_conn *c, const struct sockaddr *sa,
 	 * evr_connect(). */
 	err = ctl(E(c->loop), EPOLL_CTL_ADD, c->fd,
 		  EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag(c, K_CONN));
+	if (err < 0)
+		return err;
+	c->flags |= EVR__C_RECV;
+	return 0;
+}
+
+/* Connected already: writability brings on_connect, as for a connect. */
+static int epoll_conn_adopt(struct evr_conn *c)
+{
+	int err =
+	    ctl(E(c->loop), EPOLL_CTL_ADD, c->fd,
+		EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag(c, K_CONN));
+
 	if (err < 0)
 		return err;
 	c->flags |= EVR__C_RECV;
@@ -654,11 +672,13 @@ const struct evr__backend evr__backend_epoll = {
 	.init = epoll_init,
 	.fini = epoll_fini,
 	.poll = epoll_poll,
+	.submit = epoll_submit,
 	.listener_start = epoll_listener_start,
 	.listener_stop = epoll_listener_stop,
 	.conn_recv = epoll_conn_recv,
 	.conn_pause = epoll_conn_pause,
 	.conn_connect = epoll_conn_connect,
+	.conn_adopt = epoll_conn_adopt,
 	.pool_start = epoll_pool_start,
 	.udp_start = epoll_udp_start,
 	.udp_stop = epoll_udp_stop,

@@ -324,13 +324,21 @@ out_free:
 	return err;
 }
 
+static void uring_submit(struct evr_loop *l)
+{
+	io_uring_submit(&U(l)->ring);
+}
+
 static void uring_fini(struct evr_loop *l)
 {
 	struct uring_be *u = U(l);
 
 	if (!u)
 		return;
-	/* Exiting the ring cancels whatever is still armed. */
+	/* Closes prepared in the last iteration are still in the SQ:
+	 * submit them (they run inline), then exiting the ring cancels
+	 * whatever is still armed. */
+	io_uring_submit(&u->ring);
 	io_uring_queue_exit(&u->ring);
 	for (int i = 0; i < 2; i++)
 		if (u->rings[i].br)
@@ -648,6 +656,20 @@ static int uring_conn_connect(struct evr_conn *c, const struct sockaddr *sa,
 	return 0;
 }
 
+/* Connected already: a no-op brings on_connect in the next iteration. */
+static int uring_conn_adopt(struct evr_conn *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(U(c->loop));
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_nop(sqe);
+	sqe->user_data = tag(c, OP_CONNECT);
+	c->be = NULL;
+	c->refs++;
+	return 0;
+}
+
 static void on_connect(struct evr_loop *l, void *p, int res, unsigned flags)
 {
 	struct evr_conn *c = p;
@@ -928,11 +950,13 @@ const struct evr__backend evr__backend_uring = {
 	.init = uring_init,
 	.fini = uring_fini,
 	.poll = uring_poll,
+	.submit = uring_submit,
 	.listener_start = uring_listener_start,
 	.listener_stop = uring_listener_stop,
 	.conn_recv = uring_conn_recv,
 	.conn_pause = uring_conn_pause,
 	.conn_connect = uring_conn_connect,
+	.conn_adopt = uring_conn_adopt,
 	.pool_start = uring_pool_start,
 	.udp_start = uring_udp_start,
 	.udp_stop = uring_udp_stop,

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
@@ -432,6 +433,34 @@ int evr_connect(struct evr_connector *cn, const struct sockaddr *dst,
 out_close:
 	close(fd);
 	return err;
+}
+
+int evr_adopt(struct evr_connector *cn, int fd, struct evr_conn **out)
+{
+	struct evr_loop *l = cn->svc.loop;
+	struct evr_conn *c;
+	int fl, err;
+
+	if (cn->closed || l->stopping || l->draining)
+		return -ESHUTDOWN;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	c = conn_alloc(&cn->svc, fd, NULL);
+	if (!c)
+		return -ENOMEM;
+	c->flags |= EVR__C_CONNECTING;
+	err = l->be_ops->conn_adopt(c);
+	if (err < 0) {
+		evr_timer_stop(l, &c->timer);
+		c->flags |= EVR__C_CLOSED | EVR__C_ZOMBIE;
+		c->next = l->zombies;
+		l->zombies = c;
+		return err;
+	}
+	*out = c;
+	return 0;
 }
 
 void evr__conn_connected(struct evr_conn *c, int err)

@@ -394,6 +394,15 @@ int evr_connect(struct evr_connector *cn, const struct sockaddr *dst,
 		socklen_t dstlen, const struct sockaddr *src, socklen_t srclen,
 		struct evr_conn **out);
 
+/*
+ * Serve a socket that is already connected (one end of a socketpair, a
+ * descriptor inherited from a parent) as a connection of cn: it becomes
+ * nonblocking, and its module hears on_connect in a later iteration, as
+ * for evr_connect. The connection owns fd from then on. -errno, and fd is
+ * left alone, when it cannot be taken.
+ */
+int evr_adopt(struct evr_connector *cn, int fd, struct evr_conn **out);
+
 /* ------------------------------------------------------------------ */
 /* Connections                                                         */
 /* ------------------------------------------------------------------ */
@@ -539,8 +548,8 @@ struct evr_line;
  * line[len] may be written (a NUL to make a C string): there is always a
  * byte of room after a line. Return <0 to stop: no more lines are
  * delivered for this buffer. */
-typedef int (*evr_line_cb)(struct evr_conn *c, struct evr_buf *b,
-			   char *line, size_t len);
+typedef int (*evr_line_cb)(struct evr_conn *c, struct evr_buf *b, char *line,
+			   size_t len);
 
 struct evr_line_cfg {
 	uint32_t max_line;    /* default 8192 */

@@ -596,9 +596,8 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		snprintf(d->served[d->nserved++], sizeof(d->served[0]),
 			 "%s %u %s", s->name,
 			 ntohs(ss.ss_family == AF_INET
-				       ? ((struct sockaddr_in *)&ss)->sin_port
-				       : ((struct sockaddr_in6 *)&ss)
-						 ->sin6_port),
+				   ? ((struct sockaddr_in *)&ss)->sin_port
+				   : ((struct sockaddr_in6 *)&ss)->sin6_port),
 			 proto_names[pr]);
 	if (d->nown < MAX_SERVICES * 2)
 		d->own_ports[d->nown++] =

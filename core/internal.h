@@ -72,6 +72,9 @@ struct evr__backend {
 	/* Submit pending work, wait up to timeout_ms (-1: forever) and
 	 * dispatch what completed. Returns 0 or -errno (fatal). */
 	int (*poll)(struct evr_loop *l, int timeout_ms);
+	/* Hand the kernel what is prepared without waiting (closes prepared
+	 * in the last iteration, before evr_loop_run() returns). */
+	void (*submit)(struct evr_loop *l);
 	/* Start (or restart after a pause) accepting. */
 	int (*listener_start)(struct evr_listener *ls);
 	/* Stop accepting and close the socket; calls evr__listener_put()
@@ -83,6 +86,8 @@ struct evr__backend {
 	 * evr__conn_connected(). -errno for an immediate failure. */
 	int (*conn_connect)(struct evr_conn *c, const struct sockaddr *sa,
 			    socklen_t len);
+	/* Like conn_connect for a socket connected already. */
+	int (*conn_adopt)(struct evr_conn *c);
 	/* Stop receiving (backpressure); conn_recv starts again. */
 	void (*conn_pause)(struct evr_conn *c);
 	/* The write queue is not empty and no send is in flight: send. */

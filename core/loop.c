@@ -223,6 +223,7 @@ int evr_loop_run(struct evr_loop *l)
 		l->now = evr__now_ms();
 		evr__timers_run(l);
 	}
+	l->be_ops->submit(l);
 	l->running = false;
 	return err;
 }

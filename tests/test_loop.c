@@ -497,3 +497,35 @@ BACKEND_TEST(loop, outbound_connections_echo_and_refusal)
 	cr_assert_eq(st.bufs_free, st.bufs_total);
 	evr_loop_free(l);
 }
+
+/* A socket connected already (a socketpair's end) served by evr_adopt. */
+BACKEND_TEST(loop, adopted_socketpair_is_served)
+{
+	struct evr_listen_cfg cfg = { .proto = &evr_proto_echo };
+	struct evr_connector *cn;
+	struct evr_loop_opts o;
+	struct evr_loop *l;
+	struct evr_conn *c;
+	struct evr_stats st;
+	char buf[16];
+	int sv[2];
+
+	evr_loop_opts_init(&o);
+	o.backend = backend;
+	cr_assert_eq(evr_loop_new(&l, &o), 0);
+	cr_assert_eq(evr_connector_new(l, &cfg, &cn), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(evr_adopt(cn, sv[0], &c), 0);
+	evr_connector_free(cn);
+	/* the loop echoes, then sees our EOF and closes its end */
+	cr_assert_eq(write(sv[1], "adopted", 7), 7);
+	shutdown(sv[1], SHUT_WR);
+	cr_assert_eq(evr_loop_run(l), 0);
+	cr_assert_eq(read(sv[1], buf, sizeof(buf)), 7);
+	cr_assert_eq(memcmp(buf, "adopted", 7), 0);
+	cr_assert_eq(read(sv[1], buf, sizeof(buf)), 0);
+	evr_loop_stats(l, &st);
+	cr_assert_eq(st.conns_open, 0);
+	close(sv[1]);
+	evr_loop_free(l);
+}
