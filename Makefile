@@ -66,7 +66,7 @@ DAEMON_OBJS := $(BUILD)/obj/core/evringd.o
 
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
-TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o
+TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o
 TEST_TOOLS := $(BUILD)/tests/seccomp-launch
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loopsrv.h - a loop serving one listener on 127.0.0.1 in a thread of the
+ * test process, for tests that need options or modules evringd does not
+ * have. The loop is created, run and freed on that thread; the test reads
+ * a snapshot of its counters, refreshed every 2 ms.
+ */
+#ifndef EVRING_TEST_LOOPSRV_H
+#define EVRING_TEST_LOOPSRV_H
+
+#include "../core/evring.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct server {
+	struct evr_loop_opts o;	       /* set before server_start */
+	const struct evr_proto *proto; /* default: echo */
+	void *conf;		       /* the module's configuration */
+	struct evr_conn_limits lim;
+	atomic_bool hold; /* listen, but run the loop only when cleared */
+	/* private: */
+	pthread_t th;
+	pthread_mutex_t mu;
+	struct evr_stats snap;
+	struct evr_loop *l;
+	struct evr_timer tick;
+	uint16_t port;
+	atomic_int state; /* 0 starting, 1 serving, -1 failed */
+	atomic_bool stop;
+	int run_err;
+};
+
+void server_start(struct server *s, const char *backend);
+struct evr_stats server_stats(struct server *s);
+/* Asserts that connections, buffers and queues get back to zero. */
+void server_wait_idle(struct server *s);
+void server_stop(struct server *s);
+
+#endif
