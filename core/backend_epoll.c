@@ -181,8 +181,10 @@ static void on_listener(struct evr_loop *l, void *p, uint32_t ev)
 
 	(void)ev;
 	for (int i = 0; i < ACCEPT_BUDGET && !ls->closing && ls->armed; i++) {
-		int fd =
-		    accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int ferr = EVR__FAULT(EVR__F_ACCEPT);
+		int fd = ferr ? (errno = -ferr, -1)
+			      : accept4(ls->fd, NULL, NULL,
+					SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
 			evr__listener_resumed(ls);
@@ -242,19 +244,27 @@ static void conn_read(struct evr_conn *c)
 			return;
 		if (c->flags & EVR__C_EOF)
 			return;
-		b = evr__pool_get(&l->pool);
+		b = EVR__FAULT(EVR__F_POOL) ? NULL : evr__pool_get(&l->pool);
 		if (!b) {
 			evr__conn_starved(c);
 			return;
 		}
-		n = recv(c->fd, b->data, b->cap, 0);
+		size_t want = EVR__FAULT_CUT(EVR__F_RECV_SHORT, b->cap);
+		int ferr = EVR__FAULT(EVR__F_RECV);
+
+		if (EVR_UNLIKELY(ferr)) {
+			errno = -ferr;
+			n = -1;
+		} else {
+			n = recv(c->fd, b->data, want, 0);
+		}
 		if (n > 0) {
 			b->len = (uint32_t)n;
 			evr__conn_data(c, b);
 			/* A short read drained the socket: new data raises
 			 * a new edge. Not so a FIN already queued behind the
 			 * data: EPOLLRDHUP told us, read on to the EOF. */
-			if ((size_t)n < b->cap && !(c->flags & EVR__C_RDHUP))
+			if ((size_t)n < want && !(c->flags & EVR__C_RDHUP))
 				return;
 			continue;
 		}
@@ -284,29 +294,38 @@ static void epoll_conn_send(struct evr_conn *c)
 	struct evr__wq *q;
 	size_t total = 0;
 	ssize_t n;
-	int cnt = 0;
+	int cnt = 0, ferr;
 
 	for (q = c->wq_head; q && cnt < SEND_IOV; q = q->next, cnt++) {
 		iov[cnt].iov_base = q->p;
 		iov[cnt].iov_len = q->len;
 		total += q->len;
 	}
+	total = evr__iov_cut(iov, &cnt,
+			     EVR__FAULT_CUT(EVR__F_SEND_SHORT, total));
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
 	msg.msg_iovlen = (size_t)cnt;
 	do {
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		ferr = EVR__FAULT(EVR__F_SEND);
+		if (EVR_UNLIKELY(ferr)) {
+			errno = -ferr;
+			n = -1;
+		} else {
+			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		}
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			/* the socket is full: wait for EPOLLOUT */
 			c->flags |= EVR__C_SENDING;
 			return;
 		}
 		evr__conn_send_failed(c, -errno);
 		return;
 	}
-	if ((size_t)n < total)
-		c->flags |= EVR__C_SENDING; /* socket full: wait for EPOLLOUT */
+	/* A short write is not taken to mean a full socket: what is left
+	 * goes again in this flush pass, until the kernel says EAGAIN. */
 	evr__conn_sent(c, (size_t)n);
 }
 

@@ -442,6 +442,14 @@ static void on_accept(struct evr_loop *l, void *p, int res, unsigned flags)
 	(void)l;
 	if (!more)
 		ls->armed = false;
+	if (res >= 0 && EVR_UNLIKELY(evr__faults_on)) {
+		int ferr = evr__fault_hit(EVR__F_ACCEPT);
+
+		if (ferr) { /* as if the accept had failed */
+			close(res);
+			res = ferr;
+		}
+	}
 	if (res >= 0) {
 		if (ls->closing) {
 			close(res);
@@ -511,6 +519,20 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 
 	if (!more)
 		c->flags &= ~EVR__C_RECV;
+	if (res > 0 && EVR_UNLIKELY(evr__faults_on)) {
+		/* only errors that end the connection: turning delivered
+		 * bytes into a retryable error would lose them */
+		int ferr = evr__fault_hit(EVR__F_RECV);
+
+		if (ferr) {
+			if (flags & EVR_IORING_CQE_F_BUFFER)
+				evr_buf_unref(evr__pool_take(
+					&l->pool,
+					flags >> EVR_IORING_CQE_BUFFER_SHIFT));
+			flags &= ~EVR_IORING_CQE_F_BUFFER;
+			res = ferr;
+		}
+	}
 	if (flags & EVR_IORING_CQE_F_BUFFER) {
 		/* The kernel may consume a buffer for a zero-byte (EOF)
 		 * completion too: it comes back to the pool either way. */
@@ -584,10 +606,18 @@ static void uring_conn_send(struct evr_conn *c)
 			evr_abort(c, -ENOMEM);
 			return;
 		}
+		size_t total = 0;
+		int cnt;
+
 		for (; e && n < SEND_IOV; e = e->next, n++) {
 			x->iov[n].iov_base = e->p;
 			x->iov[n].iov_len = e->len;
+			total += e->len;
 		}
+		cnt = (int)n;
+		evr__iov_cut(x->iov, &cnt,
+			     EVR__FAULT_CUT(EVR__F_SEND_SHORT, total));
+		n = (unsigned)cnt;
 		memset(&x->msg, 0, sizeof(x->msg));
 		x->msg.msg_iov = x->iov;
 		x->msg.msg_iovlen = n;
@@ -602,7 +632,9 @@ static void uring_conn_send(struct evr_conn *c)
 	if (x) {
 		io_uring_prep_sendmsg(sqe, c->fd, &x->msg, SEND_FLAGS);
 	} else {
-		io_uring_prep_send(sqe, c->fd, e->p, e->len, SEND_FLAGS);
+		io_uring_prep_send(sqe, c->fd, e->p,
+				   EVR__FAULT_CUT(EVR__F_SEND_SHORT, e->len),
+				   SEND_FLAGS);
 		n = 1;
 	}
 	sqe->user_data = tag(c, OP_SEND);
@@ -621,6 +653,12 @@ static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
 	if (c->be) {
 		ctx_put(U(l), c->be);
 		c->be = NULL;
+	}
+	if (res >= 0 && EVR_UNLIKELY(evr__faults_on)) {
+		int ferr = evr__fault_hit(EVR__F_SEND);
+
+		if (ferr)
+			res = ferr; /* the connection ends: nothing is lost */
 	}
 	if (res >= 0)
 		evr__conn_sent(c, (size_t)res);
@@ -905,7 +943,8 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 	for (int i = 0; i < 2; i++) {
 		struct buf_ring *r = &u->rings[i];
 
-		if (r->pending) {
+		/* (a test may hold returned buffers back: the ENOBUFS path) */
+		if (r->pending && !EVR__FAULT(EVR__F_POOL)) {
 			io_uring_buf_ring_advance(r->br, (int)r->pending);
 			r->pending = 0;
 		}

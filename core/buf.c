@@ -108,7 +108,7 @@ struct evr_buf *evr__pool_take(struct evr__pool *p, uint32_t id)
 
 static struct evr_buf *heap_buf(struct evr_loop *l, uint16_t kind, size_t cap)
 {
-	struct evr_buf *b = malloc(sizeof(*b) + cap);
+	struct evr_buf *b = evr__malloc(sizeof(*b) + cap);
 
 	if (!b)
 		return NULL;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 #define EVR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define EVR_LIKELY(x)	  __builtin_expect(!!(x), 1)
@@ -489,6 +490,24 @@ int evr__fault_hit(enum evr__fault_point p);
 size_t evr__fault_cut(enum evr__fault_point p, size_t len);
 
 #define EVR__FAULT(p) (EVR_UNLIKELY(evr__faults_on) ? evr__fault_hit(p) : 0)
+#define EVR__FAULT_CUT(p, len)                                                 \
+	(EVR_UNLIKELY(evr__faults_on) ? evr__fault_cut(p, len) : (len))
+
+/* Shorten an iovec array of *cnt entries to at most limit bytes. */
+static inline size_t evr__iov_cut(struct iovec *iov, int *cnt, size_t limit)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < *cnt; i++) {
+		if (total + iov[i].iov_len >= limit) {
+			iov[i].iov_len = limit - total;
+			*cnt = i + 1;
+			return limit;
+		}
+		total += iov[i].iov_len;
+	}
+	return total;
+}
 
 /* Allocation that a test can make fail. */
 void *evr__malloc(size_t n);
