@@ -301,8 +301,8 @@ static void epoll_conn_send(struct evr_conn *c)
 		iov[cnt].iov_len = q->len;
 		total += q->len;
 	}
-	total = evr__iov_cut(iov, &cnt,
-			     EVR__FAULT_CUT(EVR__F_SEND_SHORT, total));
+	total =
+	    evr__iov_cut(iov, &cnt, EVR__FAULT_CUT(EVR__F_SEND_SHORT, total));
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
 	msg.msg_iovlen = (size_t)cnt;
