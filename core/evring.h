@@ -231,9 +231,10 @@ static inline bool evr_timer_active(const struct evr_timer *t)
 typedef void (*evr_signal_cb)(struct evr_loop *l, int signo, void *arg);
 
 /*
- * Deliver signo to cb on the loop thread (through a signalfd). The signal is
- * blocked in the calling thread; block it in every other thread too.
- * Signal watchers do not keep evr_loop_run() alive on their own.
+ * Deliver signo to cb on the loop thread: a sigaction handler writes it to
+ * a pipe the loop watches. One loop per signal (the last to add it wins);
+ * evr_loop_free() restores the default action. Signal watchers do not keep
+ * evr_loop_run() alive on their own.
  */
 int evr_signal_add(struct evr_loop *l, int signo, evr_signal_cb cb, void *arg);
 

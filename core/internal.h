@@ -97,7 +97,7 @@ struct evr__backend {
 	void (*conn_close)(struct evr_conn *c);
 	/* A pool buffer's last reference dropped: give it back. */
 	void (*buf_recycle)(struct evr_loop *l, struct evr_buf *b);
-	/* Watch l->sigfd for readability. */
+	/* Watch l->sigfd (the signal pipe) for readability. */
 	int (*signal_start)(struct evr_loop *l);
 	/* A pool was made: hand its buffers to the kernel (io_uring). */
 	int (*pool_start)(struct evr_loop *l, struct evr__pool *p);
@@ -446,8 +446,8 @@ struct evr_loop {
 	struct evr__wq *wq_free;
 	void *wq_chunks;
 	/* signals */
-	int sigfd;
-	sigset_t sigmask;
+	int sigfd;	/* read end of the signal pipe */
+	int sigpipe_w; /* write end */
 	struct {
 		evr_signal_cb cb;
 		void *arg;

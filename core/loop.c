@@ -18,11 +18,11 @@
  */
 #include "internal.h"
 
-#include <pthread.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static const struct evr__backend *const backends[] = {
@@ -169,8 +169,7 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	l->queued_low = o.queued_max / 4 * 3;
 	l->max_conns = o.max_conns;
 	l->max_per_source = o.max_conns_per_source;
-	l->sigfd = -1;
-	sigemptyset(&l->sigmask);
+	l->sigfd = l->sigpipe_w = -1;
 	l->now = evr__now_ms();
 	err =
 	    evr__pool_init(l, &l->pool, EVR__POOL_TCP, o.buf_count, o.buf_size);
@@ -188,6 +187,8 @@ out_free:
 	free(l);
 	return err;
 }
+
+static void signals_fini(struct evr_loop *l);
 
 static bool loop_done(const struct evr_loop *l)
 {
@@ -278,8 +279,7 @@ void evr_loop_free(struct evr_loop *l)
 	evr__wq_fini(l);
 	evr__pool_fini(&l->upool);
 	evr__pool_fini(&l->pool);
-	if (l->sigfd >= 0)
-		close(l->sigfd);
+	signals_fini(l);
 	free(l);
 }
 
@@ -308,54 +308,93 @@ void evr_loop_stats(const struct evr_loop *l, struct evr_stats *st)
 	st->udp_bufs_free = l->upool.nfree;
 }
 
-/* ---- signals ---- */
+/* ---- signals ----
+ *
+ * A handler installed with sigaction writes the signal's number into the
+ * loop's pipe (the self-pipe trick, as in libuv); the backend watches the
+ * pipe's read end like any descriptor, so callbacks run on the loop thread.
+ * Unlike signalfd this needs no mask kept blocked in every thread, and it
+ * works under valgrind.
+ */
+
+static volatile int sig_pipe[EVR__NSIG] = { [0 ... EVR__NSIG - 1] = -1 };
+
+static void on_signal_raw(int signo)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)signo;
+	int fd = sig_pipe[signo];
+
+	/* a full pipe already holds a wake-up: dropping this one is fine */
+	if (fd >= 0 && write(fd, &b, 1) < 0)
+		(void)0;
+	errno = saved;
+}
 
 int evr_signal_add(struct evr_loop *l, int signo, evr_signal_cb cb, void *arg)
 {
-	sigset_t one;
-	int fd, err;
+	struct sigaction sa;
+	int p[2], err;
 
 	if (signo <= 0 || signo >= EVR__NSIG || !cb)
 		return -EINVAL;
-	sigemptyset(&one);
-	sigaddset(&one, signo);
-	err = pthread_sigmask(SIG_BLOCK, &one, NULL);
-	if (err)
-		return -err;
-	sigaddset(&l->sigmask, signo);
-	fd = signalfd(l->sigfd, &l->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	l->sig[signo].cb = cb;
-	l->sig[signo].arg = arg;
 	if (l->sigfd < 0) {
-		l->sigfd = fd;
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+			return -errno;
+		l->sigfd = p[0];
+		l->sigpipe_w = p[1];
 		err = l->be_ops->signal_start(l);
 		if (err < 0) {
-			close(fd);
-			l->sigfd = -1;
+			close(p[0]);
+			close(p[1]);
+			l->sigfd = l->sigpipe_w = -1;
 			return err;
 		}
+	}
+	l->sig[signo].cb = cb;
+	l->sig[signo].arg = arg;
+	sig_pipe[signo] = l->sigpipe_w;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal_raw;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	if (sigaction(signo, &sa, NULL) < 0) {
+		err = -errno;
+		sig_pipe[signo] = -1;
+		l->sig[signo].cb = NULL;
+		return err;
 	}
 	return 0;
 }
 
+/* Loop teardown: the signals it took go back to their default action. */
+static void signals_fini(struct evr_loop *l)
+{
+	for (int s = 1; s < EVR__NSIG; s++) {
+		if (!l->sig[s].cb || sig_pipe[s] != l->sigpipe_w)
+			continue;
+		signal(s, SIG_DFL);
+		sig_pipe[s] = -1;
+	}
+	if (l->sigfd >= 0) {
+		close(l->sigfd);
+		close(l->sigpipe_w);
+	}
+}
+
 void evr__signal_dispatch(struct evr_loop *l)
 {
-	struct signalfd_siginfo si[8];
+	unsigned char b[64];
 	ssize_t n;
 
 	for (;;) {
-		n = read(l->sigfd, si, sizeof(si));
+		n = read(l->sigfd, b, sizeof(b));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return;
-		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++) {
-			uint32_t s = si[i].ssi_signo;
-
-			if (s < EVR__NSIG && l->sig[s].cb)
-				l->sig[s].cb(l, (int)s, l->sig[s].arg);
-		}
+		for (ssize_t i = 0; i < n; i++)
+			if (b[i] < EVR__NSIG && l->sig[b[i]].cb)
+				l->sig[b[i]].cb(l, b[i], l->sig[b[i]].arg);
 	}
 }

@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_chat.c - the chat example (examples/chat/chat.c) over real sockets
+ * on 127.0.0.1, on both backends: joining, broadcast, private messages,
+ * nickname rules, /who, leaving; a member that never reads, which must be
+ * dropped without slowing the others or growing the server's memory; and
+ * one that reads at full speed, which a flood of short lines must not
+ * get dropped.
+ *
+ * The server is the built example, $EVRING_BUILD/examples/chat (default
+ * build/examples/chat), started on an ephemeral port. Where a test must
+ * show that a line did NOT arrive, it does not sleep: the client asks for
+ * something that comes back after it (/who, or a later line of another
+ * member), and that must be the next line, since the server handles one
+ * connection's lines in order and each member's output is one queue.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define GREETING                                                               \
+	"* welcome; NICK <name> to join, /msg <nick> <text>, /who, /quit"
+#define WAIT_MS 5000
+
+/* ---- the server ---- */
+
+static const char *chat_path(void)
+{
+	static char path[512];
+	const char *dir = getenv("EVRING_BUILD");
+
+	snprintf(path, sizeof(path), "%s/examples/chat",
+		 dir && *dir ? dir : "build");
+	return path;
+}
+
+static uint16_t start_chat(struct srv *s, const char *backend)
+{
+	const char *args[] = { chat_path(), "-p",    "0",
+			       "--backend", backend, NULL };
+	uint16_t port;
+
+	cr_assert_eq(srv_spawn(s, 1, args), 0, "%s did not start", args[0]);
+	cr_assert_str_eq(s->backend, backend);
+	port = srv_port(s, "chat", AF_INET);
+	cr_assert_neq(port, 0, "no \"listen chat tcp\" line");
+	return port;
+}
+
+static void stop_chat(struct srv *s)
+{
+	int rc = srv_stop(s, SIGTERM, 10000);
+
+	cr_assert_eq(rc, 0, "chat exit status %d; log:\n%s", rc, srv_log(s));
+}
+
+/* ---- clients: lines in, with a deadline on every wait ---- */
+
+struct client {
+	int fd;
+	size_t len;	 /* bytes in buf */
+	char buf[16384]; /* received, not yet taken as lines */
+};
+
+static struct client *client_on(int fd)
+{
+	struct client *cl = calloc(1, sizeof(*cl));
+
+	cr_assert_not_null(cl);
+	cr_assert_geq(fd, 0, "connect");
+	cl->fd = fd;
+	return cl;
+}
+
+static void client_free(struct client *cl)
+{
+	close(cl->fd);
+	free(cl);
+}
+
+/* Take one complete line from what was received, without its CRLF (every
+ * line the server sends ends in CRLF). false when none is complete. */
+static bool take_line(struct client *cl, char *line, size_t cap)
+{
+	char *nl = memchr(cl->buf, '\n', cl->len);
+	size_t n;
+
+	if (!nl)
+		return false;
+	n = (size_t)(nl - cl->buf);
+	cr_assert(n >= 1 && nl[-1] == '\r', "a line not ended by CRLF");
+	cr_assert_lt(n - 1, cap, "a line of %zu bytes", n - 1);
+	memcpy(line, cl->buf, n - 1);
+	line[n - 1] = '\0';
+	cl->len -= n + 1;
+	memmove(cl->buf, nl + 1, cl->len);
+	return true;
+}
+
+/* Receive what is there now: bytes, 0 at EOF, -1 when nothing (or an
+ * error). */
+static ssize_t recv_now(struct client *cl)
+{
+	ssize_t r;
+
+	cr_assert_lt(cl->len, sizeof(cl->buf), "a line longer than 16 KiB");
+	r = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len,
+		 MSG_DONTWAIT);
+	if (r > 0)
+		cl->len += (size_t)r;
+	return r;
+}
+
+/* The next line, waiting up to timeout_ms; false on timeout or EOF. */
+static bool next_line(struct client *cl, char *line, size_t cap, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	while (!take_line(cl, line, cap)) {
+		struct pollfd pfd = { .fd = cl->fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return false;
+		if (recv_now(cl) == 0)
+			return false;
+	}
+	return true;
+}
+
+static void say(struct client *cl, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	cr_assert(n >= 0 && (size_t)n < sizeof(line) - 1);
+	line[n++] = '\n';
+	cr_assert_eq(write_all(cl->fd, line, (size_t)n), 0, "send");
+}
+
+/* The next line must be the formatted one. */
+static void expect(struct client *cl, const char *fmt, ...)
+{
+	char want[2048], got[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(want, sizeof(want), fmt, ap);
+	va_end(ap);
+	cr_assert(next_line(cl, got, sizeof(got), WAIT_MS),
+		  "expected \"%s\", got nothing", want);
+	cr_assert_str_eq(got, want);
+}
+
+/* The server closed the connection: EOF or a reset, after any lines. */
+static void expect_closed(struct client *cl)
+{
+	cr_assert(wait_closed(cl->fd, WAIT_MS), "the connection is open");
+}
+
+/* Connected and greeted, not yet a member. */
+static struct client *visitor(uint16_t port)
+{
+	struct client *cl = client_on(tcp_connect(AF_INET, port));
+
+	expect(cl, GREETING);
+	return cl;
+}
+
+/* A member: greeted, NICK sent, its own "joined" line read. Members who
+ * were there before hear "joined" too; the caller reads that. */
+static struct client *join(uint16_t port, const char *nick)
+{
+	struct client *cl = visitor(port);
+
+	say(cl, "NICK %s", nick);
+	expect(cl, "* %s joined", nick);
+	return cl;
+}
+
+/* ---- the protocol ---- */
+
+BACKEND_TEST(chat, join_greets_then_announces_to_everyone)
+{
+	struct client *a, *b;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	a = visitor(port);
+	say(a, "NICK alice");
+	expect(a, "* alice joined");
+	b = join(port, "bob");
+	expect(a, "* bob joined");
+	/* CRLF in works as LF does */
+	cr_assert_eq(write_all(a->fd, "/who\r\n", 6), 0);
+	expect(a, "* 2 members: alice bob");
+	client_free(a);
+	client_free(b);
+	stop_chat(&s);
+}
+
+BACKEND_TEST(chat, broadcast_reaches_the_others_but_not_the_sender)
+{
+	struct client *a, *b, *c;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	a = join(port, "alice");
+	b = join(port, "bob");
+	expect(a, "* bob joined");
+	c = join(port, "carol");
+	expect(a, "* carol joined");
+	expect(b, "* carol joined");
+
+	say(a, "hello, world");
+	cr_assert_eq(write_all(a->fd, "second  line \r\n", 15), 0);
+	expect(b, "alice hello, world");
+	expect(b, "alice second  line ");
+	expect(c, "alice hello, world");
+	expect(c, "alice second  line ");
+	/* nothing came back to alice: her /who is the next line she gets */
+	say(a, "/who");
+	expect(a, "* 3 members: alice bob carol");
+	client_free(a);
+	client_free(b);
+	client_free(c);
+	stop_chat(&s);
+}
+
+BACKEND_TEST(chat, control_characters_are_relayed_as_question_marks)
+{
+	struct client *a, *b;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	a = join(port, "alice");
+	b = join(port, "bob");
+	expect(a, "* bob joined");
+	say(a, "\033[2Jgone\rtab\there\177");
+	expect(b, "alice ?[2Jgone?tab\there?");
+	client_free(a);
+	client_free(b);
+	stop_chat(&s);
+}
+
+BACKEND_TEST(chat, private_message_reaches_only_its_target)
+{
+	struct client *a, *b, *c;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	a = join(port, "alice");
+	b = join(port, "bob");
+	expect(a, "* bob joined");
+	c = join(port, "carol");
+	expect(a, "* carol joined");
+	expect(b, "* carol joined");
+
+	say(a, "/msg bob psst, just you");
+	expect(b, "*alice* psst, just you");
+	say(a, "/MSG BOB names ignore case");
+	expect(b, "*alice* names ignore case");
+	/* carol's next line is alice's next public one: no private line
+	 * before it; and alice got no copy */
+	say(a, "public");
+	expect(b, "alice public");
+	expect(c, "alice public");
+	say(a, "/who");
+	expect(a, "* 3 members: alice bob carol");
+
+	say(a, "/msg nobody hello");
+	expect(a, "ERR no such nick nobody");
+	say(a, "/msg bob");
+	expect(a, "ERR usage: /msg <nick> <text>");
+	client_free(a);
+	client_free(b);
+	client_free(c);
+	stop_chat(&s);
+}
+
+BACKEND_TEST(chat, nicknames_are_valid_and_unique)
+{
+	static const char *const bad[] = {
+		"NICK",
+		"NICK bad!name",
+		"NICK two words",
+		"NICK caf\303\251",
+		"NICK 12345678901234567", /* 17 */
+	};
+	struct client *a, *b;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	a = visitor(port);
+	/* before joining, only NICK */
+	say(a, "hello");
+	expect(a, "ERR join first: NICK <name>");
+	say(a, "/who");
+	expect(a, "ERR join first: NICK <name>");
+	say(a, "/msg x y");
+	expect(a, "ERR join first: NICK <name>");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		say(a, "%s", bad[i]);
+		expect(a, "ERR bad nick: 1-16 of A-Z a-z 0-9 _ -");
+	}
+	say(a, "nick abcdefghijklmnop"); /* 16; the command in any case */
+	expect(a, "* abcdefghijklmnop joined");
+
+	b = visitor(port);
+	say(b, "NICK abcdefghijklmnop");
+	expect(b, "ERR nick abcdefghijklmnop is taken");
+	say(b, "NICK ABCDEFGHIJKLMNOP");
+	expect(b, "ERR nick ABCDEFGHIJKLMNOP is taken");
+	say(b, "NICK err"); /* would look like the server's errors */
+	expect(b, "ERR nick err is reserved");
+	say(b, "NICK Zed_-9");
+	expect(b, "* Zed_-9 joined");
+	expect(a, "* Zed_-9 joined");
+	say(b, "NICK again");
+	expect(b, "ERR already joined as Zed_-9");
+	say(b, "/mgs abcdefghijklmnop typo"); /* not broadcast */
+	expect(b, "ERR unknown command (/msg, /who, /quit)");
+	say(a, "/who");
+	expect(a, "* 2 members: abcdefghijklmnop Zed_-9");
+	client_free(a);
+	client_free(b);
+	stop_chat(&s);
+}
+
+BACKEND_TEST(chat, who_lists_members_in_order_of_joining)
+{
+	struct client *a, *b, *c, *v;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	a = join(port, "alice");
+	say(a, "/who");
+	expect(a, "* 1 member: alice");
+	v = visitor(port); /* not a member until NICK */
+	b = join(port, "bob");
+	expect(a, "* bob joined");
+	c = join(port, "carol");
+	expect(a, "* carol joined");
+	expect(b, "* carol joined");
+	say(c, "/who");
+	expect(c, "* 3 members: alice bob carol");
+	client_free(b);
+	expect(a, "* bob left");
+	say(a, "/who");
+	expect(a, "* 2 members: alice carol");
+	client_free(a);
+	client_free(c);
+	client_free(v);
+	stop_chat(&s);
+}
+
+BACKEND_TEST(chat, leaving_is_announced)
+{
+	struct client *a, *b, *c, *v;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	a = join(port, "alice");
+	b = join(port, "bob");
+	expect(a, "* bob joined");
+	c = join(port, "carol");
+	expect(a, "* carol joined");
+	expect(b, "* carol joined");
+
+	say(a, "/quit");
+	expect(a, "* bye");
+	expect_closed(a);
+	expect(b, "* alice left");
+	expect(c, "* alice left");
+	/* closing without /quit is leaving too */
+	shutdown(c->fd, SHUT_WR);
+	expect_closed(c);
+	expect(b, "* carol left");
+	/* a visitor who never joined leaves unannounced (its connection
+	 * closes after on_close has run: anything announced would come
+	 * before bob's /who) */
+	v = visitor(port);
+	say(v, "/quit");
+	expect(v, "* bye");
+	expect_closed(v);
+	client_free(v);
+	say(b, "/who");
+	expect(b, "* 1 member: bob");
+	client_free(a);
+	client_free(b);
+	client_free(c);
+	stop_chat(&s);
+}
+
+/* ---- floods: a member that never reads, one that keeps up ---- */
+
+enum {
+	FLOOD_LINE_MAX = 1024, /* bytes of a line of A's, with its LF */
+	FLOOD_CHUNK = 16384,   /* bytes per send of A; B drains in between */
+	STALL_MAX_MS = 3000,   /* well below chat's 10 s send timeout */
+	RSS_GROWTH_MAX_KIB = 32 * 1024,
+};
+
+/* A member whose receive buffer is small (set before connect, so that the
+ * window is small from the start). */
+static struct client *join_small_rcvbuf(uint16_t port, const char *nick)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rcvbuf = 4096;
+	struct client *cl;
+
+	cr_assert_geq(fd, 0);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+	cl = client_on(fd);
+	expect(cl, GREETING);
+	say(cl, "NICK %s", nick);
+	expect(cl, "* %s joined", nick);
+	return cl;
+}
+
+/* A sends lines lines of line_len bytes to the room; B must get them. */
+struct flood {
+	unsigned lines, line_len;
+	char out[FLOOD_CHUNK]; /* A's lines being sent */
+	size_t out_off, out_len;
+	unsigned made;	     /* A's lines put in out so far */
+	unsigned got;	     /* A's lines B has received */
+	bool a_saw_left;     /* "* S left" */
+	bool b_saw_left;     /* "* S left" */
+	int64_t worst_stall; /* longest time B received nothing, ms */
+	long rss_max;	     /* KiB */
+};
+
+/* Line i of A's flood: line_len bytes with its LF, numbered. */
+static void flood_line(const struct flood *f, char *p, unsigned i)
+{
+	int n = snprintf(p, f->line_len, "line %07u ", i);
+
+	memset(p + n, 'a' + i % 26, f->line_len - 1 - (size_t)n);
+	p[f->line_len - 1] = '\n';
+}
+
+/* Send what A can take now; false once every line is sent. */
+static bool send_a(struct client *a, struct flood *f)
+{
+	ssize_t w;
+
+	if (f->out_off == f->out_len) {
+		if (f->made == f->lines)
+			return false;
+		f->out_off = f->out_len = 0;
+		while (f->made < f->lines &&
+		       f->out_len + f->line_len <= sizeof(f->out)) {
+			flood_line(f, f->out + f->out_len, f->made++);
+			f->out_len += f->line_len;
+		}
+	}
+	w = send(a->fd, f->out + f->out_off, f->out_len - f->out_off,
+		 MSG_DONTWAIT | MSG_NOSIGNAL);
+	cr_assert(w > 0 || errno == EAGAIN, "A: send: %s", strerror(errno));
+	if (w > 0)
+		f->out_off += (size_t)w;
+	return true;
+}
+
+/* Lines to A during the flood: only S's departure. */
+static void drain_a(struct client *a, struct flood *f)
+{
+	char line[FLOOD_LINE_MAX + 64];
+
+	while (recv_now(a) > 0)
+		while (take_line(a, line, sizeof(line))) {
+			cr_assert(!strcmp(line, "* S left"),
+				  "A got \"%.60s\" during the flood", line);
+			f->a_saw_left = true;
+		}
+}
+
+/* One of A's lines as B must see it: "A " and the line, in order. */
+static void check_line(struct flood *f, const char *line)
+{
+	char want[FLOOD_LINE_MAX];
+
+	cr_assert_lt(f->got, f->lines, "B: more lines than A sent");
+	flood_line(f, want, f->got);
+	cr_assert(!strncmp(line, "A ", 2) && strlen(line) == f->line_len + 1 &&
+		      !memcmp(line + 2, want, f->line_len - 1),
+		  "B: line %u of A is wrong or out of order: \"%.40s...\"",
+		  f->got, line);
+	f->got++;
+}
+
+/* B's lines: every one of A's, in order; S's departure somewhere among
+ * them. true if anything arrived. */
+static bool drain_b(struct client *b, struct flood *f)
+{
+	char line[FLOOD_LINE_MAX + 64];
+	bool progress = false;
+	ssize_t r;
+
+	while ((r = recv_now(b)) > 0) {
+		progress = true;
+		while (take_line(b, line, sizeof(line))) {
+			if (!strcmp(line, "* S left"))
+				f->b_saw_left = true;
+			else
+				check_line(f, line);
+		}
+	}
+	cr_assert_neq(r, 0, "B was disconnected after %u of %u lines", f->got,
+		      f->lines);
+	return progress;
+}
+
+/* A writes its lines as fast as the server takes them while B reads all
+ * it gets; one poll loop serves both, so neither can block the other.
+ * The server's RSS is sampled all along. */
+static void flood(struct srv *s, struct client *a, struct client *b,
+		  struct flood *f)
+{
+	int64_t t0 = now_ms(), last = t0, sampled = 0;
+	bool sending = true;
+
+	f->rss_max = rss_kib(s->pid);
+	while (f->got < f->lines) {
+		struct pollfd p[2] = {
+			{ .fd = a->fd, .events = POLLIN },
+			{ .fd = b->fd, .events = POLLIN },
+		};
+		int64_t now = now_ms();
+
+		if (now - last > f->worst_stall)
+			f->worst_stall = now - last;
+		cr_assert_lt(now - last, STALL_MAX_MS,
+			     "B got nothing for %lld ms (%u of %u lines)",
+			     (long long)(now - last), f->got, f->lines);
+		if (now - sampled >= 10) {
+			long kib = rss_kib(s->pid);
+
+			if (kib > f->rss_max)
+				f->rss_max = kib;
+			sampled = now;
+		}
+		if (sending)
+			p[0].events |= POLLOUT;
+		if (poll(p, 2, 100) < 0)
+			cr_assert_fail("poll: %s", strerror(errno));
+		if (p[0].revents & POLLOUT)
+			sending = send_a(a, f);
+		if (p[0].revents & (POLLIN | POLLERR | POLLHUP))
+			drain_a(a, f);
+		if (drain_b(b, f))
+			last = now_ms();
+	}
+	cr_log_info("chat %s: %u lines of %u bytes from A to B in %lld ms, "
+		    "longest wait %lld ms, RSS at most %ld KiB",
+		    s->backend, f->lines, f->line_len,
+		    (long long)(now_ms() - t0), (long long)f->worst_stall,
+		    f->rss_max);
+}
+
+BACKEND_TEST(chat, a_member_that_never_reads_is_dropped_without_slowing_others)
+{
+	struct flood *f = calloc(1, sizeof(*f));
+	struct client *a, *b, *sl;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+	long rss0;
+
+	/* 64 MiB: 256 times S's wq_max, twice the RSS bound */
+	cr_assert_not_null(f);
+	f->lines = 65536;
+	f->line_len = 1024;
+	a = join(port, "A");
+	b = join(port, "B");
+	expect(a, "* B joined");
+	sl = join_small_rcvbuf(port, "S"); /* S reads no more after this */
+	expect(a, "* S joined");
+	expect(b, "* S joined");
+	rss0 = rss_kib(s.pid);
+	cr_assert_gt(rss0, 0);
+
+	flood(&s, a, b, f);
+
+	cr_assert_lt(f->rss_max - rss0, RSS_GROWTH_MAX_KIB,
+		     "the server's RSS grew by %ld KiB", f->rss_max - rss0);
+	/* S was dropped by the server, for its queue, not the timeout */
+	expect_closed(sl);
+	if (!f->b_saw_left)
+		expect(b, "* S left");
+	if (!f->a_saw_left)
+		expect(a, "* S left");
+	cr_assert(srv_log_has(&s, "S left: No buffer space available"),
+		  "S was not dropped at wq_max; log:\n%s", srv_log(&s));
+	/* the room goes on */
+	say(a, "/who");
+	expect(a, "* 2 members: A B");
+	say(b, "still here");
+	expect(a, "B still here");
+	free(f);
+	client_free(a);
+	client_free(b);
+	client_free(sl);
+	stop_chat(&s);
+}
+
+/* Short lines are many queue entries per byte: a member who reads at full
+ * speed must not fall behind by wq_max for it. */
+BACKEND_TEST(chat, a_member_that_keeps_up_with_a_flood_of_short_lines_stays)
+{
+	struct flood *f = calloc(1, sizeof(*f));
+	struct client *a, *b;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	cr_assert_not_null(f);
+	f->lines = 200000; /* 8 MB */
+	f->line_len = 40;
+	a = join(port, "A");
+	b = join(port, "B");
+	expect(a, "* B joined");
+
+	flood(&s, a, b, f);
+
+	say(a, "/who");
+	expect(a, "* 2 members: A B");
+	free(f);
+	client_free(a);
+	client_free(b);
+	stop_chat(&s);
+}
