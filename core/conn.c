@@ -943,6 +943,16 @@ void evr_abort(struct evr_conn *c, int err)
 	schedule_flush(c);
 }
 
+void evr_conn_pause(struct evr_conn *c)
+{
+	read_pause(c, EVR__C_PAUSED_USER);
+}
+
+void evr_conn_resume(struct evr_conn *c)
+{
+	read_resume(c, EVR__C_PAUSED_USER);
+}
+
 void *evr_conn_state(struct evr_conn *c)
 {
 	return c->state;

@@ -434,6 +434,16 @@ void evr_close(struct evr_conn *c);
 /* Close now: drop what is queued and close the socket. on_close gets err. */
 void evr_abort(struct evr_conn *c, int err);
 
+/*
+ * Flow control decided by the module: stop receiving on c until
+ * evr_conn_resume() (a proxy whose other side is backed up, a chat room
+ * whose members lag). Bytes already on their way may still arrive; none
+ * are lost, TCP slows the peer meanwhile. Independent of the core's own
+ * backpressure: reading restarts when neither holds it.
+ */
+void evr_conn_pause(struct evr_conn *c);
+void evr_conn_resume(struct evr_conn *c);
+
 void *evr_conn_state(struct evr_conn *c); /* proto->state_size bytes, zeroed */
 void *evr_conn_conf(const struct evr_conn *c); /* the listener's cfg.conf */
 void *evr_conn_udata(const struct evr_conn *c);

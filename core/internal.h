@@ -180,11 +180,13 @@ enum {
 	EVR__C_RDHUP = 1 << 10,	    /* epoll: the peer's FIN is queued */
 	EVR__C_LINGER = 1 << 11,    /* closed, draining input before close */
 	EVR__C_PAUSED_WQ = 1 << 12, /* reading paused: own queue too long */
-	EVR__C_PAUSED_ALL = 1 << 13, /* reading paused: loop over budget */
-	EVR__C_CONNECTING = 1 << 14, /* outbound, not yet connected */
+	EVR__C_PAUSED_ALL = 1 << 13,  /* reading paused: loop over budget */
+	EVR__C_CONNECTING = 1 << 14,  /* outbound, not yet connected */
+	EVR__C_PAUSED_USER = 1 << 15, /* reading paused by the module */
 };
 
-#define EVR__C_PAUSED (EVR__C_PAUSED_WQ | EVR__C_PAUSED_ALL)
+#define EVR__C_PAUSED                                                          \
+	(EVR__C_PAUSED_WQ | EVR__C_PAUSED_ALL | EVR__C_PAUSED_USER)
 
 /* The handlers of a module, with defaults filled in. */
 struct evr__proto_rt {
@@ -446,7 +448,7 @@ struct evr_loop {
 	struct evr__wq *wq_free;
 	void *wq_chunks;
 	/* signals */
-	int sigfd;	/* read end of the signal pipe */
+	int sigfd;     /* read end of the signal pipe */
 	int sigpipe_w; /* write end */
 	struct {
 		evr_signal_cb cb;

@@ -426,3 +426,76 @@ BACKEND_TEST(loop, adopted_socketpair_is_served)
 	close(sv[1]);
 	evr_loop_free(l);
 }
+
+/* A module that stops reading after the first buffer and starts again
+ * 300 ms later: flow control of its own, without losing a byte. */
+struct gate_st {
+	struct evr_timer t;
+	struct evr_conn *c;
+	bool paused_once;
+};
+
+static void gate_open(struct evr_timer *t)
+{
+	struct gate_st *st = EVR_CONTAINER_OF(t, struct gate_st, t);
+
+	evr_conn_resume(st->c);
+}
+
+static int gate_accept(struct evr_conn *c)
+{
+	struct gate_st *st = evr_conn_state(c);
+
+	st->c = c;
+	evr_timer_init(&st->t, gate_open);
+	return 0;
+}
+
+static void gate_data(struct evr_conn *c, struct evr_buf *b)
+{
+	struct gate_st *st = evr_conn_state(c);
+
+	evr_send(c, b);
+	if (!st->paused_once) {
+		st->paused_once = true;
+		evr_conn_pause(c);
+		evr_timer_start(evr_conn_loop(c), &st->t, 300);
+	}
+}
+
+static void gate_close(struct evr_conn *c, int err)
+{
+	struct gate_st *st = evr_conn_state(c);
+
+	(void)err;
+	evr_timer_stop(evr_conn_loop(c), &st->t);
+}
+
+static const struct evr_proto gate = { .name = "gate",
+				       .state_size = sizeof(struct gate_st),
+				       .on_accept = gate_accept,
+				       .on_data = gate_data,
+				       .on_close = gate_close };
+
+BACKEND_TEST(loop, module_pauses_and_resumes_reading)
+{
+	enum { LEN = 2 << 20 };
+	struct server s = { .proto = &gate };
+	char *out = malloc(LEN), *in = malloc(LEN);
+	int64_t t0;
+	int fd;
+
+	evr_loop_opts_init(&s.o);
+	server_start(&s, backend);
+	fd = tcp_connect(AF_INET, s.port);
+	fill_pattern(out, LEN, 3);
+	t0 = now_ms();
+	cr_assert_eq(xfer(fd, out, LEN, in, LEN, true, 20000), 0);
+	cr_assert_eq(memcmp(in, out, LEN), 0);
+	cr_assert_geq(now_ms() - t0, 290, "the pause did not hold");
+	close(fd);
+	free(out);
+	free(in);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
