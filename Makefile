@@ -243,6 +243,101 @@ test: all examples $(TEST_BINS) $(TEST_TOOLS)
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
 	echo "all tests passed"
 
+# ---- fuzzing -------------------------------------------------------------
+
+# libFuzzer targets, tests/fuzz/fuzz_*.c, each linked with the whole
+# library. Targets and library objects are built with clang under
+# ASan+UBSan and the fuzzer's coverage, into $(BUILD)/fuzz/ (the normal
+# build is not touched). Each
+# target runs for FUZZ_SECONDS on a scratch copy of its seeds,
+# tests/fuzz/corpus_NAME/, in $(BUILD)/fuzz/work/, so what it learns does
+# not litter the repository. Any crash, leak, UB or timeout fails the make;
+# the input is kept in $(BUILD)/fuzz/artifacts/ and the log in
+# $(BUILD)/fuzz/NAME.log. Replay one with: $(BUILD)/fuzz/NAME INPUT.
+#
+#   make fuzz            every target for FUZZ_SECONDS (60) seconds
+#   make fuzz-quick      every target for 10 seconds (CI)
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_PKGS := clang libclang-rt-14-dev
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -MMD -MP -Icore \
+	$(FUZZ_SAN)
+# Inputs up to 16 KiB: past the HTTP head limit (8192) and the line limit.
+FUZZ_OPTS ?= -max_len=16384 -timeout=30 -print_final_stats=1
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+
+.PHONY: fuzz fuzz-quick
+# Built through pattern rules only: keep them, or make deletes them.
+.SECONDARY: $(FUZZ_LIB_OBJS) \
+	$(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/obj/tests/fuzz/%.o)
+
+$(BUILD)/.fuzz-deps-ok: Makefile
+	$(Q)mkdir -p $(@D)
+	$(Q)missing=""; for p in $(FUZZ_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+			grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "fuzz: installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends \
+				$$missing || exit 1; \
+		else \
+			echo "fuzz: run: sudo apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+	$(Q)touch $@
+
+$(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_STAMP) $(BUILD)/.fuzz-deps-ok
+	$(call say,FUZZCC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(call say,LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+# $(1): seconds per target. Every target runs; the summary names the ones
+# that failed. UBSan prints the stack of what it reports.
+fuzz_run = $(Q)failed=""; \
+	for b in $(FUZZ_BINS); do \
+		name=$$(basename $$b); \
+		work=$(BUILD)/fuzz/work/$$name; \
+		log=$(BUILD)/fuzz/$$name.log; \
+		rm -rf $$work; mkdir -p $$work $(BUILD)/fuzz/artifacts; \
+		seeds=tests/fuzz/corpus_$${name\#fuzz_}; \
+		if [ -d $$seeds ]; then cp -R $$seeds/. $$work/ || exit 1; fi; \
+		echo "== $$name: $(1) s (log: $$log)"; \
+		if UBSAN_OPTIONS=print_stacktrace=1 $$b $(FUZZ_OPTS) \
+			-max_total_time=$(1) \
+			-artifact_prefix=$(BUILD)/fuzz/artifacts/$$name- \
+			$$work >$$log 2>&1; then \
+			grep -E '^\#[0-9]+[[:space:]]+DONE|^stat::(number_of|average)' \
+				$$log; \
+		else \
+			tail -n 40 $$log; \
+			failed="$$failed $$name"; \
+		fi; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "FUZZ FAILED:$$failed (inputs in $(BUILD)/fuzz/artifacts/)"; \
+		exit 1; \
+	fi; \
+	echo "fuzz: no target found a problem in $(1) s"
+
+fuzz: $(FUZZ_BINS)
+	$(call fuzz_run,$(FUZZ_SECONDS))
+
+fuzz-quick: $(FUZZ_BINS)
+	$(call fuzz_run,10)
+
 # ---- housekeeping --------------------------------------------------------
 
 FORMAT_SRCS = $(wildcard core/*.[ch] protocols/*.[ch] tests/*.[ch] \

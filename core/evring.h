@@ -494,9 +494,11 @@ struct evr_proto {
 	 * server closes after the current response). Default: nothing; the
 	 * connection stays until its peer closes or the drain times out. */
 	void (*on_drain)(struct evr_conn *c);
-	/* An outbound connection (evr_connect) is established; receiving
-	 * starts after it returns. A connection that fails to connect gets
-	 * on_close with the error instead. Default: nothing. */
+	/* An outbound connection (evr_connect, evr_adopt) is established;
+	 * receiving starts after it returns. A connection that fails to
+	 * connect gets on_close with the error instead. Default: on_accept
+	 * (returning < 0 closes), so a module written for accepted
+	 * connections serves the others too; else nothing. */
 	void (*on_connect)(struct evr_conn *c);
 
 	/* UDP: a datagram arrived in b (lent for the call) from peer, which

@@ -126,6 +126,14 @@ static void default_nothing(struct evr_conn *c)
 	(void)c;
 }
 
+static void connect_as_accept(struct evr_conn *c)
+{
+	int err = c->proto->on_accept(c);
+
+	if (err < 0)
+		evr_abort(c, err);
+}
+
 void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt)
 {
 	rt->p = p;
@@ -135,5 +143,9 @@ void evr__proto_resolve(const struct evr_proto *p, struct evr__proto_rt *rt)
 	rt->on_sent = p->on_sent ? p->on_sent : default_sent;
 	rt->on_close = p->on_close ? p->on_close : default_close;
 	rt->on_drain = p->on_drain ? p->on_drain : default_nothing;
-	rt->on_connect = p->on_connect ? p->on_connect : default_nothing;
+	/* A module written for accepted connections serves outbound and
+	 * adopted ones too: they get its on_accept when they are ready. */
+	rt->on_connect = p->on_connect	? p->on_connect
+			 : p->on_accept ? connect_as_accept
+					: default_nothing;
 }

@@ -499,3 +499,33 @@ BACKEND_TEST(loop, module_pauses_and_resumes_reading)
 	server_wait_idle(&s);
 	server_stop(&s);
 }
+
+/* A module written for accepted connections (daytime: on_accept only)
+ * serves an adopted one too: on_connect defaults to on_accept. */
+BACKEND_TEST(loop, adopted_connection_gets_on_accept_of_its_module)
+{
+	struct evr_listen_cfg cfg = { .proto = &evr_proto_daytime };
+	struct evr_connector *cn;
+	struct evr_loop_opts o;
+	struct evr_loop *l;
+	struct evr_conn *c;
+	char buf[128];
+	ssize_t n;
+	int sv[2];
+
+	evr_loop_opts_init(&o);
+	o.backend = backend;
+	cr_assert_eq(evr_loop_new(&l, &o), 0);
+	cr_assert_eq(evr_connector_new(l, &cfg, &cn), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(evr_adopt(cn, sv[0], &c), 0);
+	evr_connector_free(cn);
+	cr_assert_eq(evr_loop_run(l), 0);
+	n = read(sv[1], buf, sizeof(buf) - 1);
+	cr_assert_gt(n, 20);
+	buf[n] = '\0';
+	cr_assert(strstr(buf, "-UTC\r\n"), "got \"%s\"", buf);
+	cr_assert_eq(read(sv[1], buf, sizeof(buf)), 0);
+	close(sv[1]);
+	evr_loop_free(l);
+}
