@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define START_TIMEOUT_MS 15000
+#define START_TIMEOUT_MS 30000
 
 int64_t now_ms(void)
 {
@@ -59,7 +59,7 @@ static void child_exec(const char *const *argv, int out_fd, int err_fd)
 	signal(SIGPIPE, SIG_DFL);
 	dup2(out_fd, STDOUT_FILENO);
 	dup2(err_fd, STDERR_FILENO);
-	execv(argv[0], (char *const *)argv);
+	execvp(argv[0], (char *const *)argv);
 	dprintf(err_fd, "exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
@@ -88,10 +88,19 @@ static int parse_listener(struct srv *s, const char *line)
 int srv_start(struct srv *s, const char *backend, int nlisteners,
 	      const char *const *argv)
 {
+	static char wrap[512];
 	const char *args[64];
 	char be[64];
 	size_t n = 0;
+	const char *w = getenv("EVRING_WRAP");
 
+	/* make valgrind runs every server under memcheck */
+	if (w && *w) {
+		snprintf(wrap, sizeof(wrap), "%s", w);
+		for (char *t = strtok(wrap, " "); t && n < 16;
+		     t = strtok(NULL, " "))
+			args[n++] = t;
+	}
 	args[n++] = evringd_path();
 	if (backend) {
 		snprintf(be, sizeof(be), "--backend=%s", backend);
