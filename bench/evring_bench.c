@@ -49,7 +49,7 @@
 #define MAX_SECS  3600
 #define TICK_MS	  1
 
-enum mode { M_ECHO, M_RATE, M_CONNECT, M_IDLE };
+enum mode { M_ECHO, M_RATE, M_CONNECT, M_IDLE, M_UDP };
 enum phase { P_WARMUP, P_MEASURE, P_DONE };
 
 enum err_kind {
@@ -59,6 +59,7 @@ enum err_kind {
 	E_MISMATCH,
 	E_SHORT,
 	E_OVERLOAD,
+	E_LOST,
 	E_OTHER,
 	E__COUNT,
 };
@@ -67,7 +68,7 @@ static const char *const err_names[E__COUNT] = {
 	[E_REFUSED] = "refused", [E_RESET] = "reset",
 	[E_TIMEOUT] = "timeout", [E_MISMATCH] = "mismatch",
 	[E_SHORT] = "short",	 [E_OVERLOAD] = "overload",
-	[E_OTHER] = "other",
+	[E_LOST] = "lost",	 [E_OTHER] = "other",
 };
 
 static struct opts {
@@ -107,6 +108,11 @@ static struct run {
 	uint64_t rate_next;	/* ns: next message due, rate mode */
 	uint64_t rate_interval; /* ns between messages (all connections) */
 	uint32_t rate_rr;	/* next connection to send on */
+	struct evr_udp *udp;	/* udp mode */
+	struct uslot {
+		uint32_t gen;
+		uint64_t sent; /* ns */
+	} * uslots;
 	bool tty;
 } R;
 
@@ -379,6 +385,108 @@ static void churn_close(struct evr_conn *c, int err)
 		connect_one();
 }
 
+/*
+ * udp mode: -c datagrams in flight, one per slot. A datagram carries its
+ * slot and generation in its first 8 bytes, the pattern after them; an
+ * answer for the current generation completes the slot, which sends the
+ * next; a slot unanswered for UDP_TIMEOUT_MS counts a loss and sends again
+ * (an answer that comes later is ignored).
+ */
+#define UDP_TIMEOUT_MS 200
+#define UDP_HDR	       8
+
+static void udp_send_slot(uint32_t i)
+{
+	struct evr_buf *b = evr_buf_new(R.loop, o.size);
+	uint32_t hdr[2] = { i, R.uslots[i].gen };
+
+	if (!b)
+		return;
+	memcpy(b->data + UDP_HDR, R.pat->data, o.size - UDP_HDR);
+	memcpy(b->data, hdr, UDP_HDR);
+	b->len = o.size;
+	R.uslots[i].sent = now_ns();
+	if (evr_udp_send(R.udp, b, (struct sockaddr *)&R.dst, R.dstlen) < 0)
+		count_error(E_OTHER);
+	evr_buf_unref(b);
+}
+
+static void udp_datagram(struct evr_udp *u, struct evr_buf *b,
+			 const struct sockaddr *peer, socklen_t peerlen)
+{
+	uint32_t hdr[2];
+	uint64_t t = now_ns();
+
+	(void)u, (void)peer, (void)peerlen;
+	if (b->len != o.size) {
+		count_error(E_SHORT);
+		return;
+	}
+	memcpy(hdr, b->data, UDP_HDR);
+	if (hdr[0] >= o.conns || hdr[1] != R.uslots[hdr[0]].gen)
+		return; /* an answer to a datagram given up on */
+	if (memcmp(b->data + UDP_HDR, R.pat->data, o.size - UDP_HDR)) {
+		count_error(E_MISMATCH);
+		return;
+	}
+	if (R.phase == P_MEASURE) {
+		R.ops++;
+		R.bytes += o.size;
+		hist_add(&R.hist, t - R.uslots[hdr[0]].sent);
+	}
+	R.uslots[hdr[0]].gen++;
+	if (R.phase != P_DONE)
+		udp_send_slot(hdr[0]);
+}
+
+static void udp_check_lost(struct evr_timer *t)
+{
+	uint64_t now = now_ns();
+
+	if (R.phase == P_DONE)
+		return;
+	for (uint32_t i = 0; i < o.conns; i++) {
+		if (now - R.uslots[i].sent < UDP_TIMEOUT_MS * 1000000ull)
+			continue;
+		count_error(E_LOST);
+		R.uslots[i].gen++;
+		udp_send_slot(i);
+	}
+	evr_timer_start(R.loop, t, 10);
+}
+
+static void udp_start_all(void)
+{
+	struct evr_udp_cfg cfg = {
+		.proto = &proto,
+		.name = "bench",
+		/* the answers come from the server's port, maybe 7, and as
+		 * fast as it can: the client's guard lets them all in */
+		.guard = { .allow_reflector_ports = true,
+			   .rate = EVR_UDP_UNLIMITED,
+			   .amplification = EVR_UDP_UNLIMITED },
+	};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int err;
+
+	if (o.size < UDP_HDR || o.size > 65507)
+		fail("udp mode: -s must be 8 to 65507 bytes");
+	evr_addr_parse(R.dst.ss_family == AF_INET ? "0.0.0.0" : "::", 0, &ss,
+		       &len);
+	err = evr_udp_bind(R.loop, (struct sockaddr *)&ss, len, &cfg, &R.udp);
+	if (err < 0)
+		fail("udp socket: %s", strerror(-err));
+	R.uslots = calloc(o.conns, sizeof(*R.uslots));
+	if (!R.uslots)
+		fail("out of memory");
+	R.connected = o.conns;
+	for (uint32_t i = 0; i < o.conns; i++)
+		udp_send_slot(i);
+	evr_timer_init(&R.tick, udp_check_lost);
+	evr_timer_start(R.loop, &R.tick, 10);
+}
+
 /* ---- phases and reports ---- */
 
 static void print_report(void)
@@ -410,6 +518,7 @@ static void print_report(void)
 		       o.mode == M_ECHO	     ? "echo"
 		       : o.mode == M_RATE    ? "rate"
 		       : o.mode == M_CONNECT ? "connect"
+		       : o.mode == M_UDP     ? "udp"
 					     : "idle",
 		       o.target, evr_loop_backend(R.loop), o.conns, o.size,
 		       o.depth, o.rate, secs, (unsigned long long)R.ops, ops_s,
@@ -550,6 +659,9 @@ static void usage(void)
 	     "  connect  churn: -c concurrent connect, [--request], read to "
 	     "EOF, close\n"
 	     "  idle     open -c connections and hold them for -d seconds\n"
+	     "  udp      -c datagrams of -s bytes in flight; lost ones (no "
+	     "answer in\n"
+	     "           200 ms) are counted and sent again\n"
 	     "options:\n"
 	     "  -c N            connections (default 50)\n"
 	     "  -s BYTES        message size (default 64)\n"
@@ -636,10 +748,12 @@ static void parse_args(int argc, char **argv)
 		o.mode = M_CONNECT;
 	else if (!strcmp(argv[1], "idle"))
 		o.mode = M_IDLE;
+	else if (!strcmp(argv[1], "udp"))
+		o.mode = M_UDP;
 	else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		usage(), exit(0);
 	else
-		fail("unknown mode \"%s\" (echo, rate, connect, idle)",
+		fail("unknown mode \"%s\" (echo, rate, connect, idle, udp)",
 		     argv[1]);
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "c:s:p:r:d:w:qh", lo, NULL)) !=
@@ -729,6 +843,9 @@ static void setup_proto(void)
 		proto.on_data = msg_data;
 		proto.on_close = msg_close;
 		break;
+	case M_UDP:
+		proto.on_datagram = udp_datagram;
+		break;
 	case M_CONNECT:
 		proto.state_size = sizeof(struct churn_st);
 		proto.on_connect = churn_connect;
@@ -763,7 +880,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	evr_log_set_ident("evring-bench");
-	evr_log_set_level(EVR_LOG_WARN);
+	/* (a run stopped mid-flight drops a few datagrams: not news) */
+	evr_log_set_level(EVR_LOG_ERR);
 	parse_args(argc, argv);
 	raise_nofile();
 	setup_proto();
@@ -796,6 +914,8 @@ int main(int argc, char **argv)
 	}
 	if (o.mode == M_CONNECT)
 		churn_start_all();
+	else if (o.mode == M_UDP)
+		udp_start_all();
 	else
 		for (uint32_t i = 0; i < o.conns; i++)
 			connect_one();
@@ -803,6 +923,7 @@ int main(int argc, char **argv)
 	if (R.tty && !o.quiet)
 		fprintf(stderr, "\n");
 	evr_buf_unref(R.pat);
+	free(R.uslots);
 	evr_connector_free(R.cn);
 	evr_loop_free(R.loop);
 	free(R.conns);

@@ -52,9 +52,18 @@ start_server() {
 	local name=$1 svc=$2 cmd
 	case $name in
 	evringd-io_uring | evringd-epoll)
-		cmd="$BUILD/evringd --backend=${name#evringd-} -q -b 127.0.0.1 -s $svc:0 --idle-timeout 0 --send-timeout 0"
+		case $svc in
+		udp) spec="-s echo/udp:0 --udp-rate off" ;;
+		*) spec="-s $svc/tcp:0" ;;
+		esac
+		cmd="$BUILD/evringd --backend=${name#evringd-} -q -b 127.0.0.1 $spec --idle-timeout 0 --send-timeout 0"
 		;;
-	epoll) cmd="$BUILD/peers/epoll_$svc -p 0" ;;
+	epoll)
+		case $svc in
+		udp) cmd="$BUILD/peers/epoll_udp_echo -p 0" ;;
+		*) cmd="$BUILD/peers/epoll_$svc -p 0" ;;
+		esac
+		;;
 	libuv) cmd="$BUILD/peers/uv_echo -p 0" ;;
 	libevent) cmd="$BUILD/peers/event_echo -p 0" ;;
 	*) log "unknown server $name"; exit 1 ;;
@@ -121,28 +130,12 @@ for server in evringd-io_uring evringd-epoll epoll; do
 	stop_server
 done
 
-# ---- UDP echo (servers that have it) -------------------------------------
-if "$BUILD/evringd" --help 2>/dev/null | grep -q '/udp' &&
-	"$BUILD/evring-bench" --help 2>/dev/null | grep -q '^  udp'; then
-	for server in evringd-io_uring evringd-epoll epoll-udp; do
-		case $server in
-		epoll-udp)
-			start_server_cmd() { :; }
-			SRV="$BUILD/peers/epoll_udp_echo -p 0"
-			;;
-		*) SRV="$BUILD/evringd --backend=${server#evringd-} -q -b 127.0.0.1 -s echo/udp:0 --udp-rate 0" ;;
-		esac
-		fifo=$OUT/listen.$$
-		rm -f "$fifo"; mkfifo "$fifo"
-		# shellcheck disable=SC2086
-		$SRV_CPU $SRV >"$fifo" 2>>"$SLOG" &
-		SPID=$!
-		read -r -t 10 line <"$fifo"; rm -f "$fifo"
-		SPORT=${line##*:}; SPORT=${SPORT%% *}
-		bench "udp echo c=50 s=64" "$server" udp -c 50 -s 64
-		stop_server
-	done
-fi
+# ---- UDP echo -------------------------------------------------------------
+for server in evringd-io_uring evringd-epoll epoll; do
+	start_server "$server" udp
+	bench "udp echo c=50 s=64" "$server" udp -c 50 -s 64
+	stop_server
+done
 
 # ---- HTTP plaintext with wrk ---------------------------------------------
 wrk_run() {
