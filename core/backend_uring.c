@@ -266,6 +266,9 @@ static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
 		if (p.features & EVR_IORING_FEAT_CQE_SKIP)
 			u->skip_flag = EVR_IOSQE_CQE_SKIP_SUCCESS;
 		u->cq_batch = p.cq_entries;
+		/* io_uring_enter() by registered index saves looking the ring
+		 * file up on every call (5.18); an old kernel just says no */
+		io_uring_register_ring_fd(&u->ring);
 		return 0;
 	}
 	return err;
