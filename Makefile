@@ -151,7 +151,7 @@ BENCH_PKGS := wrk nginx libuv1-dev libevent-dev gnuplot-nox python3 curl \
 	util-linux
 PEERS := $(BUILD)/peers/epoll_echo $(BUILD)/peers/epoll_daytime \
 	$(BUILD)/peers/epoll_udp_echo $(BUILD)/peers/uv_echo \
-	$(BUILD)/peers/event_echo
+	$(BUILD)/peers/event_echo $(BUILD)/peers/epoll_client
 
 $(BUILD)/.bench-deps-ok: Makefile
 	$(Q)mkdir -p $(@D)

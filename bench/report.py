@@ -147,6 +147,36 @@ if idle:
         w("| %s | %s | %s | %s |" % (r["server"], x["rss_kib_1000"], x["rss_kib_15000"], x["bytes_per_conn"]))
     w("")
 
+cc = [r for r in rows if r["label"].startswith("client cost")]
+if cc:
+    w("## The generator's own cost")
+    w("")
+    w("Client CPU per echoed 64-byte message (c=50, p=1) against the hand-written epoll echo server, evring-bench against a simple epoll client (bench/peers/epoll_client.c: one read and one write per message):")
+    w("")
+    w("| client | messages/s | client CPU µs per message |")
+    w("|---|---|---|")
+    lb = cc[0]["label"]
+    for s in ("evring-bench", "epoll_client"):
+        w("| %s | %s%s | %s%s |" % (s, fmt(med(lb, s, "ops_per_s")), spread(lb, s, "ops_per_s"),
+                                   fmt(med(lb, s, "client_cpu_us_per_op")), spread(lb, s, "client_cpu_us_per_op")))
+    w("")
+
+cmds = []
+for r in rows:
+    c = r.get("cmd")
+    if c and c not in cmds:
+        cmds.append(c)
+if cmds:
+    w("## Exact commands")
+    w("")
+    w("Servers: `build/evringd --backend=B -q -b 127.0.0.1 -s SERVICE:0 --idle-timeout 0 --send-timeout 0` (UDP: `-s echo/udp:0 --udp-rate off`), `build/peers/NAME -p 0`, `nginx -c bench/peers/nginx.conf`, each under `taskset -c 0`; clients under `taskset -c 1`:")
+    w("")
+    w("```")
+    for c in cmds:
+        w(c)
+    w("```")
+    w("")
+
 # ---- targets ----
 w("## Targets")
 w("")
@@ -181,6 +211,13 @@ target("daytime churn: server CPU per connection ≤ 0.8× hand-written epoll", 
 mem = [r["run"]["bytes_per_conn"] for r in idle if r["server"] == "evringd-io_uring"]
 target("≤ 512 bytes of RSS per idle connection at 15,000", mem[0] if mem else None, bool(mem) and mem[0] <= 512,
        "%s bytes" % mem[0] if mem else "")
+ccl = [r for r in rows if r["label"].startswith("client cost")]
+if ccl:
+    lb = ccl[0]["label"]
+    ev = med(lb, "evring-bench", "client_cpu_us_per_op")
+    ep = med(lb, "epoll_client", "client_cpu_us_per_op")
+    target("evring-bench's client CPU per message below a simple epoll client's", ratio(ev, ep),
+           ev is not None and ep is not None and ev < ep, "%.2f× (%.2f vs %.2f µs)" % (ev / ep, ev, ep) if ev and ep else "")
 worse = [lb for lb in echo_labels
          if (med(lb, "evringd-io_uring", "server_cpu_us_per_op") or 0) >= (med(lb, "evringd-epoll", "server_cpu_us_per_op") or 1e9)]
 if echo_labels:

@@ -94,21 +94,23 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# record LABEL SERVER JSON: one raw result
+# record LABEL SERVER JSON [COMMAND]: one raw result
 record() {
-	printf '{"label":"%s","server":"%s","run":%s}\n' "$1" "$2" "$3" >>"$RAW"
+	printf '{"label":"%s","server":"%s","cmd":"%s","run":%s}\n' \
+		"$1" "$2" "${4:-}" "$3" >>"$RAW"
 }
 
 bench() {
 	local label=$1 server=$2
 	shift 2
-	local r
+	local r cmd
+	cmd="evring-bench $* -d $DUR -w $WARM --server-pid PID 127.0.0.1:PORT"
 	for _ in $(seq "$REPEAT"); do
 		# shellcheck disable=SC2086
 		r=$($CLI_CPU "$BUILD/evring-bench" "$@" -q --json \
 			--server-pid "$SPID" -d "$DUR" -w "$WARM" \
 			"127.0.0.1:$SPORT") || { log "run failed: $label $server"; continue; }
-		record "$label" "$server" "$r"
+		record "$label" "$server" "$r" "$cmd"
 		log "$label $server: $(printf '%s' "$r" | sed -e 's/.*"ops_per_s":\([0-9.]*\).*"server_cpu_us_per_op":\([0-9.a-z]*\).*/\1 ops\/s, server \2 us\/op/')"
 	done
 }
@@ -122,6 +124,18 @@ for server in $ECHO_SERVERS; do
 	done
 	stop_server
 done
+
+# ---- the generator's own cost: evring-bench against a simple epoll client --
+start_server epoll echo
+for _ in $(seq "$REPEAT"); do
+	r=$($CLI_CPU "$BUILD/evring-bench" echo -c 50 -s 64 -p 1 -q --json \
+		-d "$DUR" -w "$WARM" "127.0.0.1:$SPORT")
+	record "client cost c=50 s=64 p=1" evring-bench "$r" "evring-bench echo -c 50 -s 64 -p 1"
+	r=$($CLI_CPU "$BUILD/peers/epoll_client" -c 50 -s 64 -d "$DUR" -w "$WARM" "127.0.0.1:$SPORT")
+	record "client cost c=50 s=64 p=1" epoll_client "$r" "epoll_client -c 50 -s 64"
+	log "client cost: $(printf '%s' "$r" | grep -o '"client_cpu_us_per_op":[0-9.]*')"
+done
+stop_server
 
 # ---- connection churn against daytime ------------------------------------
 for server in evringd-io_uring evringd-epoll epoll; do
@@ -150,7 +164,8 @@ wrk_run() {
 		p99=$(printf '%s\n' "$out" | awk '$1=="99%" {print $2}')
 		errs=$(printf '%s\n' "$out" | awk '/Non-2xx|Socket errors/ {n++} END {print n+0}')
 		record "http wrk -t1 -c100" "$server" "$(printf '{"mode":"wrk","ops":%s,"ops_per_s":%s,"server_cpu_us_per_op":%s,"wrk_p50":"%s","wrk_p99":"%s","errors":{"wrk":%s}}' \
-			"$req" "$rps" "$(awk -v a="$cpu0" -v b="$cpu1" -v n="$req" 'BEGIN {printf "%.3f", (b-a)/1e3/n}')" "$p50" "$p99" "$errs")"
+			"$req" "$rps" "$(awk -v a="$cpu0" -v b="$cpu1" -v n="$req" 'BEGIN {printf "%.3f", (b-a)/1e3/n}')" "$p50" "$p99" "$errs")" \
+			"wrk -t1 -c100 -d${WRKDUR}s --latency http://127.0.0.1:PORT/"
 		log "http $server: $rps req/s"
 	done
 }
@@ -201,7 +216,8 @@ if [ "$MODE" = full ]; then
 		r1=$(idle_rss 1000 5000)
 		r2=$(idle_rss 15000 5000)
 		record "idle memory" "$server" "$(printf '{"mode":"idle","rss_kib_1000":%s,"rss_kib_15000":%s,"bytes_per_conn":%s}' \
-			"$r1" "$r2" "$(awk -v a="$r1" -v b="$r2" 'BEGIN {printf "%.0f", (b-a)*1024/14000}')")"
+			"$r1" "$r2" "$(awk -v a="$r1" -v b="$r2" 'BEGIN {printf "%.0f", (b-a)*1024/14000}')")" \
+			"evring-bench idle -c 5000 --sources 64 (3 processes at 15,000)"
 		log "idle memory $server: $r1 KiB at 1000, $r2 KiB at 15000"
 		stop_server
 	done
