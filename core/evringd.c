@@ -95,7 +95,7 @@ struct daemon {
 static const char usage_text[] =
     "usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
     "\n"
-    "Serves built-in services over TCP on io_uring (or epoll).\n"
+    "Serves built-in services over TCP and UDP on io_uring (or epoll).\n"
     "\n"
     "  -s, --service NAME[/tcp|/udp][:PORT]\n"
     "                        serve NAME (over TCP and UDP when the "
