@@ -861,7 +861,8 @@ static void make_pattern(void)
 	if (!R.pat)
 		fail("out of memory");
 	for (uint32_t i = 0; i < PERIOD + o.size; i++)
-		R.pat->data[i] = (char)('a' + ((i % PERIOD) * 7 + (i % PERIOD) / 26) % 26);
+		R.pat->data[i] =
+		    (char)('a' + ((i % PERIOD) * 7 + (i % PERIOD) / 26) % 26);
 	R.pat->len = PERIOD + o.size;
 }
 

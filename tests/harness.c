@@ -281,27 +281,16 @@ static int parse_stats(const char *line, struct srv_stats *st)
 		   : -1;
 }
 
-static int count_stats_lines(const char *log)
-{
-	int n = 0;
-
-	while ((log = strstr(log, "stats: "))) {
-		n++;
-		log++;
-	}
-	return n;
-}
-
 int srv_stats(struct srv *s, struct srv_stats *st)
 {
-	int before = count_stats_lines(srv_log(s));
+	int before = count_substr(srv_log(s), "stats: ");
 	int64_t deadline = now_ms() + 5000;
 
 	kill(s->pid, SIGUSR1);
 	while (now_ms() < deadline) {
 		const char *log = srv_log(s);
 
-		if (count_stats_lines(log) > before) {
+		if (count_substr(log, "stats: ") > before) {
 			const char *last = NULL, *p = log;
 
 			while ((p = strstr(p, "stats: "))) {
@@ -389,6 +378,36 @@ int run_capture(const char *const *argv, char *out, size_t outlen,
 
 /* ---- clients ---- */
 
+socklen_t loopback_addr(int family, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (void *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof(*in);
+	}
+	struct sockaddr_in6 *in6 = (void *)ss;
+
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	in6->sin6_addr = in6addr_loopback;
+	return sizeof(*in6);
+}
+
+int count_substr(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay++;
+	}
+	return n;
+}
+
 int tcp_connect(int family, uint16_t port)
 {
 	struct sockaddr_storage ss;
@@ -396,22 +415,7 @@ int tcp_connect(int family, uint16_t port)
 	socklen_t len;
 	int fd;
 
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *in = (void *)&ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*in);
-	} else {
-		struct sockaddr_in6 *in6 = (void *)&ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		in6->sin6_addr = in6addr_loopback;
-		len = sizeof(*in6);
-	}
+	len = loopback_addr(family, port, &ss);
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;

@@ -120,6 +120,12 @@ int run_capture(const char *const *argv, char *out, size_t outlen,
 
 /* ---- clients ---- */
 
+/* The loopback address of family (127.0.0.1 or ::1) with port; its
+ * length. */
+socklen_t loopback_addr(int family, uint16_t port, struct sockaddr_storage *ss);
+/* How many times needle occurs in hay. */
+int count_substr(const char *hay, const char *needle);
+
 /* Connected blocking TCP socket to the loopback of family, with 10 s I/O
  * timeouts. -1 on failure. */
 int tcp_connect(int family, uint16_t port);

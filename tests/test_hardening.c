@@ -18,17 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay++;
-	}
-	return n;
-}
-
 static int start(struct srv *s, const char *backend, const char *const *opts)
 {
 	const char *argv[32];
@@ -194,7 +183,7 @@ BACKEND_TEST(hardening, global_and_service_connection_limits)
 	}
 	cr_assert_eq(srv_stats(&s, &st), 0);
 	cr_assert_eq(st.conns_refused, 7);
-	cr_assert_eq(count(srv_log(&s), "refused a connection"), 1,
+	cr_assert_eq(count_substr(srv_log(&s), "refused a connection"), 1,
 		     "one line per interval: %s", srv_log(&s));
 	cr_assert(srv_log_has(&s, "global limit of 5"));
 	/* room again once some close */

@@ -43,17 +43,6 @@ static long cpu_ticks(pid_t pid)
 	return ut + st;
 }
 
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay++;
-	}
-	return n;
-}
-
 static int echo_once(int fd, char tag)
 {
 	char c = 0;
@@ -68,7 +57,8 @@ BACKEND_TEST(limits, emfile_pauses_without_spinning_and_recovers)
 	enum { N = 500 };
 	/* The limit is set before exec, as `ulimit -n` would: io_uring takes
 	 * RLIMIT_NOFILE when the multishot accept is armed, not later. */
-	const char *argv[] = { "/usr/bin/prlimit", "--nofile=64:64",
+	const char *argv[] = { "/usr/bin/prlimit",
+			       "--nofile=64:64",
 			       evringd_path(),
 			       "--backend",
 			       backend,
@@ -99,7 +89,7 @@ BACKEND_TEST(limits, emfile_pauses_without_spinning_and_recovers)
 	t1 = cpu_ticks(s.pid);
 	cr_assert_leq(t1 - t0, 10, "%ld ticks of CPU in 1 s while paused",
 		      t1 - t0);
-	cr_assert_eq(count(srv_log(&s), "pausing accepts"), 1, "log: %s",
+	cr_assert_eq(count_substr(srv_log(&s), "pausing accepts"), 1, "log: %s",
 		     srv_log(&s));
 	cr_assert(srv_log_has(&s, "Too many open files"));
 	cr_assert_eq(echo_once(fds[1], 'b'), 0, "still serving while paused");

@@ -49,22 +49,7 @@ static void udp_to(int fd, int family, uint16_t port, const void *p, size_t n)
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *in = (void *)&ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*in);
-	} else {
-		struct sockaddr_in6 *in6 = (void *)&ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		in6->sin6_addr = in6addr_loopback;
-		len = sizeof(*in6);
-	}
+	len = loopback_addr(family, port, &ss);
 	cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&ss, len),
 		     (ssize_t)n);
 }
