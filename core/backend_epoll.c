@@ -246,7 +246,10 @@ static void conn_read(struct evr_conn *c)
 			return;
 		b = EVR__FAULT(EVR__F_POOL) ? NULL : evr__pool_get(&l->pool);
 		if (!b) {
-			evr__conn_starved(c);
+			/* already on the ready list (a resume from on_data):
+			 * its next turn there finds the pool empty again */
+			if (!(c->flags & EVR__C_READABLE))
+				evr__conn_starved(c);
 			return;
 		}
 		size_t want = EVR__FAULT_CUT(EVR__F_RECV_SHORT, b->cap);
@@ -317,7 +320,19 @@ static void epoll_conn_send(struct evr_conn *c)
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			/* the socket is full: wait for EPOLLOUT */
+			/* the socket is full: wait for EPOLLOUT (registering
+			 * it if it never was: closed from on_accept) */
+			if (!(c->flags & EVR__C_RECV)) {
+				int err = ctl(E(c->loop), EPOLL_CTL_ADD, c->fd,
+					      EPOLLIN | EPOLLOUT | EPOLLRDHUP |
+						  EPOLLET,
+					      tag(c, K_CONN));
+				if (err < 0) {
+					evr__conn_send_failed(c, err);
+					return;
+				}
+				c->flags |= EVR__C_RECV;
+			}
 			c->flags |= EVR__C_SENDING;
 			return;
 		}
@@ -554,6 +569,7 @@ static int epoll_udp_send(struct evr_udp *u, struct evr_buf *b, char *p,
 	memcpy(&o->q[o->n].addr, peer, peerlen);
 	o->n++;
 	if (!u->dirty) {
+		u->svc.refs++; /* dropped by the flush pass */
 		u->dirty = true;
 		u->next_dirty = l->udp_dirty;
 		l->udp_dirty = u;

@@ -416,8 +416,8 @@ static int uring_listener_start(struct evr_listener *ls)
 	sqe = get_sqe(u);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL,
-				       SOCK_NONBLOCK | SOCK_CLOEXEC);
+	/* accepted sockets blocking: see evr__backend.blocking_sockets */
+	io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
 	sqe->user_data = tag(ls, OP_ACCEPT);
 	ls->armed = true;
 	ls->svc.refs++;
@@ -492,7 +492,7 @@ static int uring_conn_recv(struct evr_conn *c)
 
 	/* Still armed (a pause's cancel not yet completed): the final
 	 * completion arms it again. */
-	if (c->flags & EVR__C_RECV)
+	if (c->flags & (EVR__C_RECV | EVR__C_PAUSED))
 		return 0;
 	sqe = get_sqe(u);
 	if (!sqe)
@@ -819,6 +819,7 @@ static void on_urecv(struct evr_loop *l, void *p, int res, unsigned flags)
 			b->data = io_uring_recvmsg_payload(out, &s->rmsg);
 			b->len =
 			    io_uring_recvmsg_payload_length(out, res, &s->rmsg);
+			b->cap -= (uint32_t)(b->data - b->base);
 			evr__udp_datagram(s, b, io_uring_recvmsg_name(out), nl,
 					  out->flags & MSG_TRUNC);
 		} else if (b) {
@@ -904,6 +905,8 @@ static void uring_udp_stop(struct evr_udp *s)
 {
 	if (s->armed)
 		add_cancel(U(s->svc.loop), tag(s, OP_URECV));
+	/* replies prepared in this iteration name the fd: issue them first */
+	io_uring_submit(&U(s->svc.loop)->ring);
 	close(s->fd);
 }
 
@@ -1010,6 +1013,7 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 
 const struct evr__backend evr__backend_uring = {
 	.name = "io_uring",
+	.blocking_sockets = true,
 	.probe = uring_probe,
 	.init = uring_init,
 	.fini = uring_fini,

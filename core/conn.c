@@ -203,7 +203,7 @@ static void conn_timeout(struct evr_timer *t)
 	struct evr_loop *l = c->loop;
 	uint64_t now = l->now, next = UINT64_MAX;
 
-	if (c->flags & EVR__C_CLOSING)
+	if (c->flags & EVR__C_CLOSED)
 		return;
 	if (lim->idle_timeout_ms) {
 		uint64_t due = c->last_active + lim->idle_timeout_ms;
@@ -395,7 +395,9 @@ int evr_connect(struct evr_connector *cn, const struct sockaddr *dst,
 
 	if (cn->closed || l->stopping || l->draining)
 		return -ESHUTDOWN;
-	fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	fd = socket(dst->sa_family,
+		    SOCK_STREAM | SOCK_CLOEXEC |
+			(l->be_ops->blocking_sockets ? 0 : SOCK_NONBLOCK),
 		    IPPROTO_TCP);
 	if (fd < 0)
 		return -errno;
@@ -444,8 +446,10 @@ int evr_adopt(struct evr_connector *cn, int fd, struct evr_conn **out)
 	if (cn->closed || l->stopping || l->draining)
 		return -ESHUTDOWN;
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+	if (fl < 0)
+		return -errno;
+	fl = l->be_ops->blocking_sockets ? fl & ~O_NONBLOCK : fl | O_NONBLOCK;
+	if (fcntl(fd, F_SETFL, fl) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
 	c = conn_alloc(&cn->svc, fd, NULL);
 	if (!c)
@@ -467,7 +471,10 @@ void evr__conn_connected(struct evr_conn *c, int err)
 {
 	c->flags &= ~EVR__C_CONNECTING;
 	if (c->flags & EVR__C_CLOSING) {
-		schedule_flush(c); /* closed meanwhile: finish it now */
+		/* closed meanwhile: finish it now, with the connect's error */
+		if (err < 0 && !c->err)
+			c->err = err;
+		schedule_flush(c);
 		return;
 	}
 	if (err < 0) {

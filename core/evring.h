@@ -397,8 +397,9 @@ int evr_connect(struct evr_connector *cn, const struct sockaddr *dst,
 
 /*
  * Serve a socket that is already connected (one end of a socketpair, a
- * descriptor inherited from a parent) as a connection of cn: it becomes
- * nonblocking, and its module hears on_connect in a later iteration, as
+ * descriptor inherited from a parent) as a connection of cn: its blocking
+ * mode is set as the backend wants, and its module hears on_connect in a
+ * later iteration, as
  * for evr_connect. The connection owns fd from then on. -errno, and fd is
  * left alone, when it cannot be taken.
  */

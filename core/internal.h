@@ -66,6 +66,10 @@ struct evr__pool;
  */
 struct evr__backend {
 	const char *name;
+	/* Connection sockets are blocking: io_uring waits by polling itself,
+	 * and a nonblocking socket would make a send retried from its
+	 * workers fail with -EAGAIN. epoll needs them nonblocking. */
+	bool blocking_sockets;
 	/* Can this backend run here? 0, or -errno with words in why. */
 	int (*probe)(const struct evr_loop_opts *o, char *why, size_t whylen);
 	int (*init)(struct evr_loop *l, const struct evr_loop_opts *o);

@@ -268,10 +268,10 @@ void evr_loop_free(struct evr_loop *l)
 {
 	if (!l)
 		return;
+	evr__timers_fini(l); /* before the memory its timers live in */
 	evr__conn_free_all(l);
 	evr__listener_free_all(l);
 	evr__udp_free_all(l);
-	evr__timers_fini(l);
 	evr__sources_fini(l);
 	if (l->be_ops)
 		l->be_ops->fini(l);

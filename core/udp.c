@@ -242,7 +242,11 @@ void evr__udp_starved(struct evr_udp *u)
 
 void evr__udp_refill(struct evr_loop *l)
 {
-	while (l->upool.nfree && !evr__list_empty(&l->udp_starved)) {
+	/* at most one pass over the starved sockets: one that fails to
+	 * restart waits for the next iteration */
+	uint32_t budget = l->upool.nfree;
+
+	while (budget-- && !evr__list_empty(&l->udp_starved)) {
 		struct evr_udp *u = EVR_CONTAINER_OF(l->udp_starved.next,
 						     struct evr_udp, starve);
 
@@ -261,6 +265,8 @@ void evr__udp_flush_all(struct evr_loop *l)
 		l->udp_dirty = u->next_dirty;
 		u->dirty = false;
 		l->be_ops->udp_flush(u);
+		if (l->be_ops == &evr__backend_epoll)
+			evr__svc_put(&u->svc);
 	}
 }
 

@@ -130,9 +130,11 @@ static int dir_conf_set(void *p, const char *key, const char *value)
 /* Split line in place into at most DIR_WORDS words. */
 static int split(char *line, char **w)
 {
+	char *save = NULL;
 	int n = 0;
 
-	for (char *s = strtok(line, " \t"); s; s = strtok(NULL, " \t")) {
+	for (char *s = strtok_r(line, " \t", &save); s;
+	     s = strtok_r(NULL, " \t", &save)) {
 		if (n == DIR_WORDS)
 			return -1;
 		w[n++] = s;

@@ -183,6 +183,10 @@ void evr_line_feed(struct evr_line *lf, struct evr_buf *b)
 
 	if (lf->failed)
 		return;
+	/* a line ends in b: the one held afterwards, if any, is a new one
+	 * and gets a deadline of its own */
+	if (memchr(b->data, '\n', b->len))
+		evr_timer_stop(l, &lf->timer);
 	r = evr__line_split(lf, l, b, emit_to_handler, lf);
 	if (r == EVR__LINE_TOO_LONG) {
 		snprintf(why, sizeof(why), "line too long (more than %u bytes)",
