@@ -22,6 +22,26 @@ static void on_tick(struct evr_timer *t)
 		evr_timer_start(s->l, &s->tick, 2);
 }
 
+/* The optional UDP socket; its port in s->uport. */
+static int udp_start(struct server *s)
+{
+	struct evr_udp_cfg cfg = { .proto = s->udp_proto, .conf = s->conf };
+	struct sockaddr_storage ss;
+	struct evr_udp *u;
+	socklen_t len;
+	int err;
+
+	cfg.guard.rate = EVR_UDP_UNLIMITED;
+	cfg.guard.amplification = EVR_UDP_UNLIMITED;
+	evr_addr_parse("127.0.0.1", 0, &ss, &len);
+	err = evr_udp_bind(s->l, (struct sockaddr *)&ss, len, &cfg, &u);
+	if (err < 0)
+		return err;
+	evr_udp_addr(u, &ss, &len);
+	s->uport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
 /* The loop is created, run and freed on its own thread (io_uring rings
  * are SINGLE_ISSUER). */
 static void *server_main(void *arg)
@@ -47,6 +67,11 @@ static void *server_main(void *arg)
 	}
 	evr_listener_addr(ls, &ss, &len);
 	s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (s->udp_proto && udp_start(s) < 0) {
+		evr_loop_free(s->l);
+		atomic_store(&s->state, -1);
+		return NULL;
+	}
 	evr_timer_init(&s->tick, on_tick);
 	evr_timer_start(s->l, &s->tick, 0);
 	atomic_store(&s->state, 1);
@@ -86,13 +111,16 @@ void server_wait_idle(struct server *s)
 	do {
 		st = server_stats(s);
 		if (!st.conns_open && st.bufs_free == st.bufs_total &&
-		    !st.bufs_heap && !st.bytes_queued)
+		    st.udp_bufs_free == st.udp_bufs_total && !st.bufs_heap &&
+		    !st.bytes_queued)
 			return;
 	} while (now_ms() < deadline);
 	cr_assert_fail("not idle: conns_open=%llu bufs_free=%u/%u "
-		       "bytes_queued=%llu",
+		       "udp_bufs_free=%u/%u bufs_heap=%llu bytes_queued=%llu",
 		       (unsigned long long)st.conns_open, st.bufs_free,
-		       st.bufs_total, (unsigned long long)st.bytes_queued);
+		       st.bufs_total, st.udp_bufs_free, st.udp_bufs_total,
+		       (unsigned long long)st.bufs_heap,
+		       (unsigned long long)st.bytes_queued);
 }
 
 void server_stop(struct server *s)

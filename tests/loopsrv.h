@@ -2,8 +2,9 @@
 /*
  * loopsrv.h - a loop serving one listener on 127.0.0.1 in a thread of the
  * test process, for tests that need options or modules evringd does not
- * have. The loop is created, run and freed on that thread; the test reads
- * a snapshot of its counters, refreshed every 2 ms.
+ * have, and optionally a UDP socket on 127.0.0.1 too. The loop is created,
+ * run and freed on that thread; the test reads a snapshot of its counters,
+ * refreshed every 2 ms.
  */
 #ifndef EVRING_TEST_LOOPSRV_H
 #define EVRING_TEST_LOOPSRV_H
@@ -18,6 +19,10 @@ struct server {
 	const struct evr_proto *proto; /* default: echo */
 	void *conf;		       /* the module's configuration */
 	struct evr_conn_limits lim;
+	/* When set, also bind a UDP socket served by this module (with
+	 * conf), with the guard's rate limit and amplification cap off; its
+	 * port in uport. */
+	const struct evr_proto *udp_proto;
 	atomic_bool hold; /* listen, but run the loop only when cleared */
 	/* private: */
 	pthread_t th;
@@ -26,6 +31,7 @@ struct server {
 	struct evr_loop *l;
 	struct evr_timer tick;
 	uint16_t port;
+	uint16_t uport;
 	atomic_int state; /* 0 starting, 1 serving, -1 failed */
 	atomic_bool stop;
 	int run_err;
@@ -33,7 +39,8 @@ struct server {
 
 void server_start(struct server *s, const char *backend);
 struct evr_stats server_stats(struct server *s);
-/* Asserts that connections, buffers and queues get back to zero. */
+/* Asserts that connections, buffers (UDP ones too) and queues get back to
+ * zero. */
 void server_wait_idle(struct server *s);
 void server_stop(struct server *s);
 
