@@ -112,6 +112,25 @@ int srv_start(struct srv *s, const char *backend, int nlisteners,
 	return srv_spawn(s, nlisteners, args);
 }
 
+/* Server logs are read after the server stopped, until the test ends:
+ * they go when the test process exits. */
+static char logs[64][64];
+static int nlogs;
+
+static void remove_logs(void)
+{
+	while (nlogs)
+		unlink(logs[--nlogs]);
+}
+
+static void forget_at_exit(const char *path)
+{
+	if (nlogs == 0)
+		atexit(remove_logs);
+	if (nlogs < 64)
+		snprintf(logs[nlogs++], sizeof(logs[0]), "%s", path);
+}
+
 int srv_spawn(struct srv *s, int nlisteners, const char *const *args)
 {
 	char buf[4096];
@@ -122,6 +141,8 @@ int srv_spawn(struct srv *s, int nlisteners, const char *const *args)
 	memset(s, 0, sizeof(*s));
 	snprintf(s->log_path, sizeof(s->log_path), "/tmp/evring-test-XXXXXX");
 	logfd = mkstemp(s->log_path);
+	if (logfd >= 0)
+		forget_at_exit(s->log_path);
 	if (logfd < 0 || pipe2(out, O_CLOEXEC) < 0)
 		return -1;
 	s->pid = fork();
