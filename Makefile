@@ -1,17 +1,23 @@
 # evring - plain GNU make, objects out of tree in build/.
 #
-#   make                 build/libevring.a, build/libevring.so, build/evringd
-#   make run             build and start evringd with the default services
-#   make test            build and run every test (both backends)
+#   make                 build/libevring.a, build/libevring.so, build/evringd,
+#                        build/evring-bench (never installs anything)
+#   make run             install what is missing, build, start evringd
+#   make test            install what is missing, build, run every test
+#                        (both backends); ends with "N passed, N failed,
+#                        N skipped"
 #   make examples        build the examples
-#   make SANITIZE=address,undefined test   the same under sanitizers
+#   make check           the suite under ASan+UBSan
+#   make check-layers    the layer rule: core/ never reaches protocols/;
+#                        nothing above core/ includes core/internal.h
 #   make V=1             show the commands
 #   make WERROR=1        warnings are errors (CI)
 #   make MIMALLOC=0      build without mimalloc
+#   CPPFLAGS, CFLAGS and LDFLAGS are honoured (dpkg-buildflags).
 #
-# Before building, the deps step checks for the Debian packages the build
-# and the tests need and installs the missing ones (as root), or prints the
-# apt-get command to run.
+# Sources are found by wildcard: the library is core/*.c, core/backend/*.c
+# and protocols/*.c; the daemon core/evringd/*.c; each examples/NAME/ is
+# one program; each tests/test_*.c one test program.
 
 CC ?= cc
 V ?= 0
@@ -39,8 +45,12 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 OPT ?= -O2
+# Public headers are reached as a user of the installed library reaches
+# them: "evring.h" and "evring/line.h" (build/include/evring/ holds links
+# to the public headers of protocols/).
+INC := -Icore -I$(BUILD)/include
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC $(WARN) -MMD -MP \
-	-Icore $(CFLAGS)
+	$(INC) $(CPPFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(LDFLAGS)
 ifneq ($(SANITIZE),)
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
@@ -54,57 +64,64 @@ ifeq ($(MIMALLOC),1)
 ALLOC_LIBS := -Wl,--no-as-needed -lmimalloc -Wl,--as-needed
 endif
 
-LIB_SRCS := core/log.c core/addr.c core/timer.c core/buf.c core/conn.c \
-	core/listener.c core/loop.c core/source.c core/fault.c core/udp.c \
-	core/backend_uring.c \
-	core/backend_epoll.c protocols/registry.c protocols/echo.c \
-	protocols/daytime.c protocols/http.c protocols/line.c \
-	protocols/directory.c
-BENCH_OBJS := $(BUILD)/obj/bench/evring_bench.o $(BUILD)/obj/bench/hist.o
+LIB_SRCS := $(wildcard core/*.c core/backend/*.c protocols/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
-DAEMON_OBJS := $(BUILD)/obj/core/evringd.o
+DAEMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard core/evringd/*.c))
+BENCH_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/*.c))
+
+# The public headers, and where they are reached from.
+PUBLIC_PROTO_HDRS := protocols/modules.h protocols/builtin.def \
+	protocols/line.h protocols/daytime.h
+PUBLIC_LINKS := $(PUBLIC_PROTO_HDRS:protocols/%=$(BUILD)/include/evring/%)
 
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o
 TEST_TOOLS := $(BUILD)/tests/seccomp-launch
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(TEST_HELPER_OBJS)
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)
 EXAMPLE_DIRS := $(sort $(dir $(EXAMPLE_SRCS)))
 EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
 
-# Debian packages for building, running and testing.
-DEPS_PKGS := gcc make libc6-dev pkg-config liburing-dev libmimalloc-dev \
-	libcriterion-dev netbase tzdata util-linux
-DEPS_STAMP := $(BUILD)/.deps-ok
+# Test objects are built through pattern rules: keep them, or make deletes
+# them as intermediates and recompiles every test on every run.
+.SECONDARY: $(TEST_OBJS) $(PUBLIC_LINKS)
 
-.PHONY: check valgrind soak
-.PHONY: all deps run test examples clean check-format format bench \
-	bench-quick peers
+.PHONY: all deps run test test-build examples clean check check-layers \
+	check-format format bench bench-quick peers valgrind soak
 
 all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd \
 	$(BUILD)/evring-bench
 
-# ---- dependencies --------------------------------------------------------
+# ---- Debian packages -----------------------------------------------------
 
-$(DEPS_STAMP): Makefile
-	$(Q)mkdir -p $(@D)
-	$(Q)if ! command -v dpkg-query >/dev/null 2>&1; then \
+# What building needs (checked by every build, never installed by it);
+# what `make run` adds; what `make test` adds: every program a test runs.
+BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
+RUN_PKGS := netbase tzdata
+TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
+	pkg-config
+
+# $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
+# installed when INSTALL is 1 and we are root; otherwise the apt-get
+# command is printed and the make fails. Off Debian, a reminder only.
+pkgs = $(Q)if ! command -v dpkg-query >/dev/null 2>&1; then \
 		echo "deps: not a Debian system; make sure these are" \
-		     "installed: $(DEPS_PKGS)"; \
+		     "installed: $(1)"; \
 	else \
 		missing=""; \
-		for p in $(DEPS_PKGS); do \
+		for p in $(1); do \
 			dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 				grep -q 'ok installed' || missing="$$missing $$p"; \
 		done; \
 		if [ -n "$$missing" ]; then \
-			if [ "$$(id -u)" = 0 ]; then \
+			if [ "$(2)" = 1 ] && [ "$$(id -u)" = 0 ]; then \
 				echo "deps: installing$$missing"; \
 				apt-get update -qq && \
 				DEBIAN_FRONTEND=noninteractive apt-get install \
 					-y -qq --no-install-recommends $$missing \
-					|| exit 1; \
+					>/dev/null || exit 1; \
 			else \
 				echo "deps: missing Debian packages:$$missing"; \
 				echo "deps: run: sudo apt-get update &&" \
@@ -113,13 +130,22 @@ $(DEPS_STAMP): Makefile
 			fi; \
 		fi; \
 	fi
-	$(Q)touch $@
 
-deps: $(DEPS_STAMP)
+$(BUILD)/.pkgs-build: Makefile
+	$(call pkgs,$(BUILD_PKGS),0)
+	$(Q)mkdir -p $(@D) && touch $@
+
+# The README's two commands install what they need (as root).
+deps:
+	$(call pkgs,$(BUILD_PKGS) $(TEST_PKGS),1)
 
 # ---- library and daemon --------------------------------------------------
 
-$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+$(BUILD)/include/evring/%: protocols/%
+	$(Q)mkdir -p $(@D)
+	$(Q)ln -sf $(abspath $<) $@
+
+$(BUILD)/obj/%.o: %.c | $(BUILD)/.pkgs-build $(PUBLIC_LINKS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -145,6 +171,36 @@ $(BUILD)/evring-bench: $(BENCH_OBJS) $(BUILD)/libevring.a
 	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(BUILD)/libevring.a $(LDFLAGS_ALL) \
 		$(LIBS) $(ALLOC_LIBS)
 
+# ---- the layer rule --------------------------------------------------------
+
+# core/ (the library; its daemon in core/evringd/ is a program above it)
+# never includes or calls anything of protocols/; protocols/, the daemon,
+# examples/ and bench/ use the public headers only, never core/internal.h.
+LIB_CORE_FILES = $(wildcard core/*.[ch] core/backend/*.[ch])
+ABOVE_CORE_FILES = $(wildcard protocols/*.[ch] protocols/*.def \
+	core/evringd/*.[ch] examples/*/*.[ch] bench/*.[ch] bench/*/*.[ch])
+PROTO_SYMS = $(shell sed -n 's/^EVR_BUILTIN(\([a-z0-9_]*\)).*/evr_proto_\1/p' \
+	protocols/builtin.def) evr_proto_find evr_proto_at \
+	evr_proto_register evr_line_ evr_daytime_ evr__line_ evr__http_
+
+check-layers:
+	$(Q)bad=$$(grep -nE '#[[:space:]]*include[[:space:]]*[<"]([^">]*/)?(protocols/|line|daytime|modules|http|builtin)' \
+		$(LIB_CORE_FILES)); \
+	if [ -n "$$bad" ]; then \
+		echo "check-layers: core/ includes protocols/:"; \
+		echo "$$bad"; exit 1; fi; \
+	bad=$$(grep -nwE '($(subst $(eval) ,|,$(strip $(PROTO_SYMS))))[a-z0-9_]*' \
+		$(LIB_CORE_FILES)); \
+	if [ -n "$$bad" ]; then \
+		echo "check-layers: core/ names a symbol of protocols/:"; \
+		echo "$$bad"; exit 1; fi; \
+	bad=$$(grep -nE '#[[:space:]]*include[[:space:]]*[<"]([^">]*/)?(internal|backend/backend|uring_compat)\.h' \
+		$(ABOVE_CORE_FILES)); \
+	if [ -n "$$bad" ]; then \
+		echo "check-layers: above core/, only the public headers:"; \
+		echo "$$bad"; exit 1; fi; \
+	echo "check-layers: core/ stands alone; nothing above it includes core/internal.h"
+
 # ---- benchmarks (never part of the tests) ---------------------------------
 
 BENCH_PKGS := wrk nginx libuv1-dev libevent-dev gnuplot-nox python3 curl \
@@ -153,35 +209,21 @@ PEERS := $(BUILD)/peers/epoll_echo $(BUILD)/peers/epoll_daytime \
 	$(BUILD)/peers/epoll_udp_echo $(BUILD)/peers/uv_echo \
 	$(BUILD)/peers/event_echo $(BUILD)/peers/epoll_client
 
-$(BUILD)/.bench-deps-ok: Makefile
-	$(Q)mkdir -p $(@D)
-	$(Q)missing=""; for p in $(BENCH_PKGS); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
-			grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends \
-				$$missing || exit 1; \
-		else \
-			echo "bench: run: sudo apt-get install -y$$missing"; \
-			exit 1; \
-		fi; \
-	fi
-	$(Q)touch $@
+$(BUILD)/.pkgs-bench: Makefile
+	$(call pkgs,$(BENCH_PKGS),1)
+	$(Q)mkdir -p $(@D) && touch $@
 
-$(BUILD)/peers/uv_echo: bench/peers/uv_echo.c $(BUILD)/.bench-deps-ok
+$(BUILD)/peers/uv_echo: bench/peers/uv_echo.c $(BUILD)/.pkgs-bench
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -luv
 
-$(BUILD)/peers/event_echo: bench/peers/event_echo.c $(BUILD)/.bench-deps-ok
+$(BUILD)/peers/event_echo: bench/peers/event_echo.c $(BUILD)/.pkgs-bench
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -levent
 
-$(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.bench-deps-ok
+$(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.pkgs-bench
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
@@ -201,7 +243,9 @@ bench-quick: all $(PEERS)
 # Standard ports as root, else shifted by 10000 (10007, 10013).
 RUN_ARGS ?= -s echo -s daytime $(if $(filter 0,$(shell id -u)),,--port-offset 10000)
 
-run: $(BUILD)/evringd
+run:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/evringd
 	$(BUILD)/evringd $(RUN_ARGS)
 
 # ---- examples ------------------------------------------------------------
@@ -223,38 +267,33 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) \
 	$(Q)$(CC) -o $@ $< $(TEST_HELPER_OBJS) $(BUILD)/libevring.a \
 		$(LDFLAGS_ALL) -lcriterion $(LIBS) -pthread
 
-$(BUILD)/tests/seccomp-launch: tests/tools/seccomp_launch.c | $(DEPS_STAMP)
+$(BUILD)/tests/seccomp-launch: tests/tools/seccomp_launch.c | $(BUILD)/.pkgs-build
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
 
 TEST_JOBS ?= 2
 
-# Every test program runs even when one fails; the summary names the
-# failures and the exit status is non-zero if there are any.
-test: all examples $(TEST_BINS) $(TEST_TOOLS)
-	$(Q)failed=""; \
-	for t in $(TEST_BINS); do \
-		echo "== $$t"; \
-		EVRINGD=$(abspath $(BUILD)/evringd) \
-		EVRING_BUILD=$(abspath $(BUILD)) \
-			$$t --jobs $(TEST_JOBS) --short-filename \
-			|| failed="$$failed $$(basename $$t)"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
-	echo "all tests passed"
+test-build: all examples $(TEST_BINS) $(TEST_TOOLS)
+
+# Every test program runs even when one fails; tests/run.sh sums them up.
+test:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory test-build
+	$(Q)EVRINGD=$(abspath $(BUILD)/evringd) EVRING_BUILD=$(abspath $(BUILD)) \
+		tests/run.sh $(TEST_JOBS) $(TEST_BINS)
 
 # ---- fuzzing -------------------------------------------------------------
 
 # libFuzzer targets, tests/fuzz/fuzz_*.c, each linked with the whole
 # library. Targets and library objects are built with clang under
 # ASan+UBSan and the fuzzer's coverage, into $(BUILD)/fuzz/ (the normal
-# build is not touched). Each
-# target runs for FUZZ_SECONDS on a scratch copy of its seeds,
-# tests/fuzz/corpus_NAME/, in $(BUILD)/fuzz/work/, so what it learns does
-# not litter the repository. Any crash, leak, UB or timeout fails the make;
-# the input is kept in $(BUILD)/fuzz/artifacts/ and the log in
-# $(BUILD)/fuzz/NAME.log. Replay one with: $(BUILD)/fuzz/NAME INPUT.
+# build is not touched). Each target runs for FUZZ_SECONDS on a scratch
+# copy of its seeds, tests/fuzz/corpus_NAME/, in $(BUILD)/fuzz/work/, so
+# what it learns does not litter the repository. Any crash, leak, UB or
+# timeout fails the make; the input is kept in $(BUILD)/fuzz/artifacts/ and
+# the log in $(BUILD)/fuzz/NAME.log. Replay one with: $(BUILD)/fuzz/NAME
+# INPUT.
 #
 #   make fuzz            every target for FUZZ_SECONDS (60) seconds
 #   make fuzz-quick      every target for 10 seconds (CI)
@@ -264,7 +303,7 @@ FUZZ_CC ?= clang
 FUZZ_PKGS := clang libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -MMD -MP -Icore \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -MMD -MP $(INC) \
 	$(FUZZ_SAN)
 # Inputs up to 16 KiB: past the HTTP head limit (8192) and the line limit.
 FUZZ_OPTS ?= -max_len=16384 -timeout=30 -print_final_stats=1
@@ -277,26 +316,12 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 .SECONDARY: $(FUZZ_LIB_OBJS) \
 	$(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/obj/tests/fuzz/%.o)
 
-$(BUILD)/.fuzz-deps-ok: Makefile
-	$(Q)mkdir -p $(@D)
-	$(Q)missing=""; for p in $(FUZZ_PKGS); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
-			grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "fuzz: installing$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends \
-				$$missing || exit 1; \
-		else \
-			echo "fuzz: run: sudo apt-get install -y$$missing"; \
-			exit 1; \
-		fi; \
-	fi
-	$(Q)touch $@
+$(BUILD)/.pkgs-fuzz: Makefile
+	$(call pkgs,$(FUZZ_PKGS),1)
+	$(Q)mkdir -p $(@D) && touch $@
 
-$(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_STAMP) $(BUILD)/.fuzz-deps-ok
+$(BUILD)/fuzz/obj/%.o: %.c | $(BUILD)/.pkgs-build $(BUILD)/.pkgs-fuzz \
+		$(PUBLIC_LINKS)
 	$(call say,FUZZCC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
@@ -385,8 +410,9 @@ soak: all
 
 # ---- housekeeping --------------------------------------------------------
 
-FORMAT_SRCS = $(wildcard core/*.[ch] protocols/*.[ch] tests/*.[ch] \
-	examples/*/*.[ch] bench/*.[ch] bench/peers/*.[ch])
+FORMAT_SRCS = $(wildcard core/*.[ch] core/*/*.[ch] protocols/*.[ch] \
+	tests/*.[ch] tests/*/*.[ch] examples/*/*.[ch] bench/*.[ch] \
+	bench/peers/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRCS)
@@ -397,4 +423,4 @@ check-format:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -52,6 +52,16 @@ struct wq_chunk {
 
 static void conn_release(struct evr_conn *c);
 
+/* Memory goes in the next reap pass. */
+static void zombie_push(struct evr_conn *c)
+{
+	struct evr_loop *l = c->loop;
+
+	c->flags |= EVR__C_ZOMBIE;
+	c->next = l->zombies;
+	l->zombies = c;
+}
+
 /* ---- write queue entries ---- */
 
 static struct evr__wq *wq_alloc(struct evr_loop *l)
@@ -177,9 +187,9 @@ void evr__conn_resume_all(struct evr_loop *l)
 		return;
 	while (!evr__list_empty(&l->paused_all)) {
 		struct evr_conn *c = EVR_CONTAINER_OF(l->paused_all.next,
-						      struct evr_conn, starve);
+						      struct evr_conn, paused);
 
-		evr__list_del(&c->starve);
+		evr__list_del(&c->paused);
 		read_resume(c, EVR__C_PAUSED_ALL);
 	}
 }
@@ -305,6 +315,8 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	c->src = src;
 	c->last_active = c->last_progress = l->now;
 	evr__list_init(&c->starve);
+	evr__list_init(&c->paused);
+	evr__list_init(&c->be.ready);
 	evr__list_add_tail(&l->conns, &c->link);
 	l->st.conns_open++;
 	evr_timer_init(&c->timer, conn_timeout);
@@ -422,9 +434,8 @@ int evr_connect(struct evr_connector *cn, const struct sockaddr *dst,
 	if (err < 0) {
 		/* nothing was told of c: undo it quietly */
 		evr_timer_stop(l, &c->timer);
-		c->flags |= EVR__C_CLOSED | EVR__C_ZOMBIE;
-		c->next = l->zombies;
-		l->zombies = c;
+		c->flags |= EVR__C_CLOSED;
+		zombie_push(c);
 		c->fd = -1;
 		goto out_close;
 	}
@@ -458,9 +469,8 @@ int evr_adopt(struct evr_connector *cn, int fd, struct evr_conn **out)
 	err = l->be_ops->conn_adopt(c);
 	if (err < 0) {
 		evr_timer_stop(l, &c->timer);
-		c->flags |= EVR__C_CLOSED | EVR__C_ZOMBIE;
-		c->next = l->zombies;
-		l->zombies = c;
+		c->flags |= EVR__C_CLOSED;
+		zombie_push(c);
 		return err;
 	}
 	*out = c;
@@ -509,7 +519,7 @@ void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 		if (EVR_UNLIKELY(l->over_budget) && c->wq_bytes &&
 		    !(c->flags & (EVR__C_CLOSING | EVR__C_PAUSED_ALL))) {
 			read_pause(c, EVR__C_PAUSED_ALL);
-			evr__list_add_tail(&l->paused_all, &c->starve);
+			evr__list_add_tail(&l->paused_all, &c->paused);
 		}
 	}
 	evr_buf_unref(b);
@@ -558,7 +568,7 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 		    c->wq_bytes <= c->svc->lim.wq_low)
 			read_resume(c, EVR__C_PAUSED_WQ);
 		if ((c->flags & EVR__C_PAUSED_ALL) && !c->wq_bytes) {
-			evr__list_del(&c->starve);
+			evr__list_del(&c->paused);
 			read_resume(c, EVR__C_PAUSED_ALL);
 		}
 		c->proto->on_sent(c, sent);
@@ -600,14 +610,10 @@ void evr__conn_starved(struct evr_conn *c)
 
 void evr__conn_put(struct evr_conn *c)
 {
-	struct evr_loop *l = c->loop;
-
 	if (--c->refs || !(c->flags & EVR__C_CLOSED) ||
 	    (c->flags & (EVR__C_ZOMBIE | EVR__C_LINGER)))
 		return;
-	c->flags |= EVR__C_ZOMBIE;
-	c->next = l->zombies;
-	l->zombies = c;
+	zombie_push(c);
 }
 
 /* ---- the end ---- */
@@ -621,11 +627,8 @@ static void conn_release(struct evr_conn *c)
 	evr_timer_stop(l, &c->timer);
 	c->flags &= ~EVR__C_LINGER;
 	l->be_ops->conn_close(c);
-	if (c->refs == 0 && !(c->flags & EVR__C_ZOMBIE)) {
-		c->flags |= EVR__C_ZOMBIE;
-		c->next = l->zombies;
-		l->zombies = c;
-	}
+	if (c->refs == 0 && !(c->flags & EVR__C_ZOMBIE))
+		zombie_push(c);
 }
 
 static void linger_expired(struct evr_timer *t)
@@ -668,12 +671,11 @@ static bool conn_linger(struct evr_conn *c)
 static void conn_finish(struct evr_conn *c)
 {
 	c->flags |= EVR__C_CLOSED | EVR__C_CLOSING;
-	if (c->flags & (EVR__C_STARVED | EVR__C_PAUSED_ALL)) {
-		/* off the starved or the paused-by-budget list */
-		if (c->starve.next != &c->starve)
-			evr__list_del(&c->starve);
-		c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
-	}
+	if (c->flags & EVR__C_STARVED)
+		evr__list_del(&c->starve);
+	if (c->flags & EVR__C_PAUSED_ALL)
+		evr__list_del(&c->paused);
+	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
 	wq_drop(c);
 	c->proto->on_close(c, c->err);
 	if (!conn_linger(c))
@@ -780,7 +782,33 @@ void evr__conn_drain_all(struct evr_loop *l)
 	}
 }
 
-/* Loop teardown: no callbacks, no kernel work left (the ring is gone). */
+/*
+ * Loop teardown, first step: the module hears of every connection still
+ * open (on_close with -ESHUTDOWN), so that it can free what it keeps; the
+ * socket is closed without lingering. Nothing is sent any more.
+ */
+void evr__conn_close_all(struct evr_loop *l)
+{
+	struct evr__list *it;
+
+	for (it = l->conns.next; it != &l->conns; it = it->next) {
+		struct evr_conn *c =
+		    EVR_CONTAINER_OF(it, struct evr_conn, link);
+
+		if (c->flags & EVR__C_CLOSED)
+			continue;
+		c->flags |= EVR__C_CLOSING | EVR__C_CLOSED;
+		c->wq_inflight = 0;
+		wq_drop(c);
+		evr_timer_stop(l, &c->timer);
+		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+/* Loop teardown, last step: no callbacks, no kernel work left (the ring is
+ * gone). */
 void evr__conn_free_all(struct evr_loop *l)
 {
 	evr__conn_reap(l);
@@ -791,7 +819,7 @@ void evr__conn_free_all(struct evr_loop *l)
 		c->wq_inflight = 0;
 		wq_drop(c);
 		evr_timer_stop(l, &c->timer);
-		if (!(c->flags & EVR__C_CLOSED) || (c->flags & EVR__C_LINGER))
+		if (c->fd >= 0 && (c->flags & EVR__C_LINGER))
 			close(c->fd);
 		conn_free(c);
 	}
@@ -902,31 +930,41 @@ int evr_send_copy(struct evr_conn *c, const void *p, size_t len)
 	return err;
 }
 
-int evr_sendf(struct evr_conn *c, const char *fmt, ...)
+int evr_vsendf(struct evr_conn *c, const char *fmt, va_list ap)
 {
 	char small[EVR__BUF_SMALL_CAP];
 	struct evr_buf *b;
-	va_list ap;
+	va_list ap2;
 	int n, err;
 
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
+	va_copy(ap2, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap2);
+	va_end(ap2);
 	if (n < 0)
 		return -EINVAL;
 	if ((size_t)n < sizeof(small))
 		return evr_send_copy(c, small, (size_t)n);
+	/* longer than the stack buffer: format into a buffer of its size */
 	if (c->flags & EVR__C_CLOSING)
 		return -EPIPE;
 	b = evr_buf_new(c->loop, (size_t)n + 1);
 	if (!b)
 		return -ENOMEM;
-	va_start(ap, fmt);
 	vsnprintf(b->data, (size_t)n + 1, fmt, ap);
-	va_end(ap);
 	b->len = (uint32_t)n;
 	err = evr_send(c, b);
 	evr_buf_unref(b);
+	return err;
+}
+
+int evr_sendf(struct evr_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = evr_vsendf(c, fmt, ap);
+	va_end(ap);
 	return err;
 }
 

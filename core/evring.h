@@ -8,12 +8,20 @@
  * was accepted, that bytes arrived in a buffer, that bytes it queued were
  * sent, and that the connection closed.
  *
+ * Protocol modules have headers of their own next to their code, installed
+ * under <evring/...>: <evring/modules.h> (the built-in modules and modules
+ * by name), <evring/line.h> (the line framer), <evring/daytime.h>.
+ *
  * Layout of this header: conventions, loop, buffers, timers, signals,
- * listeners, connections, protocol modules, addresses, logging.
+ * listeners, UDP, outbound connections, connections, protocol modules,
+ * addresses, logging.
  *
  * Conventions
  * - Functions that can fail return 0 (or a count) on success and -errno on
- *   failure. They never print; the caller turns the error into words.
+ *   failure; the caller turns the error into words. The few that also log
+ *   (a line through evr_log, at most once per interval for events that
+ *   repeat) say so in their comment; so do the loop's own events (accept
+ *   pauses, refused connections, UDP drops).
  * - Nothing here is thread-safe: a loop and everything attached to it belong
  *   to the thread that created the loop. Run one loop per thread.
  * - Callbacks may call any function of this API on the object they were
@@ -85,37 +93,46 @@ struct evr_loop_opts {
 	uint32_t udp_buf_size;
 };
 
-/* Counters of a loop, read with evr_loop_stats(). */
+/*
+ * Counters and gauges of a loop, read with evr_loop_stats(). The list is
+ * written once, here: the structure, evringd's SIGUSR1 line and the tests'
+ * parser all expand it. X(name, type, help): type is counter (only grows,
+ * since the loop was made) or gauge (a level now).
+ */
+#define EVR_STATS(X)                                                           \
+	X(conns_open, gauge, "connections whose memory is live")               \
+	X(conns_accepted, counter, "connections accepted")                     \
+	X(listeners, gauge, "open listening sockets")                          \
+	X(bufs_total, gauge, "receive pool buffers")                           \
+	X(bufs_free, gauge, "pool buffers available to receive into")          \
+	X(bufs_heap, gauge, "live buffers from evr_buf_new()")                 \
+	X(bytes_queued, gauge, "bytes in all write queues")                    \
+	X(recv_nobufs, counter, "receives stopped: the pool was empty")        \
+	X(accept_pauses, counter, "accepting paused: EMFILE, ENFILE, ENOMEM")  \
+	X(timers, gauge, "active timers")                                      \
+	X(conns_refused, counter, "connections closed at accept: a limit")     \
+	X(idle_timeouts, counter, "connections aborted: idle too long")        \
+	X(send_timeouts, counter, "connections aborted: queued bytes stuck")   \
+	X(wq_overflows, counter, "connections aborted: write queue over max")  \
+	X(read_pauses, counter, "reading paused by backpressure")              \
+	X(sources, gauge, "distinct source addresses with a connection")       \
+	X(alloc_fails, counter, "accepted sockets closed: no memory")          \
+	X(conns_connected, counter, "outbound connections started")            \
+	X(udp_rx, counter, "datagrams received")                               \
+	X(udp_tx, counter, "datagrams sent")                                   \
+	X(udp_drop_port, counter, "dropped: source port 0 or a reflector")     \
+	X(udp_drop_addr, counter, "dropped: broadcast/multicast/unspecified")  \
+	X(udp_drop_rate, counter, "dropped: the source's bucket was empty")    \
+	X(udp_capped, counter, "replies cut to the amplification cap")         \
+	X(udp_trunc, counter, "dropped: larger than a receive buffer")         \
+	X(udp_tx_drop, counter, "replies dropped: socket or queue full")       \
+	X(udp_bufs_total, gauge, "UDP receive pool buffers")                   \
+	X(udp_bufs_free, gauge, "UDP pool buffers available")
+
 struct evr_stats {
-	uint64_t conns_open;	  /* connections whose memory is live */
-	uint64_t conns_accepted;  /* since start */
-	uint64_t listeners;	  /* open listeners */
-	uint32_t bufs_total;	  /* receive pool size */
-	uint32_t bufs_free;	  /* pool buffers available to receive into */
-	uint64_t bufs_heap;	  /* live buffers from evr_buf_new() */
-	uint64_t bytes_queued;	  /* bytes in all write queues */
-	uint64_t recv_nobufs;	  /* receives stopped: the pool was empty */
-	uint64_t accept_pauses;	  /* EMFILE/ENFILE/ENOMEM accept pauses */
-	uint64_t alloc_fails;	  /* accepted sockets closed: no memory */
-	uint64_t timers;	  /* active timers */
-	uint64_t conns_refused;	  /* closed at accept: a connection limit */
-	uint64_t idle_timeouts;	  /* aborted: nothing moved for idle_ms */
-	uint64_t send_timeouts;	  /* aborted: queued bytes stuck for send_ms */
-	uint64_t wq_overflows;	  /* aborted: write queue over wq_max */
-	uint64_t read_pauses;	  /* reading paused by backpressure */
-	uint64_t sources;	  /* distinct source addresses tracked */
-	uint64_t conns_connected; /* outbound connections started */
-	/* UDP */
-	uint64_t udp_rx;	 /* datagrams received */
-	uint64_t udp_tx;	 /* datagrams sent */
-	uint64_t udp_drop_port;	 /* dropped: source port 0 or a reflector */
-	uint64_t udp_drop_addr;	 /* dropped: broadcast/multicast/unspecified */
-	uint64_t udp_drop_rate;	 /* dropped: the source's bucket was empty */
-	uint64_t udp_capped;	 /* replies cut to the amplification cap */
-	uint64_t udp_trunc;	 /* dropped: larger than a receive buffer */
-	uint64_t udp_tx_drop;	 /* replies dropped: socket or queue full */
-	uint32_t udp_bufs_total; /* UDP receive pool */
-	uint32_t udp_bufs_free;
+#define EVR__STATS_FIELD(name, type, help) uint64_t name;
+	EVR_STATS(EVR__STATS_FIELD)
+#undef EVR__STATS_FIELD
 };
 
 void evr_loop_opts_init(struct evr_loop_opts *o);
@@ -149,9 +166,16 @@ void evr_loop_stop(struct evr_loop *l);
  */
 void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms);
 
-/* Free a loop that is not running. Listeners and connections still attached
- * are closed without callbacks. */
-void evr_loop_free(struct evr_loop *l);
+/*
+ * Free a loop and everything attached to it. Connections still open (the
+ * loop was never run to its end: evr_loop_stop() and evr_loop_run() close
+ * them all) get their on_close with -ESHUTDOWN first, so that modules free
+ * what they keep; their sockets are closed at once, queued bytes are
+ * dropped. Listeners, UDP sockets, timers and signal handlers go without
+ * callbacks. Returns 0, or -EBUSY, freeing nothing, when called while
+ * evr_loop_run() runs (from a callback). NULL is a no-op.
+ */
+int evr_loop_free(struct evr_loop *l);
 
 /* "io_uring" or "epoll". */
 const char *evr_loop_backend(const struct evr_loop *l);
@@ -424,6 +448,7 @@ int evr_send_copy(struct evr_conn *c, const void *p, size_t len);
 
 /* Queue a printf-formatted copy. */
 int evr_sendf(struct evr_conn *c, const char *fmt, ...) EVR_PRINTF(2, 3);
+int evr_vsendf(struct evr_conn *c, const char *fmt, va_list ap);
 
 /*
  * Close gracefully: stop receiving, send what is queued, then close the
@@ -466,13 +491,24 @@ int evr_conn_peer(const struct evr_conn *c, struct sockaddr_storage *ss,
  *
  * conf: a module may keep per-service configuration. The daemon allocates
  * conf_size bytes, calls conf_init, then conf_set for each option given by
- * the user, and hands the result to evr_listen() in cfg.conf.
+ * the user (only keys listed in opts), and hands the result to
+ * evr_listen() in cfg.conf.
  */
+/* An option of a module, as a program shows it: key and one line of
+ * help ("format", "STRFTIME: the line's strftime(3) format"). */
+struct evr_proto_opt {
+	const char *key;
+	const char *help;
+};
+
 struct evr_proto {
 	const char *name;    /* [a-z0-9_-]+, required */
 	const char *summary; /* one line for --help */
-	size_t state_size;   /* per-connection bytes, zeroed, <= 64 KiB */
-	size_t conf_size;    /* per-service configuration bytes */
+	/* The keys conf_set takes, ending with { NULL }: a program lists
+	 * them in its help and gives a module no key it did not list. */
+	const struct evr_proto_opt *opts;
+	size_t state_size; /* per-connection bytes, zeroed, <= 64 KiB */
+	size_t conf_size;  /* per-service configuration bytes */
 
 	int (*conf_init)(void *conf);
 	/* -EINVAL for a bad value, -ENOENT for an unknown key */
@@ -511,98 +547,13 @@ struct evr_proto {
 };
 
 /*
- * Registry of modules by name. The built-in ones (echo, daytime, ...) are
- * registered from the start; evr_proto_register() adds a user's module after
- * validating it. Returns 0, -EINVAL (invalid; see evr_proto_validate) or
- * -EEXIST.
- */
-int evr_proto_register(const struct evr_proto *p);
-const struct evr_proto *evr_proto_find(const char *name);
-/* The n-th registered module, NULL past the end. */
-const struct evr_proto *evr_proto_at(size_t n);
-
-/*
- * Check that a module is usable: a valid name, at least one of on_accept or
- * on_data, a bounded state size, configuration hooks that agree with
- * conf_size. Returns 0 or -EINVAL with a reason in why.
+ * Check that a module is usable: a valid name, at least one of on_accept,
+ * on_connect, on_data or on_datagram, a bounded state size, configuration
+ * hooks that agree with conf_size, options only with conf_set. Returns 0
+ * or -EINVAL with a reason in why. evr_listen(), evr_udp_bind() and
+ * evr_connector_new() refuse an invalid module with -EINVAL and log why.
  */
 int evr_proto_validate(const struct evr_proto *p, char *why, size_t whylen);
-
-/* Built-in modules. */
-extern const struct evr_proto evr_proto_echo;
-extern const struct evr_proto evr_proto_daytime;
-extern const struct evr_proto evr_proto_http;
-extern const struct evr_proto evr_proto_directory;
-
-/* ------------------------------------------------------------------ */
-/* Line framing                                                        */
-/* ------------------------------------------------------------------ */
-
-/*
- * A framer for line-oriented protocols, kept in a module's per-connection
- * state. Feed it every buffer from on_data; it calls the line handler once
- * per line, in order, with the line's bytes without the terminator.
- *
- * Rules: a line ends at LF; one CR right before the LF is dropped (so
- * CRLF and LF both work). A bare CR is data. A NUL byte makes the line an
- * error when reject_nul is set (the default for the built-in modules).
- * A line longer than max_line bytes is an error, and so is a line not
- * finished within deadline_ms of its first byte (a client that dribbles
- * bytes never ending a line: slowloris). On an error the framer sends
- * "ERR <reason>\r\n", closes the connection and delivers nothing more.
- *
- * Zero copy: a line that lies inside one received buffer is handed over
- * as a pointer into that buffer (and the buffer itself, so the handler can
- * send the line back with evr_send_ref); only a line that spans buffers is
- * assembled, in a buffer of the framer bounded by max_line.
- */
-struct evr_line;
-
-/* line and len (without the terminator) lie in b; b is lent for the call.
- * line[len] may be written (a NUL to make a C string): there is always a
- * byte of room after a line. Return <0 to stop: no more lines are
- * delivered for this buffer. */
-typedef int (*evr_line_cb)(struct evr_conn *c, struct evr_buf *b, char *line,
-			   size_t len);
-
-struct evr_line_cfg {
-	uint32_t max_line;    /* default 8192 */
-	uint32_t deadline_ms; /* default 30000; EVR_LINE_NO_DEADLINE: none */
-	bool allow_nul;	      /* NUL bytes are data (default: an error) */
-};
-
-#define EVR_LINE_NO_DEADLINE UINT32_MAX
-
-struct evr_line {
-	/* private: */
-	struct evr_conn *c;
-	evr_line_cb cb;
-	struct evr_buf *acc; /* a line spanning buffers, NULL when none */
-	uint32_t max_line;
-	uint32_t deadline_ms;
-	bool allow_nul;
-	bool failed;
-	struct evr_timer timer;
-};
-
-/* From on_accept (or on_connect). cfg may be NULL for the defaults. */
-void evr_line_init(struct evr_line *lf, struct evr_conn *c,
-		   const struct evr_line_cfg *cfg, evr_line_cb cb);
-/* From on_data: split b into lines. */
-void evr_line_feed(struct evr_line *lf, struct evr_buf *b);
-/* From on_close: frees what the framer holds. */
-void evr_line_fini(struct evr_line *lf);
-/* Queue a formatted line followed by CRLF. */
-int evr_line_sendf(struct evr_conn *c, const char *fmt, ...) EVR_PRINTF(2, 3);
-
-/*
- * daytime's line for time t (RFC 867 leaves the format free). fmt is a
- * strftime(3) format, NULL for the default, utc chooses UTC or local time.
- * Default: "Wednesday, November 25, 2026 03:35:50-UTC". Returns the length
- * written (without NUL) or -ENOSPC.
- */
-int evr_daytime_format(char *out, size_t outlen, const char *fmt, bool utc,
-		       int64_t t);
 
 /* ------------------------------------------------------------------ */
 /* Addresses                                                           */

@@ -3,9 +3,13 @@
  * internal.h - private structures shared by the files of core/.
  *
  * Nothing here is part of the public API; internal non-static functions are
- * named evr__*. Layout: lists, the backend ops table, buffers and the pool,
- * write-queue entries, connections, listeners, the loop, and the functions
- * each file offers the others.
+ * named evr__*. Nothing above core/ (protocols/, the daemon, examples/,
+ * bench/) includes this file: `make check-layers` keeps it so.
+ *
+ * Layout: lists, buffers and the pool, write-queue entries, modules,
+ * connections, listeners, log rate limits, UDP, source addresses, timers,
+ * signals, the loop, fault injection. The backend contract (the ops table
+ * and the events backends report) is core/backend/backend.h.
  */
 #ifndef EVRING_INTERNAL_H
 #define EVRING_INTERNAL_H
@@ -55,70 +59,9 @@ static inline void evr__list_del(struct evr__list *n)
 	n->next = n->prev = n;
 }
 
-/* ---- backend ops table ---- */
+/* ---- the backend contract: core/backend/backend.h ---- */
 
-struct evr__pool;
-
-/*
- * A backend turns the loop's requests into kernel work and the kernel's
- * answers into calls of the evr__conn_* / evr__listener_* functions below.
- * Every hook is present in every backend (no NULL checks at call sites).
- */
-struct evr__backend {
-	const char *name;
-	/* Connection sockets are blocking: io_uring waits by polling itself,
-	 * and a nonblocking socket would make a send retried from its
-	 * workers fail with -EAGAIN. epoll needs them nonblocking. */
-	bool blocking_sockets;
-	/* Can this backend run here? 0, or -errno with words in why. */
-	int (*probe)(const struct evr_loop_opts *o, char *why, size_t whylen);
-	int (*init)(struct evr_loop *l, const struct evr_loop_opts *o);
-	void (*fini)(struct evr_loop *l);
-	/* Submit pending work, wait up to timeout_ms (-1: forever) and
-	 * dispatch what completed. Returns 0 or -errno (fatal). */
-	int (*poll)(struct evr_loop *l, int timeout_ms);
-	/* Hand the kernel what is prepared without waiting (closes prepared
-	 * in the last iteration, before evr_loop_run() returns). */
-	void (*submit)(struct evr_loop *l);
-	/* Start (or restart after a pause) accepting. */
-	int (*listener_start)(struct evr_listener *ls);
-	/* Stop accepting and close the socket; calls evr__listener_put()
-	 * for each kernel reference it drops. */
-	void (*listener_stop)(struct evr_listener *ls);
-	/* Start (or restart) receiving on a connection. */
-	int (*conn_recv)(struct evr_conn *c);
-	/* Connect an outbound connection; completion through
-	 * evr__conn_connected(). -errno for an immediate failure. */
-	int (*conn_connect)(struct evr_conn *c, const struct sockaddr *sa,
-			    socklen_t len);
-	/* Like conn_connect for a socket connected already. */
-	int (*conn_adopt)(struct evr_conn *c);
-	/* Stop receiving (backpressure); conn_recv starts again. */
-	void (*conn_pause)(struct evr_conn *c);
-	/* The write queue is not empty and no send is in flight: send. */
-	void (*conn_send)(struct evr_conn *c);
-	/* Release the connection's kernel work and close its fd. */
-	void (*conn_close)(struct evr_conn *c);
-	/* A pool buffer's last reference dropped: give it back. */
-	void (*buf_recycle)(struct evr_loop *l, struct evr_buf *b);
-	/* Watch l->sigfd (the signal pipe) for readability. */
-	int (*signal_start)(struct evr_loop *l);
-	/* A pool was made: hand its buffers to the kernel (io_uring). */
-	int (*pool_start)(struct evr_loop *l, struct evr__pool *p);
-	/* UDP: start (or restart) receiving; stop and close the socket
-	 * (evr__svc_put() for each kernel reference dropped); send one
-	 * datagram (0, or -errno when it cannot even be queued); push out
-	 * queued datagrams. */
-	int (*udp_start)(struct evr_udp *u);
-	void (*udp_stop)(struct evr_udp *u);
-	int (*udp_send)(struct evr_udp *u, struct evr_buf *b, char *p,
-			uint32_t len, const struct sockaddr *peer,
-			socklen_t peerlen);
-	void (*udp_flush)(struct evr_udp *u);
-};
-
-extern const struct evr__backend evr__backend_uring;
-extern const struct evr__backend evr__backend_epoll;
+#include "backend/backend.h"
 
 /* ---- buffers ---- */
 
@@ -155,10 +98,6 @@ struct evr__pool {
 int evr__pool_init(struct evr_loop *l, struct evr__pool *p, uint16_t bgid,
 		   uint32_t count, uint32_t size);
 void evr__pool_fini(struct evr__pool *p);
-/* Take a free pool buffer (epoll backend), NULL when empty. */
-struct evr_buf *evr__pool_get(struct evr__pool *p);
-/* Hand out pool buffer id with one reference (io_uring backend). */
-struct evr_buf *evr__pool_take(struct evr__pool *p, uint32_t id);
 
 /* ---- write queue ---- */
 
@@ -172,21 +111,22 @@ struct evr__wq {
 /* ---- connections ---- */
 
 enum {
-	EVR__C_RECV = 1 << 0,	    /* a receive is armed */
-	EVR__C_SENDING = 1 << 1,    /* a send is in flight */
-	EVR__C_CLOSING = 1 << 2,    /* evr_close()/evr_abort() was called */
-	EVR__C_CLOSED = 1 << 3,	    /* on_close has run; fd closed or closing */
-	EVR__C_EOF = 1 << 4,	    /* the peer sent FIN */
-	EVR__C_FLUSH = 1 << 5,	    /* on the loop's flush list */
-	EVR__C_STARVED = 1 << 6,    /* waiting for pool buffers to receive */
-	EVR__C_ZOMBIE = 1 << 7,	    /* on the loop's zombie list */
-	EVR__C_READABLE = 1 << 9,   /* epoll: data may be pending */
-	EVR__C_RDHUP = 1 << 10,	    /* epoll: the peer's FIN is queued */
-	EVR__C_LINGER = 1 << 11,    /* closed, draining input before close */
-	EVR__C_PAUSED_WQ = 1 << 12, /* reading paused: own queue too long */
-	EVR__C_PAUSED_ALL = 1 << 13,  /* reading paused: loop over budget */
-	EVR__C_CONNECTING = 1 << 14,  /* outbound, not yet connected */
-	EVR__C_PAUSED_USER = 1 << 15, /* reading paused by the module */
+	EVR__C_RECV = 1 << 0,	   /* a receive is armed / registered */
+	EVR__C_SENDING = 1 << 1,   /* a send is in flight */
+	EVR__C_CLOSING = 1 << 2,   /* evr_close()/evr_abort() was called */
+	EVR__C_CLOSED = 1 << 3,	   /* on_close has run; fd closed or closing */
+	EVR__C_EOF = 1 << 4,	   /* the peer sent FIN */
+	EVR__C_FLUSH = 1 << 5,	   /* on the loop's flush list */
+	EVR__C_STARVED = 1 << 6,   /* on loop->starved: waits for buffers */
+	EVR__C_ZOMBIE = 1 << 7,	   /* on the loop's zombie list */
+	EVR__C_LINGER = 1 << 8,	   /* closed, draining input before close */
+	EVR__C_PAUSED_WQ = 1 << 9, /* reading paused: own queue too long */
+	EVR__C_PAUSED_ALL = 1 << 10,  /* on loop->paused_all: over budget */
+	EVR__C_CONNECTING = 1 << 11,  /* outbound, not yet connected */
+	EVR__C_PAUSED_USER = 1 << 12, /* reading paused by the module */
+	/* flags of the backend (epoll): from bit 24 up */
+	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
+	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
 };
 
 #define EVR__C_PAUSED                                                          \
@@ -225,7 +165,6 @@ struct evr__svc {
 void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
 		   const struct evr_listen_cfg *cfg,
 		   void (*release)(struct evr__svc *svc));
-void evr__svc_put(struct evr__svc *svc);
 
 struct evr_connector {
 	struct evr__svc svc; /* first: svc->release frees the connector */
@@ -245,33 +184,25 @@ struct evr_conn {
 	uint32_t wq_inflight; /* queue entries covered by the send in flight */
 	struct evr__wq *wq_head, *wq_tail;
 	size_t wq_bytes;
-	struct evr__list link;	 /* loop->conns */
-	struct evr__list starve; /* loop->starved */
+	struct evr__list link;	 /* loop->conns, until freed */
+	struct evr__list starve; /* loop->starved, while EVR__C_STARVED */
+	struct evr__list paused; /* loop->paused_all, while EVR__C_PAUSED_ALL */
 	struct evr_conn *next;	 /* flush list, then zombie list */
-	void *be;		 /* backend data of the send in flight */
 	struct evr__source *src; /* counted in the per-source table */
 	struct evr_timer timer;	 /* idle and send timeouts; lingering close */
 	uint64_t last_active;	 /* ms: last byte received or sent */
 	uint64_t last_progress;	 /* ms: last send progress or queue start */
+	/* The backend's own part: no one else reads or writes these. */
+	struct {
+		void *req; /* io_uring: send context or connect address */
+		struct evr__list ready; /* epoll: its ready list */
+	} be;
 	_Alignas(16) unsigned char state[];
 };
 
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000
 
-/* Called by backends. */
-/* An accepted socket (NULL when refused or out of memory: fd closed). */
-struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd);
-/* An outbound connection finished connecting (err 0) or failed. */
-void evr__conn_connected(struct evr_conn *c, int err);
-void evr__conn_data(struct evr_conn *c, struct evr_buf *b);
-void evr__conn_eof(struct evr_conn *c);
-void evr__conn_sent(struct evr_conn *c, size_t n);
-/* A receive or socket error; the send in flight, if any, goes on. */
-void evr__conn_error(struct evr_conn *c, int err);
-/* The send in flight failed. */
-void evr__conn_send_failed(struct evr_conn *c, int err);
-void evr__conn_starved(struct evr_conn *c);
 /* Resume reading of connections paused by the loop's budget. */
 void evr__conn_resume_all(struct evr_loop *l);
 void evr__conn_drain_all(struct evr_loop *l);
@@ -282,6 +213,7 @@ void evr__conn_flush_all(struct evr_loop *l);
 void evr__conn_refill(struct evr_loop *l);
 void evr__conn_reap(struct evr_loop *l);
 void evr__conn_abort_all(struct evr_loop *l, int err);
+void evr__conn_close_all(struct evr_loop *l);
 void evr__conn_free_all(struct evr_loop *l);
 void evr__wq_fini(struct evr_loop *l);
 
@@ -300,11 +232,6 @@ struct evr_listener {
 	uint32_t pause_retries;
 	struct evr__list link; /* loop->listeners, until freed */
 };
-
-/* A fatal accept error: pause accepting for a while (EMFILE and friends). */
-void evr__listener_pause(struct evr_listener *ls, int err);
-/* An accept succeeded after a pause. */
-void evr__listener_resumed(struct evr_listener *ls);
 
 void evr__listener_close_all(struct evr_loop *l);
 void evr__listener_free_all(struct evr_loop *l);
@@ -367,14 +294,6 @@ struct evr_udp {
 	void *be; /* backend data (epoll: the send queue) */
 };
 
-/* From the backends: a datagram arrived (b lent with one reference). */
-void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
-		       const struct sockaddr *peer, socklen_t peerlen,
-		       bool truncated);
-/* A reply could not be sent or queued. */
-void evr__udp_tx_drop(struct evr_udp *u);
-/* Receiving stopped because the UDP pool was empty. */
-void evr__udp_starved(struct evr_udp *u);
 void evr__udp_refill(struct evr_loop *l);
 void evr__udp_flush_all(struct evr_loop *l);
 void evr__udp_close_all(struct evr_loop *l);
@@ -417,8 +336,6 @@ void evr__timers_fini(struct evr_loop *l);
 /* ---- signals ---- */
 
 #define EVR__NSIG 65
-
-void evr__signal_dispatch(struct evr_loop *l);
 
 /* ---- the loop ---- */
 

@@ -264,10 +264,14 @@ void evr_loop_stop(struct evr_loop *l)
 	evr__conn_abort_all(l, -ESHUTDOWN);
 }
 
-void evr_loop_free(struct evr_loop *l)
+int evr_loop_free(struct evr_loop *l)
 {
 	if (!l)
-		return;
+		return 0;
+	if (l->running)
+		return -EBUSY;
+	l->stopping = true; /* no new listener, socket or connection */
+	evr__conn_close_all(l);
 	evr__timers_fini(l); /* before the memory its timers live in */
 	evr__conn_free_all(l);
 	evr__listener_free_all(l);
@@ -280,6 +284,7 @@ void evr_loop_free(struct evr_loop *l)
 	evr__pool_fini(&l->pool);
 	signals_fini(l);
 	free(l);
+	return 0;
 }
 
 const char *evr_loop_backend(const struct evr_loop *l)

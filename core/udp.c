@@ -265,8 +265,8 @@ void evr__udp_flush_all(struct evr_loop *l)
 		l->udp_dirty = u->next_dirty;
 		u->dirty = false;
 		l->be_ops->udp_flush(u);
-		if (l->be_ops == &evr__backend_epoll)
-			evr__svc_put(&u->svc);
+		if (l->be_ops->udp_batches)
+			evr__svc_put(&u->svc); /* taken when it was queued */
 	}
 }
 

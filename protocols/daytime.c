@@ -15,7 +15,8 @@
  * The line changes once a second, so each thread keeps the last one it
  * formatted and reuses it within the same second.
  */
-#include "../core/evring.h"
+#include "daytime.h"
+#include "modules.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -144,9 +145,17 @@ static int daytime_accept(struct evr_conn *c)
 	return 0;
 }
 
+static const struct evr_proto_opt daytime_opts[] = {
+	{ "format", "STRFTIME: the line's strftime(3) format (default "
+		    "\"%A, %B %-d, %Y %H:%M:%S-UTC\")" },
+	{ "tz", "utc|local: the time zone of the line (default utc)" },
+	{ NULL, NULL },
+};
+
 const struct evr_proto evr_proto_daytime = {
 	.name = "daytime",
 	.summary = "RFC 867: sends the date and time as one line, then closes",
+	.opts = daytime_opts,
 	.conf_size = sizeof(struct daytime_conf),
 	.conf_init = daytime_conf_init,
 	.conf_set = daytime_conf_set,

@@ -23,7 +23,8 @@
  * There is no authentication: serve it on loopback for cooperating local
  * programs.
  */
-#include "../core/evring.h"
+#include "line.h"
+#include "modules.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -352,7 +353,14 @@ static void dir_close(struct evr_conn *c, int err)
 			i++;
 }
 
+static const struct evr_proto_opt dir_opts[] = {
+	{ "served", "NAME PORT tcp|udp: a socket of this server, listed as "
+		    "such (evringd sets it for each of its sockets)" },
+	{ NULL, NULL },
+};
+
 const struct evr_proto evr_proto_directory = {
+	.opts = dir_opts,
 	.name = "directory",
 	.summary = "a service directory: REGISTER, LOOKUP, LIST (line "
 		   "protocol)",

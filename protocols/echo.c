@@ -7,7 +7,7 @@
  * space. When the client shuts down its side, the default end-of-file rule
  * closes once everything received has been sent back.
  */
-#include "../core/evring.h"
+#include "modules.h"
 
 static void echo_data(struct evr_conn *c, struct evr_buf *b)
 {

@@ -20,7 +20,7 @@
  * fields; pure, declared in http.h), then the replies (table, Date cache,
  * writer, reply buffer), then the module's handlers.
  */
-#include "../core/evring.h"
+#include "modules.h"
 #include "http.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * line.c - the line framing helper (see "Line framing" in evring.h).
+ * line.c - the line framer (the API is in line.h).
  *
  * Layout: evr__line_split() is the framer itself, a pure function of the
  * bytes fed to it (the fuzz target drives it directly); evr_line_feed()
@@ -12,7 +12,7 @@
  * lf->acc, which grows by doubling up to max_line (plus a CR) and is freed
  * as soon as the line completes: an idle connection holds no buffer.
  */
-#include "line.h"
+#include "line_split.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,33 +221,14 @@ void evr_line_fini(struct evr_line *lf)
 
 int evr_line_sendf(struct evr_conn *c, const char *fmt, ...)
 {
-	char small[512];
 	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n < sizeof(small) - 2) {
-		small[n++] = '\r';
-		small[n++] = '\n';
-		return evr_send_copy(c, small, (size_t)n);
-	}
-	/* longer than the stack buffer: format into a buffer of its size */
-	struct evr_buf *b = evr_buf_new(evr_conn_loop(c), (size_t)n + 3);
 	int err;
 
-	if (!b)
-		return -ENOMEM;
 	va_start(ap, fmt);
-	vsnprintf(b->data, (size_t)n + 1, fmt, ap);
+	err = evr_vsendf(c, fmt, ap);
 	va_end(ap);
-	b->data[n] = '\r';
-	b->data[n + 1] = '\n';
-	b->len = (uint32_t)n + 2;
-	err = evr_send(c, b);
-	evr_buf_unref(b);
-	return err;
+	if (err < 0)
+		return err;
+	/* appended to the line's buffer: small copies are coalesced */
+	return evr_send_copy(c, "\r\n", 2);
 }

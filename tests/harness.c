@@ -276,30 +276,25 @@ bool srv_log_has(const struct srv *s, const char *needle)
 	return strstr(srv_log(s), needle) != NULL;
 }
 
+/* One stats line: each field of EVR_STATS as " name=value"; all must be
+ * there. */
 static int parse_stats(const char *line, struct srv_stats *st)
 {
-	return sscanf(line,
-		      "stats: conns_open=%llu conns_accepted=%llu "
-		      "listeners=%llu bufs_total=%llu bufs_free=%llu "
-		      "bufs_heap=%llu bytes_queued=%llu recv_nobufs=%llu "
-		      "accept_pauses=%llu timers=%llu conns_refused=%llu "
-		      "idle_timeouts=%llu send_timeouts=%llu wq_overflows=%llu "
-		      "read_pauses=%llu sources=%llu alloc_fails=%llu "
-		      "udp_rx=%llu udp_tx=%llu udp_drop_port=%llu "
-		      "udp_drop_addr=%llu udp_drop_rate=%llu udp_capped=%llu "
-		      "udp_trunc=%llu udp_tx_drop=%llu udp_bufs_free=%llu/%llu",
-		      &st->conns_open, &st->conns_accepted, &st->listeners,
-		      &st->bufs_total, &st->bufs_free, &st->bufs_heap,
-		      &st->bytes_queued, &st->recv_nobufs, &st->accept_pauses,
-		      &st->timers, &st->conns_refused, &st->idle_timeouts,
-		      &st->send_timeouts, &st->wq_overflows, &st->read_pauses,
-		      &st->sources, &st->alloc_fails, &st->udp_rx, &st->udp_tx,
-		      &st->udp_drop_port, &st->udp_drop_addr,
-		      &st->udp_drop_rate, &st->udp_capped, &st->udp_trunc,
-		      &st->udp_tx_drop, &st->udp_bufs_free,
-		      &st->udp_bufs_total) == 27
-		   ? 0
-		   : -1;
+	const char *eol = strchr(line, '\n');
+	char key[64];
+
+#define SRV_STATS_PARSE(name, type, help)                                      \
+	{                                                                      \
+		const char *p;                                                 \
+		snprintf(key, sizeof(key), " %s=", #name);                     \
+		p = strstr(line, key);                                         \
+		if (!p || (eol && p > eol))                                    \
+			return -1;                                             \
+		st->name = strtoull(p + strlen(key), NULL, 10);                \
+	}
+	EVR_STATS(SRV_STATS_PARSE)
+#undef SRV_STATS_PARSE
+	return 0;
 }
 
 int srv_stats(struct srv *s, struct srv_stats *st)

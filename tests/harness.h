@@ -18,6 +18,7 @@
 #define EVRING_TEST_HARNESS_H
 
 #include <criterion/criterion.h>
+#include "evring.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,16 +55,12 @@ struct srv {
 	int nls;
 };
 
-/* Counters from the server's SIGUSR1 stats line. */
+/* Counters from the server's SIGUSR1 stats line: every field of
+ * EVR_STATS (evring.h), name=value. */
 struct srv_stats {
-	unsigned long long conns_open, conns_accepted, listeners;
-	unsigned long long bufs_total, bufs_free, bufs_heap, bytes_queued;
-	unsigned long long recv_nobufs, accept_pauses, timers;
-	unsigned long long conns_refused, idle_timeouts, send_timeouts;
-	unsigned long long wq_overflows, read_pauses, sources, alloc_fails;
-	unsigned long long udp_rx, udp_tx, udp_drop_port, udp_drop_addr;
-	unsigned long long udp_drop_rate, udp_capped, udp_trunc, udp_tx_drop;
-	unsigned long long udp_bufs_free, udp_bufs_total;
+#define SRV_STATS_FIELD(name, type, help) unsigned long long name;
+	EVR_STATS(SRV_STATS_FIELD)
+#undef SRV_STATS_FIELD
 };
 
 /* Path of the evringd under test. */

@@ -9,7 +9,10 @@
 #ifndef EVRING_TEST_LOOPSRV_H
 #define EVRING_TEST_LOOPSRV_H
 
-#include "../core/evring.h"
+#include "evring.h"
+#include "evring/daytime.h"
+#include "evring/line.h"
+#include "evring/modules.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

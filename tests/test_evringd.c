@@ -65,7 +65,7 @@ Test(evringd_cli, usage_errors_exit_2_with_the_cause)
 		  "has no option \"bogus\"" },
 		{ { "-s", "daytime", "-o", "daytime.tz=mars", NULL },
 		  "bad value \"mars\"" },
-		{ { "-s", "echo", "-o", "echo.x=1", NULL }, "has no options" },
+		{ { "-s", "echo", "-o", "echo.x=1", NULL }, "it has none" },
 		{ { "-s", "echo", "-o", "daytime.tz=utc", NULL },
 		  "service daytime is not served" },
 		{ { "-s", "echo", "--bogus", NULL },

@@ -8,7 +8,7 @@
 #include "harness.h"
 #include "loopsrv.h"
 
-#include "../core/evring.h"
+#include "evring.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

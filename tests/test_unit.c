@@ -6,6 +6,9 @@
 #include "harness.h"
 
 #include "../core/internal.h"
+#include "evring/daytime.h"
+#include "evring/line.h"
+#include "evring/modules.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -45,6 +45,7 @@
  * Runs on io_uring (kernel 6.0+) or epoll (--backend epoll).
  */
 #include "evring.h"
+#include "evring/line.h"
 
 #include <errno.h>
 #include <getopt.h>

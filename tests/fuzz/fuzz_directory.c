@@ -30,7 +30,8 @@
  * after QUIT or a framing error. And nothing may leak: connections,
  * buffers, queued bytes, timers and both descriptors are gone.
  */
-#include "../../core/evring.h"
+#include "evring.h"
+#include "evring/modules.h"
 
 #include <errno.h>
 #include <linux/sockios.h>

@@ -22,7 +22,7 @@
  * the rules in evring.h ("Line framing"), not from line.c. Any difference,
  * or a buffer not given back (bufs_heap), aborts.
  */
-#include "../../protocols/line.h"
+#include "../../protocols/line_split.h"
 
 #include <stdint.h>
 #include <stdio.h>

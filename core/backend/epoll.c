@@ -216,9 +216,9 @@ static int epoll_conn_recv(struct evr_conn *c)
 
 	if (c->flags & EVR__C_RECV) {
 		/* A restart: data may be waiting without a new edge. */
-		if (!(c->flags & EVR__C_READABLE)) {
-			c->flags |= EVR__C_READABLE;
-			evr__list_add_tail(&e->ready, &c->starve);
+		if (!(c->flags & EVR__C_BE_READY)) {
+			c->flags |= EVR__C_BE_READY;
+			evr__list_add_tail(&e->ready, &c->be.ready);
 		}
 		return 0;
 	}
@@ -248,7 +248,7 @@ static void conn_read(struct evr_conn *c)
 		if (!b) {
 			/* already on the ready list (a resume from on_data):
 			 * its next turn there finds the pool empty again */
-			if (!(c->flags & EVR__C_READABLE))
+			if (!(c->flags & EVR__C_BE_READY))
 				evr__conn_starved(c);
 			return;
 		}
@@ -267,7 +267,7 @@ static void conn_read(struct evr_conn *c)
 			/* A short read drained the socket: new data raises
 			 * a new edge. Not so a FIN already queued behind the
 			 * data: EPOLLRDHUP told us, read on to the EOF. */
-			if ((size_t)n < want && !(c->flags & EVR__C_RDHUP))
+			if ((size_t)n < want && !(c->flags & EVR__C_BE_RDHUP))
 				return;
 			continue;
 		}
@@ -284,9 +284,9 @@ static void conn_read(struct evr_conn *c)
 		return;
 	}
 	/* Budget spent with data left: continue next iteration. */
-	if (!(c->flags & (EVR__C_READABLE | EVR__C_PAUSED))) {
-		c->flags |= EVR__C_READABLE;
-		evr__list_add_tail(&e->ready, &c->starve);
+	if (!(c->flags & (EVR__C_BE_READY | EVR__C_PAUSED))) {
+		c->flags |= EVR__C_BE_READY;
+		evr__list_add_tail(&e->ready, &c->be.ready);
 	}
 }
 
@@ -363,14 +363,14 @@ static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
 			return;
 	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP))
-		c->flags |= EVR__C_RDHUP;
+		c->flags |= EVR__C_BE_RDHUP;
 	if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
 	    (c->flags & EVR__C_SENDING)) {
 		c->flags &= ~EVR__C_SENDING;
 		epoll_conn_send(c);
 	}
 	if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-	    !(c->flags & (EVR__C_STARVED | EVR__C_READABLE)))
+	    !(c->flags & (EVR__C_STARVED | EVR__C_BE_READY)))
 		conn_read(c);
 	if ((ev & EPOLLERR) && !(c->flags & EVR__C_CLOSING)) {
 		int err = 0;
@@ -416,17 +416,17 @@ static int epoll_conn_adopt(struct evr_conn *c)
 static void epoll_conn_pause(struct evr_conn *c)
 {
 	/* conn_read looks at the flag; only the ready list needs care. */
-	if (c->flags & EVR__C_READABLE) {
-		evr__list_del(&c->starve);
-		c->flags &= ~EVR__C_READABLE;
+	if (c->flags & EVR__C_BE_READY) {
+		evr__list_del(&c->be.ready);
+		c->flags &= ~EVR__C_BE_READY;
 	}
 }
 
 static void epoll_conn_close(struct evr_conn *c)
 {
-	if (c->flags & EVR__C_READABLE) {
-		evr__list_del(&c->starve);
-		c->flags &= ~EVR__C_READABLE;
+	if (c->flags & EVR__C_BE_READY) {
+		evr__list_del(&c->be.ready);
+		c->flags &= ~EVR__C_BE_READY;
 	}
 	c->flags &= ~(EVR__C_SENDING | EVR__C_RECV);
 	/* Closing the last reference also leaves the epoll set. */
@@ -659,10 +659,10 @@ static void run_ready(struct evr_loop *l)
 	evr__list_init(&e->ready);
 	while (!evr__list_empty(&batch)) {
 		struct evr_conn *c =
-		    EVR_CONTAINER_OF(batch.next, struct evr_conn, starve);
+		    EVR_CONTAINER_OF(batch.next, struct evr_conn, be.ready);
 
-		evr__list_del(&c->starve);
-		c->flags &= ~EVR__C_READABLE;
+		evr__list_del(&c->be.ready);
+		c->flags &= ~EVR__C_BE_READY;
 		conn_read(c);
 	}
 }
@@ -703,6 +703,7 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 
 const struct evr__backend evr__backend_epoll = {
 	.name = "epoll",
+	.udp_batches = true,
 	.probe = epoll_probe,
 	.init = epoll_init,
 	.fini = epoll_fini,

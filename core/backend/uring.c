@@ -661,7 +661,7 @@ static void uring_conn_send(struct evr_conn *c)
 		n = 1;
 	}
 	sqe->user_data = tag(c, OP_SEND);
-	c->be = x;
+	c->be.req = x;
 	c->wq_inflight = n;
 	c->flags |= EVR__C_SENDING;
 	c->refs++;
@@ -673,9 +673,9 @@ static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
 
 	(void)flags;
 	c->flags &= ~EVR__C_SENDING;
-	if (c->be) {
-		ctx_put(U(l), c->be);
-		c->be = NULL;
+	if (c->be.req) {
+		ctx_put(U(l), c->be.req);
+		c->be.req = NULL;
 	}
 	if (res >= 0 && EVR_UNLIKELY(evr__faults_on)) {
 		int ferr = evr__fault_hit(EVR__F_SEND);
@@ -714,7 +714,7 @@ static int uring_conn_connect(struct evr_conn *c, const struct sockaddr *sa,
 	memcpy(dst, sa, len);
 	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)dst, len);
 	sqe->user_data = tag(c, OP_CONNECT);
-	c->be = dst;
+	c->be.req = dst;
 	c->refs++;
 	return 0;
 }
@@ -728,7 +728,7 @@ static int uring_conn_adopt(struct evr_conn *c)
 		return -EBUSY;
 	io_uring_prep_nop(sqe);
 	sqe->user_data = tag(c, OP_CONNECT);
-	c->be = NULL;
+	c->be.req = NULL;
 	c->refs++;
 	return 0;
 }
@@ -738,8 +738,8 @@ static void on_connect(struct evr_loop *l, void *p, int res, unsigned flags)
 	struct evr_conn *c = p;
 
 	(void)l, (void)flags;
-	free(c->be);
-	c->be = NULL;
+	free(c->be.req);
+	c->be.req = NULL;
 	evr__conn_connected(c, res < 0 ? res : 0);
 	evr__conn_put(c);
 }

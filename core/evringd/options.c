@@ -1,61 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * evringd.c - a modern inetd on evring.
+ * options.c - evringd's command line.
  *
- *	evringd -s echo -s daytime [--port-offset N] [-b ADDR]...
+ *	evringd [options] -s SERVICE[/tcp|/udp][:PORT] [-o NAME.KEY=VALUE]...
  *
- * Each -s names a built-in service; its port comes from /etc/services
- * (getservbyname) unless given. Every service listens on every bind address
- * (default: all IPv4 and all IPv6 addresses). One line per listening socket
- * goes to stdout ("listen SERVICE tcp ADDRESS:PORT BACKEND"); log lines go
- * to stderr. SIGINT and SIGTERM stop the daemon: listeners close, open
- * connections are closed, and it exits 0. SIGUSR1 logs the loop's counters.
- *
- * Exit status: 0 after a clean stop, 1 for a run-time error (a port in use,
- * a privileged port, no backend), 2 for a usage error.
+ * Layout: the usage text (services and their options come from the
+ * modules themselves), value parsers (counts, durations, sizes), services
+ * (-s), per-service options (-o), ports from /etc/services, the getopt
+ * loop. Every error is a usage error: logged here with the option it is
+ * about, returned as -EINVAL.
  */
-#include "evring.h"
+#include "evringd.h"
 
 #include <errno.h>
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
-#define EXIT_USAGE   2
-#define EXIT_RUNTIME 1
-#define MAX_SERVICES 64
-#define MAX_BINDS    16
+const char *const evd_proto_names[2] = { "tcp", "udp" };
 
-enum { P_TCP, P_UDP };
-
-struct service {
-	const struct evr_proto *proto;
-	char name[64];
-	bool want[2]; /* serve over TCP, UDP */
-	long port[2]; /* -1: from /etc/services */
-	void *conf;
-	struct evr_udp_guard guard;
-	bool guard_set;
-	struct evr_conn_limits lim;
-	unsigned lim_set; /* bits of limit_keys[] given with -o */
-};
-
-/* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
- * services from the command line. */
-enum limit_kind { LIM_COUNT, LIM_BYTES, LIM_MS };
-
-static const struct {
-	const char *key;
-	size_t off;
-	enum limit_kind kind;
-} limit_keys[] = {
+const struct limit_key evd_limit_keys[] = {
 	{ "max_conns", offsetof(struct evr_conn_limits, max_conns), LIM_COUNT },
 	{ "idle_timeout", offsetof(struct evr_conn_limits, idle_timeout_ms),
 	  LIM_MS },
@@ -65,32 +33,8 @@ static const struct {
 	{ "wq_low", offsetof(struct evr_conn_limits, wq_low), LIM_BYTES },
 	{ "wq_max", offsetof(struct evr_conn_limits, wq_max), LIM_BYTES },
 };
-
-#define DEFAULT_IDLE_MS	 (300 * 1000)
-#define DEFAULT_SEND_MS	 (60 * 1000)
-#define DEFAULT_DRAIN_MS (10 * 1000)
-
-struct daemon {
-	struct service svc[MAX_SERVICES];
-	int nsvc;
-	const char *bind[MAX_BINDS];
-	int nbind;
-	long port_offset;
-	long backlog;
-	struct evr_conn_limits lim; /* defaults of every service */
-	uint32_t drain_ms;
-	int stop_signals;
-	struct evr_loop_opts lo;
-	struct evr_loop *loop;
-	int nls;
-	struct evr_udp_guard guard; /* defaults of every UDP service */
-	uint16_t own_ports[MAX_SERVICES * 2];
-	uint32_t nown;
-	struct evr_udp *udps[MAX_SERVICES * MAX_BINDS];
-	char served[MAX_SERVICES * 2][96]; /* "name port proto" */
-	int nserved;
-	int nudp;
-};
+const size_t evd_nlimit_keys =
+    sizeof(evd_limit_keys) / sizeof(evd_limit_keys[0]);
 
 static const char usage_text[] =
     "usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
@@ -173,6 +117,7 @@ static const char usage_text[] =
     "\n"
     "Services:\n";
 
+/* The services, then the options each module lists for itself. */
 static void usage(FILE *f)
 {
 	const struct evr_proto *p;
@@ -181,11 +126,17 @@ static void usage(FILE *f)
 	for (size_t i = 0; (p = evr_proto_at(i)); i++)
 		fprintf(f, "  %-10s %s\n", p->name,
 			p->summary ? p->summary : "");
-	fprintf(f, "\nOptions of daytime: format=STRFTIME, tz=utc|local\n");
+	for (size_t i = 0; (p = evr_proto_at(i)); i++) {
+		if (!p->opts)
+			continue;
+		fprintf(f, "\nOptions of %s (-o %s.KEY=VALUE):\n", p->name,
+			p->name);
+		for (const struct evr_proto_opt *o = p->opts; o->key; o++)
+			fprintf(f, "  %-10s %s\n", o->key, o->help);
+	}
 }
 
-static int usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
-static int usage_error(const char *fmt, ...)
+int evd_usage_error(const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -194,7 +145,7 @@ static int usage_error(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	evr_log_err("%s (see evringd --help)", msg);
-	return -EXIT_USAGE;
+	return -EINVAL;
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -266,14 +217,14 @@ static int parse_bytes(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* Set limit_keys[i] in lim from text. */
+/* Set evd_limit_keys[i] in lim from text. */
 static int set_limit(struct evr_conn_limits *lim, size_t i, const char *v)
 {
-	uint32_t *field = (uint32_t *)((char *)lim + limit_keys[i].off);
+	uint32_t *field = (uint32_t *)((char *)lim + evd_limit_keys[i].off);
 	uint64_t n;
 	long c;
 
-	switch (limit_keys[i].kind) {
+	switch (evd_limit_keys[i].kind) {
 	case LIM_MS:
 		return parse_ms(v, field);
 	case LIM_BYTES:
@@ -300,8 +251,6 @@ static void known_services(char *buf, size_t n)
 					i ? ", " : "", p->name);
 }
 
-static const char *const proto_names[2] = { "tcp", "udp" };
-
 static bool proto_can(const struct evr_proto *p, int pr)
 {
 	return pr == P_UDP ? p->on_datagram != NULL
@@ -322,7 +271,7 @@ static int add_service(struct daemon *d, const char *spec)
 	char *slash;
 
 	if (len == 0 || len >= sizeof(name))
-		return usage_error("service \"%s\": bad name", spec);
+		return evd_usage_error("service \"%s\": bad name", spec);
 	memcpy(name, spec, len);
 	name[len] = '\0';
 	slash = strchr(name, '/');
@@ -332,53 +281,57 @@ static int add_service(struct daemon *d, const char *spec)
 		want[P_TCP] = !strcmp(slash, "tcp");
 		want[P_UDP] = !strcmp(slash, "udp");
 		if (!want[P_TCP] && !want[P_UDP])
-			return usage_error("service \"%s\": protocol \"%s\" "
-					   "is not supported (tcp, udp)",
-					   spec, slash);
+			return evd_usage_error(
+			    "service \"%s\": protocol \"%s\" "
+			    "is not supported (tcp, udp)",
+			    spec, slash);
 	}
 	proto = evr_proto_find(name);
 	if (!proto) {
 		known_services(known, sizeof(known));
-		return usage_error("unknown service \"%s\" (known: %s)", name,
-				   known);
+		return evd_usage_error("unknown service \"%s\" (known: %s)",
+				       name, known);
 	}
 	for (int pr = 0; pr < 2; pr++) {
 		if (want[pr] && !proto_can(proto, pr)) {
 			if (given)
-				return usage_error("service %s does not serve "
-						   "%s",
-						   name, proto_names[pr]);
+				return evd_usage_error(
+				    "service %s does not serve "
+				    "%s",
+				    name, evd_proto_names[pr]);
 			want[pr] = false;
 		}
 	}
 	if (colon && parse_long(colon + 1, 0, 65535, &port) < 0)
-		return usage_error("service \"%s\": bad port \"%s\"", name,
-				   colon + 1);
+		return evd_usage_error("service \"%s\": bad port \"%s\"", name,
+				       colon + 1);
 	for (int i = 0; i < d->nsvc; i++)
 		if (!strcmp(d->svc[i].name, name))
 			s = &d->svc[i];
 	if (s) {
 		for (int pr = 0; pr < 2; pr++) {
 			if (want[pr] && s->want[pr])
-				return usage_error("service \"%s\" given twice",
-						   spec);
+				return evd_usage_error(
+				    "service \"%s\" given twice", spec);
 		}
 	} else {
 		if (d->nsvc == MAX_SERVICES)
-			return usage_error("too many services (at most %d)",
-					   MAX_SERVICES);
+			return evd_usage_error("too many services (at most %d)",
+					       MAX_SERVICES);
 		s = &d->svc[d->nsvc++];
 		s->proto = proto;
 		snprintf(s->name, sizeof(s->name), "%s", name);
 		s->port[P_TCP] = s->port[P_UDP] = -1;
 		if (proto->conf_size) {
 			s->conf = calloc(1, proto->conf_size);
-			if (!s->conf)
-				return -EXIT_RUNTIME;
+			if (!s->conf) {
+				evr_log_err("service %s: out of memory", name);
+				return -ENOMEM;
+			}
 			if (proto->conf_init && proto->conf_init(s->conf) < 0)
-				return usage_error("service %s: cannot "
-						   "initialise",
-						   name);
+				return evd_usage_error("service %s: cannot "
+						       "initialise",
+						       name);
 		}
 	}
 	for (int pr = 0; pr < 2; pr++) {
@@ -409,6 +362,44 @@ static int set_udp_key(struct evr_udp_guard *g, const char *key, const char *v)
 	return 0;
 }
 
+/* The module's own options: only the keys it lists (evr_proto.opts). */
+static const struct evr_proto_opt *module_option(const struct evr_proto *p,
+						 const char *key)
+{
+	for (const struct evr_proto_opt *o = p->opts; o && o->key; o++)
+		if (!strcmp(o->key, key))
+			return o;
+	return NULL;
+}
+
+static int set_module_option(struct service *s, const char *key,
+			     const char *value)
+{
+	const struct evr_proto_opt *o = module_option(s->proto, key);
+	int err;
+
+	if (!o) {
+		char keys[256] = "it has none";
+		size_t off = 0;
+
+		for (o = s->proto->opts; o && o->key && off < sizeof(keys); o++)
+			off += (size_t)snprintf(
+			    keys + off, sizeof(keys) - off, "%s%s",
+			    off ? ", " : "options: ", o->key);
+		return evd_usage_error("option %s.%.64s: %s has no option "
+				       "\"%.64s\" (%s)",
+				       s->name, key, s->proto->name, key, keys);
+	}
+	err = s->proto->conf_set(s->conf, key, value);
+	if (err < 0)
+		return evd_usage_error("option %s.%s: bad value \"%.64s%s\" "
+				       "(%s: %s)",
+				       s->name, key, value,
+				       strlen(value) > 64 ? "..." : "", o->key,
+				       o->help);
+	return 0;
+}
+
 /* NAME.KEY=VALUE, after all -s */
 static int set_option(struct daemon *d, const char *spec)
 {
@@ -421,8 +412,8 @@ static int set_option(struct daemon *d, const char *spec)
 	if (!dot || !eq || dot == spec || eq == dot + 1 ||
 	    (size_t)(dot - spec) >= sizeof(name) ||
 	    (size_t)(eq - dot - 1) >= sizeof(key))
-		return usage_error("option \"%s\": expected NAME.KEY=VALUE",
-				   spec);
+		return evd_usage_error("option \"%s\": expected NAME.KEY=VALUE",
+				       spec);
 	memcpy(name, spec, (size_t)(dot - spec));
 	name[dot - spec] = '\0';
 	memcpy(key, dot + 1, (size_t)(eq - dot - 1));
@@ -431,15 +422,14 @@ static int set_option(struct daemon *d, const char *spec)
 		if (!strcmp(d->svc[i].name, name))
 			s = &d->svc[i];
 	if (!s)
-		return usage_error("option \"%s\": service %s is not served",
-				   spec, name);
-	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]);
-	     i++) {
-		if (strcmp(key, limit_keys[i].key))
+		return evd_usage_error(
+		    "option \"%s\": service %s is not served", spec, name);
+	for (size_t i = 0; i < evd_nlimit_keys; i++) {
+		if (strcmp(key, evd_limit_keys[i].key))
 			continue;
 		if (set_limit(&s->lim, i, eq + 1) < 0)
-			return usage_error("option \"%s\": bad value \"%s\"",
-					   spec, eq + 1);
+			return evd_usage_error(
+			    "option \"%s\": bad value \"%s\"", spec, eq + 1);
 		s->lim_set |= 1u << i;
 		return 0;
 	}
@@ -450,22 +440,12 @@ static int set_option(struct daemon *d, const char *spec)
 		}
 		err = set_udp_key(&s->guard, key, eq + 1);
 		if (err == -EINVAL)
-			return usage_error("option \"%s\": bad value \"%s\"",
-					   spec, eq + 1);
+			return evd_usage_error(
+			    "option \"%s\": bad value \"%s\"", spec, eq + 1);
 		if (!err)
 			return 0;
 	}
-	if (!s->proto->conf_set)
-		return usage_error("option \"%s\": service %s has no options",
-				   spec, name);
-	err = s->proto->conf_set(s->conf, key, eq + 1);
-	if (err == -ENOENT)
-		return usage_error("option \"%s\": %s has no option \"%s\"",
-				   spec, name, key);
-	if (err < 0)
-		return usage_error("option \"%s\": bad value \"%s\"", spec,
-				   eq + 1);
-	return 0;
+	return set_module_option(s, key, eq + 1);
 }
 
 static int resolve_ports(struct daemon *d)
@@ -480,21 +460,21 @@ static int resolve_ports(struct daemon *d)
 				continue;
 			if (port < 0) {
 				struct servent *se =
-				    getservbyname(s->name, proto_names[pr]);
+				    getservbyname(s->name, evd_proto_names[pr]);
 
 				if (!se)
-					return usage_error(
+					return evd_usage_error(
 					    "service %s: no %s port in "
 					    "/etc/services; give one with "
 					    "-s %s/%s:PORT",
-					    s->name, proto_names[pr], s->name,
-					    proto_names[pr]);
+					    s->name, evd_proto_names[pr],
+					    s->name, evd_proto_names[pr]);
 				port = ntohs((uint16_t)se->s_port);
 			}
 			if (port != 0)
 				port += d->port_offset;
 			if (port < 0 || port > 65535)
-				return usage_error(
+				return evd_usage_error(
 				    "service %s: port %ld with offset %ld "
 				    "is out of range",
 				    s->name, port - d->port_offset,
@@ -504,215 +484,6 @@ static int resolve_ports(struct daemon *d)
 	}
 	endservent();
 	return 0;
-}
-
-static void bind_error(const struct service *s, int pr, const char *addr,
-		       int err)
-{
-	const char *hint = "";
-
-	if (err == -EACCES && s->port[pr] < 1024)
-		hint = " (ports below 1024 need root or "
-		       "CAP_NET_BIND_SERVICE; try --port-offset 10000)";
-	else if (err == -EADDRINUSE)
-		hint = " (another server uses it)";
-	evr_log_err("bind %s (%s/%s): %s%s", addr, s->name, proto_names[pr],
-		    strerror(-err), hint);
-}
-
-/* Bind and serve; *ss becomes the address bound (port 0 resolved). */
-static int bind_one(struct daemon *d, struct service *s, int pr,
-		    struct sockaddr_storage *ss, socklen_t len, bool v6only)
-{
-	struct evr_listen_cfg cfg = {
-		.proto = s->proto,
-		.conf = s->conf,
-		.name = s->name,
-		.v6only = v6only,
-		.backlog = (int)d->backlog,
-		.lim = d->lim,
-	};
-	struct evr_udp_cfg ucfg = {
-		.proto = s->proto,
-		.conf = s->conf,
-		.name = s->name,
-		.v6only = v6only,
-		.guard = s->guard_set ? s->guard : d->guard,
-	};
-	struct evr_listener *ls;
-	struct evr_udp *u;
-	int err;
-
-	if (pr == P_UDP) {
-		/* never answer the ports we serve: another instance of us,
-		 * or ourselves, would answer back */
-		ucfg.guard.deny_ports = d->own_ports;
-		ucfg.guard.ndeny_ports = d->nown;
-		err = evr_udp_bind(d->loop, (struct sockaddr *)ss, len, &ucfg,
-				   &u);
-		if (!err) {
-			evr_udp_addr(u, ss, &len);
-			d->udps[d->nudp++] = u;
-		}
-		return err;
-	}
-	/* the service's own limits over the daemon's defaults */
-	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
-		if (s->lim_set & (1u << i))
-			memcpy((char *)&cfg.lim + limit_keys[i].off,
-			       (char *)&s->lim + limit_keys[i].off,
-			       sizeof(uint32_t));
-	err = evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
-	if (!err)
-		evr_listener_addr(ls, ss, &len);
-	return err;
-}
-
-static int listen_one(struct daemon *d, struct service *s, int pr,
-		      const char *host, bool v6only, bool optional)
-{
-	struct sockaddr_storage ss;
-	char a[EVR_ADDRSTRLEN];
-	socklen_t len;
-	int err;
-
-	if (evr_addr_parse(host, (uint16_t)s->port[pr], &ss, &len) < 0)
-		return usage_error("bind address \"%s\": not a numeric IPv4 "
-				   "or IPv6 address",
-				   host);
-	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
-	err = bind_one(d, s, pr, &ss, len, v6only);
-	if (err == -EAFNOSUPPORT && optional) {
-		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
-			     strerror(-err));
-		return 0;
-	}
-	if (err < 0) {
-		bind_error(s, pr, a, err);
-		return -EXIT_RUNTIME;
-	}
-	d->nls++;
-	if (d->nserved < MAX_SERVICES * 2)
-		snprintf(d->served[d->nserved++], sizeof(d->served[0]),
-			 "%s %u %s", s->name,
-			 ntohs(ss.ss_family == AF_INET
-				   ? ((struct sockaddr_in *)&ss)->sin_port
-				   : ((struct sockaddr_in6 *)&ss)->sin6_port),
-			 proto_names[pr]);
-	if (d->nown < MAX_SERVICES * 2)
-		d->own_ports[d->nown++] =
-		    ntohs(ss.ss_family == AF_INET
-			      ? ((struct sockaddr_in *)&ss)->sin_port
-			      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	printf("listen %s %s %s %s\n", s->name, proto_names[pr],
-	       evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
-	       evr_loop_backend(d->loop));
-	return 0;
-}
-
-static int start_listeners(struct daemon *d)
-{
-	for (int i = 0; i < d->nsvc; i++) {
-		struct service *s = &d->svc[i];
-
-		for (int pr = 0; pr < 2; pr++) {
-			int err = 0;
-
-			if (!s->want[pr])
-				continue;
-			if (d->nbind == 0) {
-				err = listen_one(d, s, pr, "0.0.0.0", false,
-						 false);
-				if (!err)
-					err = listen_one(d, s, pr, "::", true,
-							 true);
-			}
-			for (int b = 0; !err && b < d->nbind; b++)
-				err = listen_one(d, s, pr, d->bind[b], false,
-						 false);
-			if (err)
-				return err;
-		}
-	}
-	/* modules that want to know what we serve (the directory) */
-	for (int i = 0; i < d->nsvc; i++) {
-		struct service *s = &d->svc[i];
-
-		if (!s->proto->conf_set)
-			continue;
-		for (int k = 0; k < d->nserved; k++)
-			s->proto->conf_set(s->conf, "served", d->served[k]);
-	}
-	/* every port we serve, ephemeral ones included, is one no UDP
-	 * service of ours answers */
-	for (int i = 0; i < d->nudp; i++)
-		for (uint32_t p = 0; p < d->nown; p++)
-			evr_udp_deny_port(d->udps[i], d->own_ports[p]);
-	fflush(stdout);
-	return 0;
-}
-
-/* The first SIGINT/SIGTERM drains, the second stops at once. */
-static void on_stop(struct evr_loop *l, int signo, void *arg)
-{
-	struct daemon *d = arg;
-	struct evr_stats st;
-
-	evr_loop_stats(l, &st);
-	if (d->stop_signals++ || !d->drain_ms) {
-		evr_log_info("%s: stopping now, closing %llu connections",
-			     strsignal(signo),
-			     (unsigned long long)st.conns_open);
-		evr_loop_stop(l);
-		return;
-	}
-	evr_log_info("%s: draining: no new connections, %llu open ones get "
-		     "up to %u ms to finish (signal again to stop now)",
-		     strsignal(signo), (unsigned long long)st.conns_open,
-		     d->drain_ms);
-	evr_loop_drain(l, d->drain_ms);
-}
-
-static void on_stats(struct evr_loop *l, int signo, void *arg)
-{
-	struct evr_stats st;
-	char line[1024];
-
-	(void)signo, (void)arg;
-	evr_loop_stats(l, &st);
-#define U(x) ((unsigned long long)(x))
-	snprintf(line, sizeof(line),
-		 "conns_open=%llu conns_accepted=%llu listeners=%llu "
-		 "bufs_total=%llu bufs_free=%llu bufs_heap=%llu "
-		 "bytes_queued=%llu recv_nobufs=%llu accept_pauses=%llu "
-		 "timers=%llu conns_refused=%llu idle_timeouts=%llu "
-		 "send_timeouts=%llu wq_overflows=%llu read_pauses=%llu "
-		 "sources=%llu alloc_fails=%llu udp_rx=%llu udp_tx=%llu "
-		 "udp_drop_port=%llu udp_drop_addr=%llu udp_drop_rate=%llu "
-		 "udp_capped=%llu udp_trunc=%llu udp_tx_drop=%llu "
-		 "udp_bufs_free=%llu/%llu",
-		 U(st.conns_open), U(st.conns_accepted), U(st.listeners),
-		 U(st.bufs_total), U(st.bufs_free), U(st.bufs_heap),
-		 U(st.bytes_queued), U(st.recv_nobufs), U(st.accept_pauses),
-		 U(st.timers), U(st.conns_refused), U(st.idle_timeouts),
-		 U(st.send_timeouts), U(st.wq_overflows), U(st.read_pauses),
-		 U(st.sources), U(st.alloc_fails), U(st.udp_rx), U(st.udp_tx),
-		 U(st.udp_drop_port), U(st.udp_drop_addr), U(st.udp_drop_rate),
-		 U(st.udp_capped), U(st.udp_trunc), U(st.udp_tx_drop),
-		 U(st.udp_bufs_free), U(st.udp_bufs_total));
-#undef U
-	evr_log_info("stats: %s", line);
-}
-
-/* A server of many connections wants every descriptor it may have. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 enum {
@@ -777,8 +548,8 @@ static int parse_u32(const char *opt, const char *arg, uint32_t *out)
 	long v;
 
 	if (parse_long(arg, 1, INT32_MAX, &v) < 0)
-		return usage_error("%s \"%s\": expected a positive number", opt,
-				   arg);
+		return evd_usage_error("%s \"%s\": expected a positive number",
+				       opt, arg);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -786,14 +557,14 @@ static int parse_u32(const char *opt, const char *arg, uint32_t *out)
 static int limit_opt(struct daemon *d, const char *opt, const char *arg,
 		     const char *key)
 {
-	for (size_t i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
-		if (!strcmp(limit_keys[i].key, key) &&
+	for (size_t i = 0; i < evd_nlimit_keys; i++)
+		if (!strcmp(evd_limit_keys[i].key, key) &&
 		    set_limit(&d->lim, i, arg) == 0)
 			return 0;
-	return usage_error("%s \"%s\": bad value", opt, arg);
+	return evd_usage_error("%s \"%s\": bad value", opt, arg);
 }
 
-static int parse_args(struct daemon *d, int argc, char **argv)
+int evd_parse_args(struct daemon *d, int argc, char **argv)
 {
 	const char *opts[MAX_SERVICES * 4];
 	int nopts = 0, verbose = 0, c, err = 0;
@@ -808,19 +579,20 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			break;
 		case 'o':
 			if (nopts == (int)(sizeof(opts) / sizeof(opts[0])))
-				return usage_error("too many options");
+				return evd_usage_error("too many options");
 			opts[nopts++] = optarg;
 			break;
 		case 'b':
 			if (d->nbind == MAX_BINDS)
-				return usage_error("too many bind addresses");
+				return evd_usage_error(
+				    "too many bind addresses");
 			d->bind[d->nbind++] = optarg;
 			break;
 		case OPT_PORT_OFFSET:
 			if (parse_long(optarg, -65535, 65535, &d->port_offset))
-				return usage_error("--port-offset \"%s\": "
-						   "expected -65535..65535",
-						   optarg);
+				return evd_usage_error("--port-offset \"%s\": "
+						       "expected -65535..65535",
+						       optarg);
 			break;
 		case OPT_IDLE:
 			err = limit_opt(d, "--idle-timeout", optarg,
@@ -845,9 +617,10 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 					    ? "udp_burst"
 					    : "udp_amplification",
 					optarg) < 0)
-				return usage_error("%s \"%s\": expected a "
-						   "positive number or off",
-						   argv[optind - 1], optarg);
+				return evd_usage_error("%s \"%s\": expected a "
+						       "positive number or off",
+						       argv[optind - 1],
+						       optarg);
 			break;
 		case OPT_UDP_BUF:
 			err = parse_u32("--udp-buf-size", optarg,
@@ -861,10 +634,11 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			break;
 		case OPT_DRAIN:
 			if (parse_ms(optarg, &d->drain_ms) < 0)
-				return usage_error("--drain-timeout \"%s\": "
-						   "expected a duration (10, "
-						   "10s, 500ms, 1m)",
-						   optarg);
+				return evd_usage_error(
+				    "--drain-timeout \"%s\": "
+				    "expected a duration (10, "
+				    "10s, 500ms, 1m)",
+				    optarg);
 			break;
 		case OPT_MAX_CONNS:
 			err =
@@ -878,15 +652,16 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			if (parse_bytes(optarg, UINT64_MAX >> 1,
 					&d->lo.queued_max) < 0 ||
 			    !d->lo.queued_max)
-				return usage_error("--queued-max \"%s\": "
-						   "expected a size (256M)",
-						   optarg);
+				return evd_usage_error("--queued-max \"%s\": "
+						       "expected a size (256M)",
+						       optarg);
 			break;
 		case OPT_BACKLOG:
 			if (parse_long(optarg, 1, INT32_MAX, &d->backlog))
-				return usage_error("--backlog \"%s\": expected "
-						   "a positive number",
-						   optarg);
+				return evd_usage_error(
+				    "--backlog \"%s\": expected "
+				    "a positive number",
+				    optarg);
 			break;
 		case OPT_BACKEND:
 			d->lo.backend = optarg;
@@ -920,89 +695,31 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			return 1;
 		default:
 			if (optopt)
-				return usage_error("unknown option \"-%c\" or "
-						   "missing argument",
-						   optopt);
-			return usage_error("unknown option \"%s\"",
-					   argv[optind - 1]);
+				return evd_usage_error(
+				    "unknown option \"-%c\" or "
+				    "missing argument",
+				    optopt);
+			return evd_usage_error("unknown option \"%s\"",
+					       argv[optind - 1]);
 		}
 		if (err)
 			return err;
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+		return evd_usage_error("unexpected argument \"%s\"",
+				       argv[optind]);
 	if (verbose < 0)
 		evr_log_set_level(EVR_LOG_WARN);
 	else if (verbose > 0)
 		evr_log_set_level(EVR_LOG_DEBUG);
 	if (d->nsvc == 0)
-		return usage_error("no service given (for example -s echo -s "
-				   "daytime)");
+		return evd_usage_error(
+		    "no service given (for example -s echo -s "
+		    "daytime)");
 	for (int i = 0; i < nopts; i++) {
 		err = set_option(d, opts[i]);
 		if (err)
 			return err;
 	}
 	return resolve_ports(d);
-}
-
-static void daemon_fini(struct daemon *d)
-{
-	evr_loop_free(d->loop);
-	for (int i = 0; i < d->nsvc; i++) {
-		struct service *s = &d->svc[i];
-
-		if (s->conf && s->proto->conf_fini)
-			s->proto->conf_fini(s->conf);
-		free(s->conf);
-	}
-}
-
-int main(int argc, char **argv)
-{
-	static struct daemon d;
-	int err;
-
-	evr_log_set_ident("evringd");
-	signal(SIGPIPE, SIG_IGN);
-	evr_loop_opts_init(&d.lo);
-	d.lim.idle_timeout_ms = DEFAULT_IDLE_MS;
-	d.lim.send_timeout_ms = DEFAULT_SEND_MS;
-	d.drain_ms = DEFAULT_DRAIN_MS;
-	err = parse_args(&d, argc, argv);
-	if (err) {
-		daemon_fini(&d);
-		return err > 0 ? 0 : -err;
-	}
-	raise_nofile();
-	err = evr_loop_new(&d.loop, &d.lo);
-	if (err < 0) {
-		if (err != -ENOTSUP && err != -EINVAL)
-			evr_log_err("cannot create the event loop: %s",
-				    strerror(-err));
-		daemon_fini(&d);
-		return err == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
-	}
-	if (evr_signal_add(d.loop, SIGINT, on_stop, &d) < 0 ||
-	    evr_signal_add(d.loop, SIGTERM, on_stop, &d) < 0 ||
-	    evr_signal_add(d.loop, SIGUSR1, on_stats, NULL) < 0) {
-		evr_log_err("signalfd: %s", strerror(errno));
-		daemon_fini(&d);
-		return EXIT_RUNTIME;
-	}
-	err = start_listeners(&d);
-	if (err) {
-		daemon_fini(&d);
-		return -err;
-	}
-	evr_log_info("evringd %s: %d listening sockets, backend %s, pid %d",
-		     EVR_VERSION, d.nls, evr_loop_backend(d.loop),
-		     (int)getpid());
-	err = evr_loop_run(d.loop);
-	daemon_fini(&d);
-	if (err < 0) {
-		evr_log_err("event loop: %s", strerror(-err));
-		return EXIT_RUNTIME;
-	}
-	return 0;
 }

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * evringd.h - what the files of the daemon share.
+ *
+ * evringd is a program on the public API of libevring (evring.h and the
+ * <evring/...> headers of protocols/), like any other: it never includes
+ * core/internal.h. Its files, by concern:
+ *
+ *	options.c	the command line: services, options, limits
+ *	listeners.c	binding the sockets, the listener lines on stdout
+ *	main.c		the loop, signals, counters, exit status
+ *
+ * One error convention: functions return 0 or -errno; a usage error has
+ * been logged (with the option it is about) and is -EINVAL; a run-time
+ * error has been logged where it happened. Only main() turns them into
+ * exit statuses: 2 for usage errors, 1 for run-time errors.
+ */
+#ifndef EVRINGD_H
+#define EVRINGD_H
+
+#include "evring.h"
+#include "evring/modules.h"
+
+#define EVRINGD_EXIT_RUNTIME 1
+#define EVRINGD_EXIT_USAGE   2
+#define MAX_SERVICES	     64
+#define MAX_BINDS	     16
+
+enum { P_TCP, P_UDP };
+extern const char *const evd_proto_names[2];
+
+struct service {
+	const struct evr_proto *proto;
+	char name[64];
+	bool want[2]; /* serve over TCP, UDP */
+	long port[2]; /* -1: from /etc/services */
+	void *conf;
+	struct evr_udp_guard guard;
+	bool guard_set;
+	struct evr_conn_limits lim;
+	unsigned lim_set; /* bits of evd_limit_keys[] given with -o */
+};
+
+/* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
+ * services from the command line. */
+enum limit_kind { LIM_COUNT, LIM_BYTES, LIM_MS };
+
+struct limit_key {
+	const char *key;
+	size_t off; /* of a uint32_t in struct evr_conn_limits */
+	enum limit_kind kind;
+};
+
+extern const struct limit_key evd_limit_keys[];
+extern const size_t evd_nlimit_keys;
+
+#define DEFAULT_IDLE_MS	 (300 * 1000)
+#define DEFAULT_SEND_MS	 (60 * 1000)
+#define DEFAULT_DRAIN_MS (10 * 1000)
+
+struct daemon {
+	struct service svc[MAX_SERVICES];
+	int nsvc;
+	const char *bind[MAX_BINDS];
+	int nbind;
+	long port_offset;
+	long backlog;
+	struct evr_conn_limits lim; /* defaults of every service */
+	uint32_t drain_ms;
+	int stop_signals;
+	struct evr_loop_opts lo;
+	struct evr_loop *loop;
+	int nls;
+	struct evr_udp_guard guard; /* defaults of every UDP service */
+	uint16_t own_ports[MAX_SERVICES * 2];
+	uint32_t nown;
+	struct evr_udp *udps[MAX_SERVICES * MAX_BINDS];
+	int nudp;
+	/* the listener lines, printed once every socket is open */
+	char (*lines)[160];
+	int nlines;
+};
+
+/* options.c: 0, 1 when done (--help, --version printed), or -errno. */
+int evd_parse_args(struct daemon *d, int argc, char **argv);
+/* A usage error: logs "msg (see evringd --help)", returns -EINVAL. */
+int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
+
+/* listeners.c: bind every service on every address, then print one line
+ * per socket. 0 or -errno (logged). */
+int evd_start_listeners(struct daemon *d);
+
+#endif /* EVRINGD_H */

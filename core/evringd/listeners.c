@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * listeners.c - evringd's sockets: every service on every bind address,
+ * TCP and UDP, and one line per socket on stdout once all are open
+ * ("listen SERVICE tcp ADDRESS:PORT BACKEND"; the `lsof -i` of evringd's
+ * own sockets). A start that fails prints no line: nothing listens.
+ */
+#include "evringd.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINES_MAX (MAX_SERVICES * 2 * (MAX_BINDS + 1))
+
+static void bind_error(const struct service *s, int pr, const char *addr,
+		       int err)
+{
+	const char *hint = "";
+
+	if (err == -EACCES && s->port[pr] < 1024)
+		hint = " (ports below 1024 need root or "
+		       "CAP_NET_BIND_SERVICE; try --port-offset 10000)";
+	else if (err == -EADDRINUSE)
+		hint = " (another server uses it)";
+	evr_log_err("bind %s (%s/%s): %s%s", addr, s->name, evd_proto_names[pr],
+		    strerror(-err), hint);
+}
+
+/* Bind and serve; *ss becomes the address bound (port 0 resolved). */
+static int bind_one(struct daemon *d, struct service *s, int pr,
+		    struct sockaddr_storage *ss, socklen_t len, bool v6only)
+{
+	struct evr_listen_cfg cfg = {
+		.proto = s->proto,
+		.conf = s->conf,
+		.name = s->name,
+		.v6only = v6only,
+		.backlog = (int)d->backlog,
+		.lim = d->lim,
+	};
+	struct evr_udp_cfg ucfg = {
+		.proto = s->proto,
+		.conf = s->conf,
+		.name = s->name,
+		.v6only = v6only,
+		.guard = s->guard_set ? s->guard : d->guard,
+	};
+	struct evr_listener *ls;
+	struct evr_udp *u;
+	int err;
+
+	if (pr == P_UDP) {
+		/* never answer the ports we serve: another instance of us,
+		 * or ourselves, would answer back */
+		ucfg.guard.deny_ports = d->own_ports;
+		ucfg.guard.ndeny_ports = d->nown;
+		err = evr_udp_bind(d->loop, (struct sockaddr *)ss, len, &ucfg,
+				   &u);
+		if (!err) {
+			evr_udp_addr(u, ss, &len);
+			d->udps[d->nudp++] = u;
+		}
+		return err;
+	}
+	/* the service's own limits over the daemon's defaults */
+	for (size_t i = 0; i < evd_nlimit_keys; i++)
+		if (s->lim_set & (1u << i))
+			memcpy((char *)&cfg.lim + evd_limit_keys[i].off,
+			       (char *)&s->lim + evd_limit_keys[i].off,
+			       sizeof(uint32_t));
+	err = evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
+	if (!err)
+		evr_listener_addr(ls, ss, &len);
+	return err;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET
+			 ? ((const struct sockaddr_in *)ss)->sin_port
+			 : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* Modules that list the option "served" (the directory) hear of every
+ * socket we serve as "name port proto". */
+static bool wants_served(const struct evr_proto *p)
+{
+	for (const struct evr_proto_opt *o = p->opts; o && o->key; o++)
+		if (!strcmp(o->key, "served"))
+			return true;
+	return false;
+}
+
+static void tell_served(struct daemon *d, const struct service *s, int pr,
+			uint16_t port)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "%s %u %s", s->name, port,
+		 evd_proto_names[pr]);
+	for (int i = 0; i < d->nsvc; i++) {
+		struct service *m = &d->svc[i];
+
+		if (wants_served(m->proto) &&
+		    m->proto->conf_set(m->conf, "served", what) < 0)
+			evr_log_warn("%s: cannot list %s", m->name, what);
+	}
+}
+
+static int listen_one(struct daemon *d, struct service *s, int pr,
+		      const char *host, bool v6only, bool optional)
+{
+	struct sockaddr_storage ss;
+	char a[EVR_ADDRSTRLEN];
+	socklen_t len;
+	uint16_t port;
+	int err;
+
+	if (evr_addr_parse(host, (uint16_t)s->port[pr], &ss, &len) < 0)
+		return evd_usage_error("bind address \"%.64s\": not a numeric "
+				       "IPv4 or IPv6 address",
+				       host);
+	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
+	err = bind_one(d, s, pr, &ss, len, v6only);
+	if (err == -EAFNOSUPPORT && optional) {
+		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
+			     strerror(-err));
+		return 0;
+	}
+	if (err < 0) {
+		bind_error(s, pr, a, err);
+		return err;
+	}
+	d->nls++;
+	port = port_of(&ss);
+	tell_served(d, s, pr, port);
+	if (d->nown < MAX_SERVICES * 2)
+		d->own_ports[d->nown++] = port;
+	if (d->nlines < LINES_MAX)
+		snprintf(d->lines[d->nlines++], sizeof(d->lines[0]),
+			 "listen %s %s %s %s", s->name, evd_proto_names[pr],
+			 evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
+			 evr_loop_backend(d->loop));
+	return 0;
+}
+
+int evd_start_listeners(struct daemon *d)
+{
+	d->lines = calloc(LINES_MAX, sizeof(d->lines[0]));
+	if (!d->lines) {
+		evr_log_err("listeners: out of memory");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < d->nsvc; i++) {
+		struct service *s = &d->svc[i];
+
+		for (int pr = 0; pr < 2; pr++) {
+			int err = 0;
+
+			if (!s->want[pr])
+				continue;
+			if (d->nbind == 0) {
+				err = listen_one(d, s, pr, "0.0.0.0", false,
+						 false);
+				if (!err)
+					err = listen_one(d, s, pr, "::", true,
+							 true);
+			}
+			for (int b = 0; !err && b < d->nbind; b++)
+				err = listen_one(d, s, pr, d->bind[b], false,
+						 false);
+			if (err)
+				return err;
+		}
+	}
+	/* every port we serve, ephemeral ones included, is one no UDP
+	 * service of ours answers */
+	for (int i = 0; i < d->nudp; i++)
+		for (uint32_t p = 0; p < d->nown; p++)
+			evr_udp_deny_port(d->udps[i], d->own_ports[p]);
+	for (int i = 0; i < d->nlines; i++)
+		printf("%s\n", d->lines[i]);
+	fflush(stdout);
+	return 0;
+}
