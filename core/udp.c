@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define DROP_LOG_MS	10000
@@ -113,39 +112,6 @@ static bool addr_special(const struct sockaddr *sa)
 	return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_MULTICAST(a);
 }
 
-static void source_key(const struct sockaddr *sa, uint8_t key[17])
-{
-	memset(key, 0, 17);
-	if (sa->sa_family == AF_INET) {
-		key[0] = 4;
-		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return;
-	}
-	const struct in6_addr *a =
-	    &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(a)) {
-		key[0] = 4;
-		memcpy(key + 1, &a->s6_addr[12], 4);
-	} else {
-		key[0] = 6;
-		memcpy(key + 1, a, 8); /* one subscriber holds a /64 */
-	}
-}
-
-static uint32_t key_hash(uint64_t seed, const uint8_t key[17])
-{
-	uint64_t a, b, h = seed ^ key[0];
-
-	memcpy(&a, key + 1, 8);
-	memcpy(&b, key + 9, 8);
-	h ^= a;
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-	h ^= b + (h >> 31);
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	return (uint32_t)(h ^ (h >> 31));
-}
-
 /*
  * Take a token from the source's bucket. The table is 2-way set
  * associative; a source that finds no entry evicts the one of its set
@@ -156,24 +122,24 @@ static bool bucket_take(struct evr_udp *u, const struct sockaddr *peer)
 {
 	uint64_t now = u->svc.loop->now;
 	struct evr__bucket *set, *b;
-	uint8_t key[17];
+	uint8_t key[EVR__SRCKEY_LEN];
 	uint32_t h;
 
 	if (u->guard.rate == EVR_UDP_UNLIMITED)
 		return true;
-	source_key(peer, key);
-	h = key_hash(u->seed, key) & (u->nbuckets - 2);
+	evr__source_key(peer, key);
+	h = evr__source_hash(u->seed, key) & (u->nbuckets - 2);
 	set = &u->buckets[h];
-	if (set[0].used && !memcmp(set[0].key, key, 17))
+	if (set[0].used && !memcmp(set[0].key, key, EVR__SRCKEY_LEN))
 		b = &set[0];
-	else if (set[1].used && !memcmp(set[1].key, key, 17))
+	else if (set[1].used && !memcmp(set[1].key, key, EVR__SRCKEY_LEN))
 		b = &set[1];
 	else {
 		b = !set[0].used		 ? &set[0]
 		    : !set[1].used		 ? &set[1]
 		    : set[0].last <= set[1].last ? &set[0]
 						 : &set[1];
-		memcpy(b->key, key, 17);
+		memcpy(b->key, key, EVR__SRCKEY_LEN);
 		b->used = 1;
 		b->mtokens = u->guard.burst * 1000u;
 		b->last = now;
@@ -312,8 +278,7 @@ static int guard_resolve(struct evr_udp *u, const struct evr_udp_guard *g)
 	u->buckets = calloc(u->nbuckets, sizeof(*u->buckets));
 	if (!u->buckets)
 		return -ENOMEM;
-	if (getrandom(&u->seed, sizeof(u->seed), 0) < 0)
-		u->seed = (uint64_t)(uintptr_t)u ^ evr__now_ms();
+	u->seed = evr__random_seed(u);
 	return 0;
 }
 
