@@ -254,17 +254,23 @@ bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
  * or the IPv6 /64 (IPv4-mapped IPv6 counts as IPv4). */
 #define EVR__SRCKEY_LEN 17
 
+/* A source's entry in a UDP socket's table (udp.c). */
 struct evr__bucket {
 	uint8_t key[EVR__SRCKEY_LEN];
 	uint8_t used;
-	uint32_t mtokens; /* thousandths of a token */
-	uint64_t last;	  /* ms of the last refill */
+	uint32_t mtokens;   /* thousandths of a token */
+	uint32_t slot;	    /* in the sketch of evicted debts */
+	uint64_t last;	    /* ms of the last refill */
+	uint64_t seen;	    /* ms of the last datagram: eviction order */
+	uint64_t reply_sig; /* port and payload of our last reply; 0: none */
+	uint64_t reply_at;  /* ms it was sent */
 };
 
 enum evr__udp_drop {
 	EVR__UDP_DROP_PORT,
 	EVR__UDP_DROP_ADDR,
 	EVR__UDP_DROP_RATE,
+	EVR__UDP_DROP_LOOP,
 	EVR__UDP_CAPPED,
 	EVR__UDP_TRUNC,
 	EVR__UDP_TX_DROP,
@@ -277,9 +283,13 @@ struct evr_udp {
 	struct evr__svc svc; /* first: svc->release frees the socket */
 	int fd;
 	bool closing;
-	bool armed;	  /* a receive is armed (io_uring) / registered */
-	bool starved;	  /* on loop->udp_starved */
-	bool in_handler;  /* inside on_datagram: replies are capped */
+	bool armed;   /* a receive is armed (io_uring) / registered */
+	bool starved; /* on loop->udp_starved */
+	/* inside on_datagram: the sender's entry and address (replies to it
+	 * are capped and remembered) */
+	struct evr__bucket *cur;
+	const struct sockaddr *cur_peer;
+	socklen_t cur_peerlen;
 	bool dirty;	  /* on the loop's UDP flush list */
 	uint32_t req_len; /* size of the datagram being handled */
 	struct evr_udp_guard guard;
@@ -287,7 +297,9 @@ struct evr_udp {
 	uint32_t ndeny;
 	struct evr__bucket *buckets;
 	uint32_t nbuckets; /* a power of two */
-	uint64_t seed;
+	uint32_t *sketch;  /* when evicted sources' buckets are full again */
+	uint32_t nsketch;  /* a power of two */
+	uint64_t seed, seed2;
 	struct evr__ratelimit rl[EVR__UDP__COUNT];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
