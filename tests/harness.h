@@ -12,7 +12,11 @@
  * goes wrong fails within seconds instead of hanging.
  *
  * BACKEND_TEST(suite, name) defines one test body run once per backend, as
- * suite_io_uring::name and suite_epoll::name.
+ * suite_io_uring::name and suite_epoll::name. Where io_uring cannot run at
+ * all (a container's seccomp profile, kernel.io_uring_disabled=2) the
+ * io_uring variant is skipped with the reason the library gives, and the
+ * runner prints every skipped test with its reason (Criterion's default
+ * output says nothing about skips).
  */
 #ifndef EVRING_TEST_HARNESS_H
 #define EVRING_TEST_HARNESS_H
@@ -28,6 +32,7 @@
 	static void suite##_##name##_body(const char *backend);                \
 	Test(suite##_io_uring, name, .timeout = 120, ##__VA_ARGS__)            \
 	{                                                                      \
+		skip_unless_backend_runs("io_uring");                          \
 		suite##_##name##_body("io_uring");                             \
 	}                                                                      \
 	Test(suite##_epoll, name, .timeout = 120, ##__VA_ARGS__)               \
@@ -35,6 +40,18 @@
 		suite##_##name##_body("epoll");                                \
 	}                                                                      \
 	static void suite##_##name##_body(const char *backend)
+
+/*
+ * NULL when the io_uring backend can run in this process, else why not, in
+ * the library's words ("io_uring_setup: Operation not permitted (...)").
+ * Found out once per process, by creating a loop with backend "io_uring"
+ * through the public API, which probes for real.
+ */
+const char *io_uring_refusal(void);
+
+/* Skip the running test, naming the reason, when backend is "io_uring"
+ * and io_uring cannot run here. Any other backend: nothing. */
+void skip_unless_backend_runs(const char *backend);
 
 #define SRV_MAX_LISTENERS 32
 
