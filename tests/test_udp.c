@@ -7,12 +7,15 @@
  * datagrams larger than a buffer.
  *
  * Spoofed sources (a datagram "from" another evringd, or from a multicast
- * address) are sent through a raw socket; those tests are skipped when the
- * test does not run as root.
+ * address) are sent through a raw socket, and a reflector's port (7) is a
+ * privileged one: those tests are skipped, with the reason, where the
+ * kernel refuses the raw socket or the bind (not root, no CAP_NET_RAW or
+ * CAP_NET_BIND_SERVICE).
  */
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
@@ -23,7 +26,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static int udp_socket(int family, const char *bind_addr, uint16_t bind_port)
+/* A UDP socket with a 500 ms receive timeout, bound to bind_addr (numeric
+ * IPv4) and bind_port if bind_addr is set; -errno if the bind fails. */
+static int udp_socket_try(int family, const char *bind_addr, uint16_t bind_port)
 {
 	struct timeval tv = { .tv_usec = 500 * 1000 };
 	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -31,16 +36,41 @@ static int udp_socket(int family, const char *bind_addr, uint16_t bind_port)
 	cr_assert_geq(fd, 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (bind_addr) {
-		struct sockaddr_storage ss;
-		struct sockaddr_in *in = (void *)&ss;
+		struct sockaddr_in in = { .sin_family = AF_INET,
+					  .sin_port = htons(bind_port) };
 
-		memset(&ss, 0, sizeof(ss));
-		in->sin_family = AF_INET;
-		in->sin_port = htons(bind_port);
-		inet_pton(AF_INET, bind_addr, &in->sin_addr);
-		cr_assert_eq(bind(fd, (struct sockaddr *)&ss, sizeof(*in)), 0,
-			     "bind %s:%u", bind_addr, bind_port);
+		inet_pton(AF_INET, bind_addr, &in.sin_addr);
+		if (bind(fd, (struct sockaddr *)&in, sizeof(in)) < 0) {
+			int err = errno;
+
+			close(fd);
+			return -err;
+		}
 	}
+	return fd;
+}
+
+static int udp_socket(int family, const char *bind_addr, uint16_t bind_port)
+{
+	int fd = udp_socket_try(family, bind_addr, bind_port);
+
+	cr_assert_geq(fd, 0, "bind %s:%u: %s", bind_addr, bind_port,
+		      strerror(-fd));
+	return fd;
+}
+
+/* A socket on a port below 1024, or a skip where the kernel refuses it to
+ * this user. */
+static int privileged_udp_socket(const char *bind_addr, uint16_t bind_port)
+{
+	int fd = udp_socket_try(AF_INET, bind_addr, bind_port);
+
+	if (fd == -EACCES || fd == -EPERM)
+		cr_skip_test("binding a port below 1024 needs root or "
+			     "CAP_NET_BIND_SERVICE: bind %s:%u: %s",
+			     bind_addr, bind_port, strerror(-fd));
+	cr_assert_geq(fd, 0, "bind %s:%u: %s", bind_addr, bind_port,
+		      strerror(-fd));
 	return fd;
 }
 
@@ -135,11 +165,10 @@ BACKEND_TEST(udp, reflector_source_port_gets_no_reply)
 	struct srv_stats st;
 	char buf[64];
 	struct srv s;
-	int fd;
+	/* port 7 is echo's: a reflector; answering it could start a loop */
+	int fd = privileged_udp_socket("127.0.0.2", 7);
 
 	start_udp(&s, backend, NULL);
-	/* port 7 is echo's: a reflector; answering it could start a loop */
-	fd = udp_socket(AF_INET, "127.0.0.2", 7);
 	udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "ping", 4);
 	cr_assert_lt(recv(fd, buf, sizeof(buf), 0), 0,
 		     "a reflector got a "
@@ -157,6 +186,25 @@ BACKEND_TEST(udp, reflector_source_port_gets_no_reply)
 	cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 4);
 	close(fd);
 	stop(&s);
+}
+
+/* Forging a source needs a raw socket: skip where the kernel refuses
+ * one to this user. */
+static void skip_without_raw_sockets(void)
+{
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	int err = errno;
+
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (err == EPERM || err == EACCES)
+		cr_skip_test("forging a source address needs a raw socket "
+			     "(root or CAP_NET_RAW): socket(AF_INET, "
+			     "SOCK_RAW): %s",
+			     strerror(err));
+	cr_assert_fail("socket(AF_INET, SOCK_RAW): %s", strerror(err));
 }
 
 /* A UDP datagram with a forged source, through a raw socket. */
@@ -205,8 +253,7 @@ BACKEND_TEST(udp, two_instances_cannot_start_a_loop)
 	char portspec[32];
 	const char *argv_a[] = { "-b", "127.0.0.1", "-s", "echo/udp:0", NULL };
 
-	if (geteuid() != 0)
-		cr_skip_test("forging a source address needs root");
+	skip_without_raw_sockets();
 	cr_assert_eq(srv_start(&a, backend, 1, argv_a), 0);
 	uint16_t port = srv_uport(&a, "echo", AF_INET);
 	snprintf(portspec, sizeof(portspec), "echo/udp:%u", port);
@@ -231,8 +278,7 @@ BACKEND_TEST(udp, special_source_addresses_are_dropped)
 	struct srv_stats st;
 	struct srv s;
 
-	if (geteuid() != 0)
-		cr_skip_test("forging a source address needs root");
+	skip_without_raw_sockets();
 	start_udp(&s, backend, NULL);
 	uint16_t port = srv_uport(&s, "echo", AF_INET);
 	cr_assert_eq(spoof("224.0.0.1", 40000, "127.0.0.1", port, "m"), 0);
