@@ -557,7 +557,10 @@ int tcp_connect(int family, uint16_t port)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		int err = errno;
+
 		close(fd);
+		errno = err;
 		return -1;
 	}
 	return fd;
@@ -708,7 +711,10 @@ int tcp_connect_from(const char *src, uint16_t port)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		int err = errno;
+
 		close(fd);
+		errno = err;
 		return -1;
 	}
 	return fd;

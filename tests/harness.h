@@ -144,7 +144,7 @@ socklen_t loopback_addr(int family, uint16_t port, struct sockaddr_storage *ss);
 int count_substr(const char *hay, const char *needle);
 
 /* Connected blocking TCP socket to the loopback of family, with 10 s I/O
- * timeouts. -1 on failure. */
+ * timeouts. -1 on failure, errno saying why. */
 int tcp_connect(int family, uint16_t port);
 int write_all(int fd, const void *p, size_t n);
 /* Read exactly n bytes; returns n or less on EOF/error/timeout. */
@@ -165,7 +165,8 @@ int64_t now_ms(void);
 
 /* Resident memory of pid in KiB (VmRSS), -1 on error. */
 long rss_kib(pid_t pid);
-/* A TCP socket bound to src (numeric IPv4) and connected to 127.0.0.1. */
+/* A TCP socket bound to src (numeric IPv4) and connected to 127.0.0.1;
+ * -1 and errno on failure. */
 int tcp_connect_from(const char *src, uint16_t port);
 /* 1 when the peer closed (EOF or reset) within timeout_ms, else 0. */
 int wait_closed(int fd, int timeout_ms);
