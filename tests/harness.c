@@ -720,6 +720,9 @@ int tcp_connect_from(const char *src, uint16_t port)
 	return fd;
 }
 
+/* Once the time is up, poll without waiting until nothing is left to
+ * read: wait_closed(fd, 0) asks whether the EOF is there already, behind
+ * whatever data came before it. */
 int wait_closed(int fd, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
@@ -730,7 +733,7 @@ int wait_closed(int fd, int timeout_ms)
 		int64_t left = deadline - now_ms();
 		ssize_t r;
 
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+		if (poll(&pfd, 1, left > 0 ? (int)left : 0) <= 0)
 			return 0;
 		r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))

@@ -168,6 +168,7 @@ long rss_kib(pid_t pid);
 /* A TCP socket bound to src (numeric IPv4) and connected to 127.0.0.1;
  * -1 and errno on failure. */
 int tcp_connect_from(const char *src, uint16_t port);
-/* 1 when the peer closed (EOF or reset) within timeout_ms, else 0. */
+/* 1 when the peer closed (EOF or reset) within timeout_ms, else 0; data
+ * before the EOF is discarded. timeout_ms 0: closed already? */
 int wait_closed(int fd, int timeout_ms);
 #endif
