@@ -124,6 +124,7 @@ enum {
 	EVR__C_PAUSED_ALL = 1 << 10,  /* on loop->paused_all: over budget */
 	EVR__C_CONNECTING = 1 << 11,  /* outbound, not yet connected */
 	EVR__C_PAUSED_USER = 1 << 12, /* reading paused by the module */
+	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */

@@ -166,11 +166,24 @@ static void put_later(struct epoll_be *e, struct evr__svc *svc)
 	e->dead[e->ndead++] = svc;
 }
 
+/*
+ * A registration belongs to the open file, not to the descriptor: when
+ * another descriptor refers to the same file (a dup, an inherited copy, a
+ * fork), close() leaves it in the set and the next event would name freed
+ * memory. So every descriptor leaves the set before it is closed.
+ */
+static void unwatch_close(struct epoll_be *e, int fd, bool registered)
+{
+	if (registered)
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+	close(fd);
+}
+
 static void epoll_listener_stop(struct evr_listener *ls)
 {
 	struct epoll_be *e = E(ls->svc.loop);
 
-	close(ls->fd);
+	unwatch_close(e, ls->fd, ls->armed);
 	if (!ls->armed)
 		return;
 	ls->armed = false;
@@ -414,9 +427,8 @@ static void epoll_conn_close(struct evr_conn *c)
 		evr__list_del(&c->be.ready);
 		c->flags &= ~EVR__C_BE_READY;
 	}
+	unwatch_close(E(c->loop), c->fd, c->flags & EVR__C_RECV);
 	c->flags &= ~(EVR__C_SENDING | EVR__C_RECV);
-	/* Closing the last reference also leaves the epoll set. */
-	close(c->fd);
 }
 
 /* ---- buffers, signals ---- */
@@ -612,7 +624,7 @@ static void on_udp(struct evr_loop *l, void *p, uint32_t ev)
 
 static void epoll_udp_stop(struct evr_udp *u)
 {
-	close(u->fd);
+	unwatch_close(E(u->svc.loop), u->fd, u->armed);
 	if (!u->armed)
 		return;
 	u->armed = false;
@@ -670,11 +682,16 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 		timeout_ms = 0;
 	n = epoll_wait(e->epfd, e->events, MAX_EVENTS, timeout_ms);
 	if (n < 0) {
-		if (errno == EINTR)
+		int err = -errno;
+
+		if (err == -EINTR)
 			return 0;
-		evr_log_err("epoll_wait: %s", evr__strerror(-errno));
-		return -errno;
+		evr_log_err("epoll_wait: %s", evr__strerror(err));
+		return err;
 	}
+	/* handlers stamp connections and start timers: with the time of
+	 * now, not of before the wait */
+	l->now = evr__now_ms();
 	for (int i = 0; i < n; i++) {
 		uint64_t d = e->events[i].data.u64;
 

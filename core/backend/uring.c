@@ -576,9 +576,11 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 		evr__conn_put(c);
 }
 
-/* MSG_WAITALL asks io_uring to finish a short send on a stream socket
- * itself instead of completing it partially. */
-#define SEND_FLAGS (MSG_NOSIGNAL | MSG_WAITALL)
+/* No MSG_WAITALL: a send on a socket whose buffer fills completes with
+ * what the socket took, so that progress shows while bytes move (the send
+ * timeout watches it) instead of only at the end of the whole queue; the
+ * core sends the rest. */
+#define SEND_FLAGS MSG_NOSIGNAL
 
 static void uring_conn_send(struct evr_conn *c)
 {
@@ -707,11 +709,8 @@ static void uring_conn_close(struct evr_conn *c)
 
 	if (c->flags & EVR__C_CONNECTING)
 		add_cancel(u, tag(c, OP_CONNECT));
-	if (c->flags & EVR__C_SENDING) {
-		/* An abort: make a send blocked on a full socket give up. */
-		shutdown(c->fd, SHUT_RDWR);
+	if (c->flags & EVR__C_SENDING) /* an abort: the core set a reset */
 		add_cancel(u, tag(c, OP_SEND));
-	}
 	if (c->flags & EVR__C_RECV)
 		add_cancel(u, tag(c, OP_RECV));
 	add_close(u, c->fd);
@@ -1011,6 +1010,9 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 		evr_log_err("io_uring_enter: %s", evr__strerror(ret));
 		return ret;
 	}
+	/* handlers stamp connections and start timers: with the time of
+	 * now, not of before the wait */
+	l->now = evr__now_ms();
 	/* Copy each completion out and free its slot before dispatching, so
 	 * the kernel has room while handlers run. */
 	io_uring_for_each_cqe (&u->ring, head, cqe) {
