@@ -167,6 +167,8 @@ static void read_pause(struct evr_conn *c, uint32_t why)
 	l->be_ops->conn_pause(c);
 }
 
+static void held_deliver(struct evr_conn *c);
+
 static void read_resume(struct evr_conn *c, uint32_t why)
 {
 	int err;
@@ -174,6 +176,9 @@ static void read_resume(struct evr_conn *c, uint32_t why)
 	if (!(c->flags & why))
 		return;
 	c->flags &= ~why;
+	if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING))
+		return;
+	held_deliver(c);
 	if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING | EVR__C_EOF))
 		return;
 	err = c->loop->be_ops->conn_recv(c);
@@ -183,9 +188,9 @@ static void read_resume(struct evr_conn *c, uint32_t why)
 
 void evr__conn_resume_all(struct evr_loop *l)
 {
-	if (l->over_budget)
-		return;
-	while (!evr__list_empty(&l->paused_all)) {
+	/* (held bytes delivered here may push the loop over its budget
+	 * again: those connections wait for the next pass) */
+	while (!l->over_budget && !evr__list_empty(&l->paused_all)) {
 		struct evr_conn *c = EVR_CONTAINER_OF(l->paused_all.next,
 						      struct evr_conn, paused);
 
@@ -378,9 +383,12 @@ int evr_connector_new(struct evr_loop *l, const struct evr_listen_cfg *cfg,
 	struct evr_connector *cn;
 	char why[160];
 
-	if (!cfg || !cfg->proto ||
-	    evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+	if (!cfg || !cfg->proto)
 		return -EINVAL;
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
+		evr_log_err("connector: %s", why);
+		return -EINVAL;
+	}
 	cn = calloc(1, sizeof(*cn));
 	if (!cn)
 		return -ENOMEM;
@@ -506,22 +514,99 @@ void evr__conn_connected(struct evr_conn *c, int err)
 
 /* ---- events from the backends ---- */
 
-void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
+/* Hand b to the module (lent for the call). */
+static void deliver(struct evr_conn *c, struct evr_buf *b)
 {
 	struct evr_loop *l = c->loop;
 
-	if (EVR_LIKELY(!(c->flags & EVR__C_CLOSING))) {
-		c->last_active = l->now;
-		c->proto->on_data(c, b);
-		/* Over the loop's budget, a connection with bytes of its own
-		 * queued reads no more until they are sent: the ones that
-		 * fill the budget wait, the others go on. */
-		if (EVR_UNLIKELY(l->over_budget) && c->wq_bytes &&
-		    !(c->flags & (EVR__C_CLOSING | EVR__C_PAUSED_ALL))) {
-			read_pause(c, EVR__C_PAUSED_ALL);
-			evr__list_add_tail(&l->paused_all, &c->paused);
-		}
+	c->last_active = l->now;
+	c->proto->on_data(c, b);
+	/* Over the loop's budget, a connection with bytes of its own queued
+	 * reads no more until they are sent: the ones that fill the budget
+	 * wait, the others go on. */
+	if (EVR_UNLIKELY(l->over_budget) && c->wq_bytes &&
+	    !(c->flags & (EVR__C_CLOSING | EVR__C_PAUSED_ALL))) {
+		read_pause(c, EVR__C_PAUSED_ALL);
+		evr__list_add_tail(&l->paused_all, &c->paused);
 	}
+}
+
+/*
+ * Bytes that arrive while reading is paused are held, not handed over: a
+ * pause must stop the module from making more replies at once, not only
+ * after every receive already under way (io_uring's receive stops only
+ * when its cancel completes; each buffer of pipelined requests may grow
+ * into several times its size of replies). They go to the module, in
+ * order, when reading resumes. A held buffer that uses little of its pool
+ * buffer is copied into one of its size, so that paused connections do not
+ * pin the pool.
+ */
+static void hold(struct evr_conn *c, struct evr_buf *b)
+{
+	struct evr_loop *l = c->loop;
+
+	if (b->kind == EVR__BUF_POOL &&
+	    (b->len < b->cap / 2 || l->pool.nfree < l->pool.count / 4)) {
+		struct evr_buf *copy = evr_buf_new(l, b->len);
+
+		if (copy) {
+			memcpy(copy->data, b->data, b->len);
+			copy->len = b->len;
+			b = copy;
+		} else {
+			evr_buf_ref(b);
+		}
+	} else {
+		evr_buf_ref(b);
+	}
+	b->next = NULL;
+	if (c->held_tail)
+		c->held_tail->next = b;
+	else
+		c->held_head = b;
+	c->held_tail = b;
+}
+
+static void held_drop(struct evr_conn *c)
+{
+	struct evr_buf *b;
+
+	while ((b = c->held_head)) {
+		c->held_head = b->next;
+		b->next = NULL;
+		evr_buf_unref(b);
+	}
+	c->held_tail = NULL;
+}
+
+static void held_deliver(struct evr_conn *c)
+{
+	struct evr_buf *b;
+
+	while ((b = c->held_head) &&
+	       !(c->flags & (EVR__C_PAUSED | EVR__C_CLOSING))) {
+		c->held_head = b->next;
+		if (!c->held_head)
+			c->held_tail = NULL;
+		b->next = NULL;
+		deliver(c, b);
+		evr_buf_unref(b);
+	}
+	if (!c->held_head && (c->flags & EVR__C_EOF_HELD)) {
+		c->flags &= ~EVR__C_EOF_HELD;
+		if (!(c->flags & EVR__C_CLOSING))
+			c->proto->on_eof(c);
+	}
+}
+
+void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
+{
+	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
+		; /* closing: later input is discarded */
+	else if (EVR_UNLIKELY((c->flags & EVR__C_PAUSED) || c->held_head))
+		hold(c, b);
+	else
+		deliver(c, b);
 	evr_buf_unref(b);
 }
 
@@ -532,7 +617,11 @@ void evr__conn_eof(struct evr_conn *c)
 		conn_release(c);
 		return;
 	}
-	if (!(c->flags & EVR__C_CLOSING))
+	if (c->flags & EVR__C_CLOSING)
+		return;
+	if (c->held_head) /* after the bytes that came before it */
+		c->flags |= EVR__C_EOF_HELD;
+	else
 		c->proto->on_eof(c);
 }
 
@@ -684,6 +773,7 @@ static void conn_finish(struct evr_conn *c)
 		evr__list_del(&c->paused);
 	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
 	wq_drop(c);
+	held_drop(c);
 	c->proto->on_close(c, c->err);
 	if (!conn_linger(c))
 		conn_release(c);
@@ -807,6 +897,7 @@ void evr__conn_close_all(struct evr_loop *l)
 		c->flags |= EVR__C_CLOSING | EVR__C_CLOSED;
 		c->wq_inflight = 0;
 		wq_drop(c);
+		held_drop(c);
 		evr_timer_stop(l, &c->timer);
 		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
 		close(c->fd);
@@ -825,6 +916,7 @@ void evr__conn_free_all(struct evr_loop *l)
 
 		c->wq_inflight = 0;
 		wq_drop(c);
+		held_drop(c);
 		evr_timer_stop(l, &c->timer);
 		if (c->fd >= 0 && (c->flags & EVR__C_LINGER))
 			close(c->fd);
@@ -1009,7 +1101,7 @@ void evr_conn_resume(struct evr_conn *c)
 
 void *evr_conn_state(struct evr_conn *c)
 {
-	return c->state;
+	return c->svc->proto.p->state_size ? c->state : NULL;
 }
 
 void *evr_conn_conf(const struct evr_conn *c)

@@ -486,7 +486,9 @@ void evr_abort(struct evr_conn *c, int err);
 void evr_conn_pause(struct evr_conn *c);
 void evr_conn_resume(struct evr_conn *c);
 
-void *evr_conn_state(struct evr_conn *c); /* proto->state_size bytes, zeroed */
+/* proto->state_size bytes, zeroed at accept; NULL for a module without
+ * state_size. */
+void *evr_conn_state(struct evr_conn *c);
 void *evr_conn_conf(const struct evr_conn *c); /* the listener's cfg.conf */
 void *evr_conn_udata(const struct evr_conn *c);
 void evr_conn_set_udata(struct evr_conn *c, void *udata);

@@ -125,6 +125,7 @@ enum {
 	EVR__C_CONNECTING = 1 << 11,  /* outbound, not yet connected */
 	EVR__C_PAUSED_USER = 1 << 12, /* reading paused by the module */
 	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
+	EVR__C_EOF_HELD = 1 << 14,    /* on_eof waits for held bytes */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -185,6 +186,9 @@ struct evr_conn {
 	uint32_t wq_inflight; /* queue entries covered by the send in flight */
 	struct evr__wq *wq_head, *wq_tail;
 	size_t wq_bytes;
+	/* received while reading was paused, for the module once it resumes
+	 * (linked through evr_buf.next) */
+	struct evr_buf *held_head, *held_tail;
 	struct evr__list link;	 /* loop->conns, until freed */
 	struct evr__list starve; /* loop->starved, while EVR__C_STARVED */
 	struct evr__list paused; /* loop->paused_all, while EVR__C_PAUSED_ALL */
@@ -218,6 +222,18 @@ void evr__conn_close_all(struct evr_loop *l);
 void evr__conn_free_all(struct evr_loop *l);
 void evr__wq_fini(struct evr_loop *l);
 
+/* ---- log lines at most once per interval ---- */
+
+struct evr__ratelimit {
+	uint64_t next;	     /* ms: no line before */
+	uint64_t suppressed; /* events since the last line */
+};
+
+/* True when a line may be logged now; *suppressed gets how many events
+ * went unlogged since the last one. */
+bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
+		    uint32_t interval_ms, uint64_t *suppressed);
+
 /* ---- listeners ---- */
 
 struct evr_listener {
@@ -231,23 +247,12 @@ struct evr_listener {
 	struct evr_timer pause_timer;
 	uint64_t pause_since;
 	uint32_t pause_retries;
+	struct evr__ratelimit rl_pause, rl_resume;
 	struct evr__list link; /* loop->listeners, until freed */
 };
 
 void evr__listener_close_all(struct evr_loop *l);
 void evr__listener_free_all(struct evr_loop *l);
-
-/* ---- log lines at most once per interval ---- */
-
-struct evr__ratelimit {
-	uint64_t next;	     /* ms: no line before */
-	uint64_t suppressed; /* events since the last line */
-};
-
-/* True when a line may be logged now; *suppressed gets how many events
- * went unlogged since the last one. */
-bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
-		    uint32_t interval_ms, uint64_t *suppressed);
 
 /* ---- UDP (udp.c) ---- */
 

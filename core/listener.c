@@ -124,9 +124,17 @@ static void pause_expired(struct evr_timer *t)
 		evr__listener_pause(ls, err);
 }
 
+/*
+ * Out of descriptors, accepting pauses, resumes when one frees up, and
+ * pauses again at the next client: the log says so once per interval,
+ * with how many pauses and resumes it did not mention.
+ */
+#define PAUSE_LOG_MS 10000
+
 void evr__listener_pause(struct evr_listener *ls, int err)
 {
 	struct evr_loop *l = ls->svc.loop;
+	uint64_t more;
 
 	if (ls->closing)
 		return;
@@ -137,26 +145,35 @@ void evr__listener_pause(struct evr_listener *ls, int err)
 		ls->pause_since = l->now;
 		ls->pause_retries = 0;
 		l->st.accept_pauses++;
-		evr_log_warn(
-		    "accept %s (%s): %s; pausing accepts, retrying "
-		    "every %d ms",
-		    evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
-		    ls->svc.name, evr__strerror(err), ACCEPT_PAUSE_MS);
+		if (evr__ratelimit(&ls->rl_pause, l->now, PAUSE_LOG_MS, &more))
+			evr_log_warn(
+			    "accept %s (%s): %s; pausing accepts, retrying "
+			    "every %d ms (%llu more pauses in the last %d s)",
+			    evr_addr_str((struct sockaddr *)&ls->addr, a,
+					 sizeof(a)),
+			    ls->svc.name, evr__strerror(err), ACCEPT_PAUSE_MS,
+			    (unsigned long long)more, PAUSE_LOG_MS / 1000);
 	}
 	evr_timer_start(l, &ls->pause_timer, ACCEPT_PAUSE_MS);
 }
 
 void evr__listener_resumed(struct evr_listener *ls)
 {
+	struct evr_loop *l = ls->svc.loop;
 	char a[EVR_ADDRSTRLEN];
+	uint64_t more;
 
 	if (!ls->paused)
 		return;
 	ls->paused = false;
-	evr_log_info("accept %s (%s): accepting again after %llu ms",
-		     evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
-		     ls->svc.name,
-		     (unsigned long long)(ls->svc.loop->now - ls->pause_since));
+	if (evr__ratelimit(&ls->rl_resume, l->now, PAUSE_LOG_MS, &more))
+		evr_log_info(
+		    "accept %s (%s): accepting again after %llu ms "
+		    "(%llu more resumes in the last %d s)",
+		    evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
+		    ls->svc.name,
+		    (unsigned long long)(l->now - ls->pause_since),
+		    (unsigned long long)more, PAUSE_LOG_MS / 1000);
 }
 
 int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
@@ -168,8 +185,10 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 
 	if (!cfg || !cfg->proto || salen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
+		evr_log_err("listen: %s", why);
 		return -EINVAL;
+	}
 	if (l->stopping)
 		return -ESHUTDOWN;
 	ls = calloc(1, sizeof(*ls));

@@ -464,10 +464,15 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	char why[160];
 	int fd, err;
 
-	if (!cfg || !cfg->proto || !cfg->proto->on_datagram ||
-	    salen > sizeof(struct sockaddr_storage) ||
-	    evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+	if (!cfg || !cfg->proto || salen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0 ||
+	    (!cfg->proto->on_datagram &&
+	     snprintf(why, sizeof(why), "module %s: no on_datagram",
+		      cfg->proto->name))) {
+		evr_log_err("udp bind: %s", why);
+		return -EINVAL;
+	}
 	if (l->stopping || l->draining)
 		return -ESHUTDOWN;
 	err = udp_pool_ensure(l);

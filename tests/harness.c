@@ -551,6 +551,11 @@ int count_substr(const char *hay, const char *needle)
 
 int tcp_connect(int family, uint16_t port)
 {
+	return tcp_connect_rcvbuf(family, port, 0);
+}
+
+int tcp_connect_rcvbuf(int family, uint16_t port, int rcvbuf)
+{
 	struct sockaddr_storage ss;
 	struct timeval tv = { .tv_sec = 10 };
 	socklen_t len;
@@ -560,6 +565,8 @@ int tcp_connect(int family, uint16_t port)
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	if (rcvbuf) /* before the handshake: the window announced is small */
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {

@@ -83,6 +83,9 @@ struct daemon {
 
 /* options.c: 0, 1 when done (--help, --version printed), or -errno. */
 int evd_parse_args(struct daemon *d, int argc, char **argv);
+/* The limits of service s: the daemon's, with the service's own over them. */
+void evd_service_limits(const struct daemon *d, const struct service *s,
+			struct evr_conn_limits *lim);
 /* A usage error: logs "msg (see evringd --help)", returns -EINVAL. */
 int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
 

@@ -65,12 +65,7 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		}
 		return err;
 	}
-	/* the service's own limits over the daemon's defaults */
-	for (size_t i = 0; i < evd_nlimit_keys; i++)
-		if (s->lim_set & (1u << i))
-			memcpy((char *)&cfg.lim + evd_limit_keys[i].off,
-			       (char *)&s->lim + evd_limit_keys[i].off,
-			       sizeof(uint32_t));
+	evd_service_limits(d, s, &cfg.lim);
 	err = evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
 	if (!err)
 		evr_listener_addr(ls, ss, &len);

@@ -274,8 +274,13 @@ static int add_service(struct daemon *d, const char *spec)
 	long port = -1;
 	char *slash;
 
-	if (len == 0 || len >= sizeof(name))
-		return evd_usage_error("service \"%s\": bad name", spec);
+	if (len == 0)
+		return evd_usage_error("service \"%.64s\": no name", spec);
+	if (len >= sizeof(name))
+		return evd_usage_error(
+		    "service \"%.32s...\": name too long (at "
+		    "most %zu characters)",
+		    spec, sizeof(name) - 1);
 	memcpy(name, spec, len);
 	name[len] = '\0';
 	slash = strchr(name, '/');
@@ -286,14 +291,14 @@ static int add_service(struct daemon *d, const char *spec)
 		want[P_UDP] = !strcmp(slash, "udp");
 		if (!want[P_TCP] && !want[P_UDP])
 			return evd_usage_error(
-			    "service \"%s\": protocol \"%s\" "
+			    "service \"%.64s\": protocol \"%.64s\" "
 			    "is not supported (tcp, udp)",
 			    spec, slash);
 	}
 	proto = evr_proto_find(name);
 	if (!proto) {
 		known_services(known, sizeof(known));
-		return evd_usage_error("unknown service \"%s\" (known: %s)",
+		return evd_usage_error("unknown service \"%.64s\" (known: %s)",
 				       name, known);
 	}
 	for (int pr = 0; pr < 2; pr++) {
@@ -307,8 +312,8 @@ static int add_service(struct daemon *d, const char *spec)
 		}
 	}
 	if (colon && parse_long(colon + 1, 0, 65535, &port) < 0)
-		return evd_usage_error("service \"%s\": bad port \"%s\"", name,
-				       colon + 1);
+		return evd_usage_error("service \"%.64s\": bad port \"%.64s\"",
+				       name, colon + 1);
 	for (int i = 0; i < d->nsvc; i++)
 		if (!strcmp(d->svc[i].name, name))
 			s = &d->svc[i];
@@ -316,7 +321,7 @@ static int add_service(struct daemon *d, const char *spec)
 		for (int pr = 0; pr < 2; pr++) {
 			if (want[pr] && s->want[pr])
 				return evd_usage_error(
-				    "service \"%s\" given twice", spec);
+				    "service \"%.64s\" given twice", spec);
 		}
 	} else {
 		if (d->nsvc == MAX_SERVICES)
@@ -418,8 +423,8 @@ static int set_option(struct daemon *d, const char *spec)
 	if (!dot || !eq || dot == spec || eq == dot + 1 ||
 	    (size_t)(dot - spec) >= sizeof(name) ||
 	    (size_t)(eq - dot - 1) >= sizeof(key))
-		return evd_usage_error("option \"%s\": expected NAME.KEY=VALUE",
-				       spec);
+		return evd_usage_error(
+		    "option \"%.64s\": expected NAME.KEY=VALUE", spec);
 	memcpy(name, spec, (size_t)(dot - spec));
 	name[dot - spec] = '\0';
 	memcpy(key, dot + 1, (size_t)(eq - dot - 1));
@@ -429,13 +434,14 @@ static int set_option(struct daemon *d, const char *spec)
 			s = &d->svc[i];
 	if (!s)
 		return evd_usage_error(
-		    "option \"%s\": service %s is not served", spec, name);
+		    "option \"%.64s\": service %s is not served", spec, name);
 	for (size_t i = 0; i < evd_nlimit_keys; i++) {
 		if (strcmp(key, evd_limit_keys[i].key))
 			continue;
 		if (set_limit(&s->lim, i, eq + 1) < 0)
 			return evd_usage_error(
-			    "option \"%s\": bad value \"%s\"", spec, eq + 1);
+			    "option \"%.64s\": bad value \"%.64s\"", spec,
+			    eq + 1);
 		s->lim_set |= 1u << i;
 		return 0;
 	}
@@ -447,11 +453,43 @@ static int set_option(struct daemon *d, const char *spec)
 		err = set_udp_key(&s->guard, key, eq + 1);
 		if (err == -EINVAL)
 			return evd_usage_error(
-			    "option \"%s\": bad value \"%s\"", spec, eq + 1);
+			    "option \"%.64s\": bad value \"%.64s\"", spec,
+			    eq + 1);
 		if (!err)
 			return 0;
 	}
 	return set_module_option(s, key, eq + 1);
+}
+
+void evd_service_limits(const struct daemon *d, const struct service *s,
+			struct evr_conn_limits *lim)
+{
+	*lim = d->lim;
+	for (size_t i = 0; i < evd_nlimit_keys; i++)
+		if (s->lim_set & (1u << i))
+			memcpy((char *)lim + evd_limit_keys[i].off,
+			       (const char *)&s->lim + evd_limit_keys[i].off,
+			       sizeof(uint32_t));
+}
+
+/* The write-queue marks in their order: resume (low) <= pause (high) <=
+ * close (max); the library's defaults where none is given. */
+static int check_limits(const struct evr_conn_limits *lim, const char *svc)
+{
+	uint32_t high = lim->wq_high ? lim->wq_high : 256 * 1024;
+	uint32_t max = lim->wq_max	   ? lim->wq_max
+		       : high > (4u << 20) ? high
+					   : 4u << 20;
+
+	if (max < high)
+		return evd_usage_error("%s%s--wq-max %u is below --wq-high %u: "
+				       "connections would be closed before "
+				       "they are paused",
+				       svc, *svc ? ": " : "", max, high);
+	if (lim->wq_low > high)
+		return evd_usage_error("%s%swq_low %u is above wq_high %u", svc,
+				       *svc ? ": " : "", lim->wq_low, high);
+	return 0;
 }
 
 static int resolve_ports(struct daemon *d)
@@ -556,8 +594,8 @@ static int parse_u32(const char *opt, const char *arg, uint32_t *out)
 	long v;
 
 	if (parse_long(arg, 1, INT32_MAX, &v) < 0)
-		return evd_usage_error("%s \"%s\": expected a positive number",
-				       opt, arg);
+		return evd_usage_error(
+		    "%s \"%.64s\": expected a positive number", opt, arg);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -569,7 +607,7 @@ static int limit_opt(struct daemon *d, const char *opt, const char *arg,
 		if (!strcmp(evd_limit_keys[i].key, key) &&
 		    set_limit(&d->lim, i, arg) == 0)
 			return 0;
-	return evd_usage_error("%s \"%s\": bad value", opt, arg);
+	return evd_usage_error("%s \"%.64s\": bad value", opt, arg);
 }
 
 int evd_parse_args(struct daemon *d, int argc, char **argv)
@@ -608,9 +646,10 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		}
 		case OPT_PORT_OFFSET:
 			if (parse_long(optarg, -65535, 65535, &d->port_offset))
-				return evd_usage_error("--port-offset \"%s\": "
-						       "expected -65535..65535",
-						       optarg);
+				return evd_usage_error(
+				    "--port-offset \"%.64s\": "
+				    "expected -65535..65535",
+				    optarg);
 			break;
 		case OPT_IDLE:
 			err = limit_opt(d, "--idle-timeout", optarg,
@@ -637,10 +676,10 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 					    ? "udp_sources"
 					    : "udp_amplification",
 					optarg) < 0)
-				return evd_usage_error("%s \"%s\": expected a "
-						       "positive number or off",
-						       argv[optind - 1],
-						       optarg);
+				return evd_usage_error(
+				    "%s \"%.64s\": expected a "
+				    "positive number or off",
+				    argv[optind - 1], optarg);
 			break;
 		case OPT_UDP_BUF:
 			err = parse_u32("--udp-buf-size", optarg,
@@ -655,7 +694,7 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		case OPT_DRAIN:
 			if (parse_ms(optarg, &d->drain_ms) < 0)
 				return evd_usage_error(
-				    "--drain-timeout \"%s\": "
+				    "--drain-timeout \"%.64s\": "
 				    "expected a duration (10, "
 				    "10s, 500ms, 1m)",
 				    optarg);
@@ -672,14 +711,15 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 			if (parse_bytes(optarg, UINT64_MAX >> 1,
 					&d->lo.queued_max) < 0 ||
 			    !d->lo.queued_max)
-				return evd_usage_error("--queued-max \"%s\": "
-						       "expected a size (256M)",
-						       optarg);
+				return evd_usage_error(
+				    "--queued-max \"%.64s\": "
+				    "expected a size (256M)",
+				    optarg);
 			break;
 		case OPT_BACKLOG:
 			if (parse_long(optarg, 1, INT32_MAX, &d->backlog))
 				return evd_usage_error(
-				    "--backlog \"%s\": expected "
+				    "--backlog \"%.64s\": expected "
 				    "a positive number",
 				    optarg);
 			break;
@@ -719,14 +759,14 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 				    "unknown option \"-%c\" or "
 				    "missing argument",
 				    optopt);
-			return evd_usage_error("unknown option \"%s\"",
+			return evd_usage_error("unknown option \"%.64s\"",
 					       argv[optind - 1]);
 		}
 		if (err)
 			return err;
 	}
 	if (optind < argc)
-		return evd_usage_error("unexpected argument \"%s\"",
+		return evd_usage_error("unexpected argument \"%.64s\"",
 				       argv[optind]);
 	if (verbose < 0)
 		evr_log_set_level(EVR_LOG_WARN);
@@ -741,5 +781,12 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		if (err)
 			return err;
 	}
-	return resolve_ports(d);
+	err = check_limits(&d->lim, "");
+	for (int i = 0; !err && i < d->nsvc; i++) {
+		struct evr_conn_limits lim;
+
+		evd_service_limits(d, &d->svc[i], &lim);
+		err = check_limits(&lim, d->svc[i].name);
+	}
+	return err ? err : resolve_ports(d);
 }
