@@ -34,7 +34,8 @@
 
 #define GREETING                                                               \
 	"* welcome; NICK <name> to join, /msg <nick> <text>, /who, /quit"
-#define WAIT_MS 5000
+#define WAIT_MS	 5000
+#define NICK_MAX 16
 
 /* ---- the server ---- */
 
@@ -415,7 +416,7 @@ BACKEND_TEST(chat, leaving_is_announced)
 enum {
 	FLOOD_LINE_MAX = 1024, /* bytes of an author's line, with its LF */
 	FLOOD_CHUNK = 16384,   /* bytes an author has ready to send */
-	FLOOD_PEERS = 3,
+	FLOOD_PEERS = 9,
 	/* A hang guard, not a measure of speed: far longer than chat's send
 	 * timeout, the longest that a member who reads may rightly wait. */
 	HANG_MS = 60000,
@@ -441,7 +442,7 @@ struct peer {
 };
 
 /* A flood: each author sends lines lines of line_len bytes with their
- * LF, numbered. */
+ * LF, numbered, or, of 2 bytes, one letter (a to z, then again). */
 struct flood {
 	unsigned lines, line_len; /* per author */
 	struct peer p[FLOOD_PEERS];
@@ -492,7 +493,14 @@ static struct peer *flood_add(struct flood *f, struct client *cl,
 /* Line i of a flood: line_len bytes with its LF. */
 static void flood_line(const struct flood *f, char *p, unsigned i)
 {
-	int n = snprintf(p, f->line_len, "line %07u ", i);
+	int n;
+
+	if (f->line_len == 2) {
+		p[0] = (char)('a' + i % 26);
+		p[1] = '\n';
+		return;
+	}
+	n = snprintf(p, f->line_len, "line %07u ", i);
 
 	memset(p + n, 'a' + i % 26, f->line_len - 1 - (size_t)n);
 	p[f->line_len - 1] = '\n';
@@ -755,6 +763,85 @@ BACKEND_TEST(chat, a_member_that_reads_slowly_is_never_dropped)
 	free(f);
 	client_free(a);
 	client_free(b);
+	stop_chat(&s);
+}
+
+/* Two authors flood, reading each other at full speed; B reads slowly.
+ * Both are held back for B and both go on when it has caught up: every
+ * line reaches every member, in order, and no one is dropped. */
+BACKEND_TEST(chat, two_authors_are_held_for_a_slow_reader_and_lose_nothing)
+{
+	struct flood *f = calloc(1, sizeof(*f));
+	struct client *a, *b, *c;
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	cr_assert_not_null(f);
+	f->lines = 4096; /* 4 MiB each */
+	f->line_len = 1024;
+	a = join(port, "A");
+	b = join_small_rcvbuf(port, "B");
+	expect(a, "* B joined");
+	c = join(port, "C");
+	expect(a, "* C joined");
+	expect(b, "* C joined");
+	flood_add(f, a, "A", true, false);
+	flood_add(f, b, "B", false, true);
+	flood_add(f, c, "C", true, false);
+
+	flood(&s, f);
+
+	say(c, "/who");
+	expect(c, "* 3 members: A B C");
+	cr_assert(!srv_log_has(&s, " left"), "log:\n%s", srv_log(&s));
+	free(f);
+	client_free(a);
+	client_free(b);
+	client_free(c);
+	stop_chat(&s);
+}
+
+/*
+ * Eight authors with the longest nicknames write one-letter lines, which
+ * come out ten times as long as they go in, while B reads slowly. The room
+ * must be held before their lines pile up in B's queue, not once each
+ * author's have: B must not be dropped.
+ */
+BACKEND_TEST(chat, a_slow_reader_stays_while_eight_authors_send_one_letter)
+{
+	enum { AUTHORS = 8 };
+	struct flood *f = calloc(1, sizeof(*f));
+	char nicks[AUTHORS][NICK_MAX + 1], who[256];
+	struct client *b, *au[AUTHORS];
+	struct srv s;
+	uint16_t port = start_chat(&s, backend);
+
+	cr_assert_not_null(f);
+	f->lines = 65536; /* 1.25 MiB to B from each */
+	f->line_len = 2;
+	b = join_small_rcvbuf(port, "B");
+	flood_add(f, b, "B", false, true);
+	snprintf(who, sizeof(who), "* %d members: B", AUTHORS + 1);
+	for (int i = 0; i < AUTHORS; i++) {
+		snprintf(nicks[i], sizeof(nicks[i]), "author%010d", i);
+		au[i] = join(port, nicks[i]);
+		expect(b, "* %s joined", nicks[i]);
+		for (int j = 0; j < i; j++)
+			expect(au[j], "* %s joined", nicks[i]);
+		flood_add(f, au[i], nicks[i], true, false);
+		strcat(who, " ");
+		strcat(who, nicks[i]); /* 9 names of 16 at most fit */
+	}
+
+	flood(&s, f);
+
+	say(b, "/who");
+	expect(b, "%s", who);
+	cr_assert(!srv_log_has(&s, " left"), "log:\n%s", srv_log(&s));
+	for (int i = 0; i < AUTHORS; i++)
+		client_free(au[i]);
+	client_free(b);
+	free(f);
 	stop_chat(&s);
 }
 
