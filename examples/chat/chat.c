@@ -167,8 +167,9 @@ static void member_hold(struct member *m)
  * the time its first buffer is handled, so pausing each author as its
  * lines reach a laggard lets each of them bring in a pool of lines first
  * (eight authors of one-letter lines pushed a reader past wq_max so).
- * Held at once, all of them bring in at most one pool between them. Costs
- * a pass over the room per lag, not per line.
+ * Held at once, all of them bring in about one pool between them under
+ * io_uring, the buffer in hand under epoll. Costs a pass over the room
+ * per lag, not per line.
  */
 static void room_hold(struct room *r)
 {
