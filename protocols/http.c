@@ -173,18 +173,19 @@ static int parse_target(struct evr__http_req *req)
 
 /*
  * RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
- * Anything else is a malformed line (-400); a well-formed version other
- * than 1.0 and 1.1 is one this server does not speak (-505, RFC 9110
- * §15.6.6).
+ * Anything else is a malformed line (-400). RFC 9110 §2.5: a request of a
+ * minor version above the highest one we implement within major version 1
+ * is processed as HTTP/1.1, the highest; a major version other than 1 is
+ * one this server does not speak (-505, RFC 9110 §15.6.6).
  */
 static int parse_version(const char *s, size_t n, struct evr__http_req *req)
 {
 	if (n != 8 || memcmp(s, "HTTP/", 5) || !is_digit(s[5]) || s[6] != '.' ||
 	    !is_digit(s[7]))
 		return -400;
-	if (s[5] != '1' || s[7] > '1')
+	if (s[5] != '1')
 		return -505;
-	req->minor = (uint8_t)(s[7] - '0');
+	req->minor = s[7] == '0' ? 0 : 1;
 	return 0;
 }
 

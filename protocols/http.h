@@ -46,7 +46,7 @@ struct evr__http_req {
 	uint16_t target_len;
 	uint16_t path_len;
 	uint8_t method;	 /* enum evr__http_method */
-	uint8_t minor;	 /* HTTP/1.minor, 0 or 1 */
+	uint8_t minor;	 /* HTTP/1.minor: 0, or 1 for 1.1 to 1.9 */
 	uint8_t flags;	 /* EVR__HTTP_* */
 	uint8_t nfields; /* header fields seen */
 };
@@ -63,7 +63,8 @@ struct evr__http_req {
  *         in HTTP/1.1, invalid Content-Length;
  *   -431  head longer than EVR__HTTP_HEAD_MAX, more than EVR__HTTP_FIELDS_MAX
  *         fields;
- *   -505  a well-formed version other than HTTP/1.0 and HTTP/1.1.
+ *   -505  a well-formed version of a major version other than 1 (RFC 9110
+ *         §2.5: HTTP/1.2 to HTTP/1.9 are parsed as HTTP/1.1, minor 1).
  * Calling it again with more bytes of the same request is consistent: a
  * result of 0 for n bytes means the request does not end within them.
  */

@@ -649,19 +649,42 @@ BACKEND_TEST(http, header_limits_are_8k_and_100_fields)
 	assert_baseline_and_stop(&s);
 }
 
-BACKEND_TEST(http, other_versions_get_505)
+/*
+ * RFC 9110 §2.5: a request of a higher minor version than we implement
+ * within major version 1 is processed as HTTP/1.1 (and answered as
+ * HTTP/1.1); 505 (§15.6.6) is for a major version we do not speak.
+ */
+BACKEND_TEST(http, higher_1x_versions_are_served_as_11_other_majors_get_505)
 {
-	static const char *const reqs[] = {
+	static const char *const other_majors[] = {
 		"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
 		"GET / HTTP/0.9\r\n\r\n",
 		"GET / HTTP/3.0\r\n\r\n",
-		"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+		"GET / HTTP/9.1\r\nHost: a\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", /* the HTTP/2 preface */
 	};
 	struct srv s;
+	struct reply r;
+	struct client *cl;
 
 	start_http(&s, backend);
-	for (size_t i = 0; i < 4; i++)
-		expect_closing_reply(&s, reqs[i], strlen(reqs[i]), 505);
+	cl = client_open(&s, AF_INET);
+	/* persistent as HTTP/1.1 is, and answered by an HTTP/1.1 server */
+	client_send(cl, "GET / HTTP/1.2\r\nHost: a\r\n\r\n"
+			"HEAD / HTTP/1.9\r\nHost: a\r\n\r\n"
+			"GET /x HTTP/1.5\r\nHost: a\r\n\r\n");
+	expect_reply(cl, &r, 200, false);
+	assert_hello(&r);
+	expect_reply(cl, &r, 200, true);
+	expect_reply(cl, &r, 404, false);
+	expect_open(cl);
+	client_close(cl);
+	/* HTTP/1.1 rules apply: Host is required */
+	expect_closing_reply(&s, "GET / HTTP/1.2\r\n\r\n", 19, 400);
+	for (size_t i = 0; i < sizeof(other_majors) / sizeof(*other_majors);
+	     i++)
+		expect_closing_reply(&s, other_majors[i],
+				     strlen(other_majors[i]), 505);
 	assert_baseline_and_stop(&s);
 }
 
@@ -747,6 +770,9 @@ Test(http_parse, errors_and_limits)
 		{ "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
 		  WHOLE },
 		{ "GET / HTTP/2.0\r\n", -505 },
+		{ "GET / HTTP/0.9\r\n", -505 },
+		{ "GET / HTTP/1.2\r\nHost: a\r\n\r\n", WHOLE },
+		{ "GET / HTTP/1.9\r\n\r\n", -400 }, /* as 1.1: no Host */
 		{ "GET / HTTP/1.1\r\nHost: a\r\nA : b\r\n", -400 },
 		{ "GET /\r\n", -400 },
 		{ "GET / HTTP/1.1\r\n\r\n", -400 },
@@ -781,6 +807,10 @@ Test(http_parse, errors_and_limits)
 		     0);
 	cr_assert_eq(req.path_len, 1);
 	cr_assert_eq(req.path[0], '/');
+	cr_assert_eq(evr__http_parse("GET / HTTP/1.7\r\nHost: a\r\n\r\n", 27,
+				     &req),
+		     27);
+	cr_assert_eq(req.minor, 1, "HTTP/1.7 is parsed as HTTP/1.1");
 	/* 8 KiB without an end: 431, not "more" */
 	big = malloc(EVR__HTTP_HEAD_MAX + 1);
 	memset(big, 'a', EVR__HTTP_HEAD_MAX + 1);
