@@ -343,6 +343,69 @@ static int scan_more(size_t n)
 	return n >= EVR__HTTP_HEAD_MAX ? -431 : 0;
 }
 
+/*
+ * Whether the n bytes at t can begin a request-target that parse_target()
+ * accepts: "/...", "*", or a scheme up to its ':'.
+ */
+static bool target_can_start(const char *t, size_t n)
+{
+	size_t i = 0;
+
+	if (t[0] == '/')
+		return true;
+	if (t[0] == '*')
+		return n == 1;
+	while (i < n && is_scheme_char(t[i], i == 0))
+		i++;
+	return i == n || (i && t[i] == ':');
+}
+
+/*
+ * The start of a request line whose end has not arrived, the rest of sc's
+ * input: -400 when no ending can make it valid, else 0. It applies
+ * parse_request_line()'s rules to what is there, so a client that speaks
+ * something else (a TLS ClientHello starts with 0x16, not a tchar of a
+ * method: RFC 9110 §5.6.2) is answered from its first bytes instead of
+ * holding the connection until a line end that never comes. Only what is
+ * certain is -400: a result here is always the one the whole line gets.
+ */
+static int request_line_start(const struct scan *sc)
+{
+	static const char version[] = "HTTP/0.0"; /* '0': any DIGIT */
+	struct evr__http_req req = { 0 };
+	const char *s = sc->p + sc->pos;
+	size_t n = sc->lim - sc->pos, i = 0, t;
+
+	if (n && s[n - 1] == '\r')
+		n--; /* perhaps the CR of the CRLF that ends the line */
+	while (i < n && (cls(s[i]) & C_TCHAR))
+		i++;
+	if (i == n)
+		return 0;
+	if (!i || s[i] != ' ')
+		return -400;
+	t = ++i;
+	while (i < n && (cls(s[i]) & C_VCHAR))
+		i++;
+	if (i == t)
+		return i == n ? 0 : -400;
+	if (!target_can_start(s + t, i - t))
+		return -400;
+	if (i == n)
+		return 0;
+	if (s[i] != ' ')
+		return -400;
+	req.target = s + t;
+	req.target_len = (uint16_t)(i - t);
+	if (parse_target(&req) < 0)
+		return -400;
+	for (size_t k = 0; ++i < n; k++)
+		if (k == sizeof(version) - 1 ||
+		    (version[k] == '0' ? !is_digit(s[i]) : s[i] != version[k]))
+			return -400;
+	return 0;
+}
+
 int evr__http_parse(const char *p, size_t n, struct evr__http_req *req)
 {
 	struct scan sc = { .p = p,
@@ -354,8 +417,11 @@ int evr__http_parse(const char *p, size_t n, struct evr__http_req *req)
 
 	memset(req, 0, sizeof(*req));
 	do { /* RFC 9112 §2.2: ignore empty lines before the request line */
-		if (!scan_line(&sc, &s, &len))
-			return scan_more(n);
+		if (!scan_line(&sc, &s, &len)) {
+			/* p may be NULL when n is 0 */
+			err = sc.pos < sc.lim ? request_line_start(&sc) : 0;
+			return err ? err : scan_more(n);
+		}
 	} while (!len);
 	err = parse_request_line(s, len, req);
 	if (err)

@@ -57,10 +57,13 @@ struct evr__http_req {
  *
  * Returns the length of the head, empty line included, once it is complete
  * (the next request starts there); 0 when the head does not end within the
- * n bytes and none of its complete lines is invalid (more are needed); or a
- * negative HTTP status for the response that ends the connection:
+ * n bytes and none of its complete lines is invalid, nor the start of an
+ * unfinished request line (more are needed); or a negative HTTP status for
+ * the response that ends the connection:
  *   -400  malformed request line or header field, missing or repeated Host
- *         in HTTP/1.1, invalid Content-Length;
+ *         in HTTP/1.1, invalid Content-Length; a request line is -400 from
+ *         its first byte that no ending can make valid (a TLS handshake:
+ *         at once);
  *   -431  head longer than EVR__HTTP_HEAD_MAX, more than EVR__HTTP_FIELDS_MAX
  *         fields;
  *   -505  a well-formed version of a major version other than 1 (RFC 9110

@@ -592,6 +592,52 @@ BACKEND_TEST(http, malformed_requests_get_400_then_close)
 	assert_baseline_and_stop(&s);
 }
 
+/*
+ * Input that cannot be the start of a request gets its 400 as soon as the
+ * first impossible byte arrives, without waiting for a line end that may
+ * never come: a TLS ClientHello (a record starts with 0x16, not a tchar of
+ * a method, RFC 9110 §5.6.2), a NUL, a bad target or version prefix.
+ */
+BACKEND_TEST(http, invalid_first_bytes_get_400_at_once)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+	} bad[] = {
+#define B(s) { s, sizeof(s) - 1 }
+		/* TLS 1.2 record header and the start of a ClientHello */
+		B("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+		B("\x00"),
+		B("\r\rGET"),
+		B("GET\t/"),
+		B("GET /a\x01"),
+		B("GET index.html "), /* a target without a scheme */
+		B("GET \\"),
+		B("GET / HTTP/2.0 "),
+		B("GET / HTTP/1.1x"),
+		B("GET / HTTX"),
+#undef B
+	};
+	struct srv s;
+	struct srv_stats st;
+	struct client *cl;
+
+	start_http(&s, backend);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_closing_reply(&s, bad[i].in, bad[i].len, 400);
+	/* The start of a valid request waits for the rest. */
+	cl = client_open(&s, AF_INET);
+	client_send(cl, "GET / HTTP/1");
+	cr_assert_eq(wait_closed(cl->fd, 300), 0, "closed a valid start");
+	cr_assert_eq(srv_stats(&s, &st), 0);
+	cr_assert_eq(st.conns_open, 1);
+	client_send(cl, ".1\r\nHost: a\r\n\r\n");
+	struct reply r;
+	expect_reply(cl, &r, 200, false);
+	client_close(cl);
+	assert_baseline_and_stop(&s);
+}
+
 /* A GET / of exactly len bytes, padded with an X-Pad field. */
 static char *request_of_len(size_t len)
 {
@@ -807,9 +853,8 @@ Test(http_parse, errors_and_limits)
 		     0);
 	cr_assert_eq(req.path_len, 1);
 	cr_assert_eq(req.path[0], '/');
-	cr_assert_eq(evr__http_parse("GET / HTTP/1.7\r\nHost: a\r\n\r\n", 27,
-				     &req),
-		     27);
+	cr_assert_eq(
+	    evr__http_parse("GET / HTTP/1.7\r\nHost: a\r\n\r\n", 27, &req), 27);
 	cr_assert_eq(req.minor, 1, "HTTP/1.7 is parsed as HTTP/1.1");
 	/* 8 KiB without an end: 431, not "more" */
 	big = malloc(EVR__HTTP_HEAD_MAX + 1);
@@ -818,6 +863,44 @@ Test(http_parse, errors_and_limits)
 	cr_assert_eq(parse(big, EVR__HTTP_HEAD_MAX), -431);
 	cr_assert_eq(parse(big, EVR__HTTP_HEAD_MAX + 1), -431);
 	free(big);
+}
+
+/*
+ * A request line that no ending can make valid is -400 from its first
+ * impossible byte on: every shorter prefix is 0 (more is needed), every
+ * longer one -400, exactly what the whole line gets.
+ */
+Test(http_parse, invalid_request_line_fails_at_its_first_bad_byte)
+{
+	static const struct {
+		const char *in; /* the whole input, a line end included */
+		size_t len;
+		size_t bad; /* index of the first impossible byte */
+	} cases[] = {
+#define C(s, bad) { s, sizeof(s) - 1, bad }
+		C("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n", 0),
+		C("\r\n\r\n\x16\x03\x01\r\n", 4),
+		C("\rX / HTTP/1.1\r\n", 1),
+		C(" GET / HTTP/1.1\r\n", 0),
+		C("GET  / HTTP/1.1\r\n", 4),
+		C("GET /\x7f HTTP/1.1\r\n", 5),
+		C("GET index.html HTTP/1.1\r\n", 14),
+		C("GET 1http://a/ HTTP/1.1\r\n", 4),
+		C("GET *x HTTP/1.1\r\n", 5),
+		C("GET * x HTTP/1.1\r\n", 6),
+		C("GET / http/1.1\r\n", 6),
+		C("GET / HTTP/1.1 \r\n", 14),
+		C("GET / HTTP/1.1\rx\r\n", 15),
+		C("GET / HTTP/11.1\r\n", 12),
+#undef C
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (size_t k = 0; k <= cases[i].len; k++)
+			cr_assert_eq(parse(cases[i].in, k),
+				     k <= cases[i].bad ? 0 : -400,
+				     "case %zu, %zu bytes: %d", i, k,
+				     parse(cases[i].in, k));
 }
 
 #define HEAD_LINES "GET / HTTP/1.1\r\nHost: a\r\n"
