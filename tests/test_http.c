@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -761,6 +762,81 @@ BACKEND_TEST(http, drain_closes_idle_and_finishes_a_started_request)
 	/* The drain ends when the last connection has closed: exit 0 with
 	 * no second signal (0 only waits). */
 	cr_assert_eq(srv_stop(&s, 0, 10000), 0, "log:\n%s", srv_log(&s));
+}
+
+/* evringd serving http on both loopbacks with extra arguments. */
+static void start_http_with(struct srv *s, const char *backend, const char *opt)
+{
+	const char *argv[] = { "-b",	     "127.0.0.1", "-b", "::1", "-s",
+			       "http/tcp:0", "-o",	  opt,	NULL };
+
+	cr_assert_eq(srv_start(s, backend, 2, argv), 0);
+	cr_assert_str_eq(s->backend, backend);
+}
+
+/*
+ * Slowloris: a client that sends a byte of its request head every 200 ms
+ * never lets the idle timeout fire. The whole head must arrive within
+ * header_timeout of its first byte (here 1 s); then the server answers 408
+ * (RFC 9110 §15.5.9) with Connection: close, closes, and says why in its
+ * log. The hang guard is 15 s; the close may not come before the deadline.
+ */
+BACKEND_TEST(http, dribbled_request_head_gets_408_at_the_head_deadline)
+{
+	static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ";
+	struct srv s;
+	struct reply r;
+	struct client *cl;
+	char v[64];
+	int64_t t0;
+	int sent = 0;
+
+	start_http_with(&s, backend, "http.header_timeout=1s");
+	cl = client_open(&s, AF_INET);
+	/* a persistent connection waits between requests without limit */
+	expect_open(cl);
+	usleep(1500 * 1000);
+	expect_open(cl);
+	t0 = now_ms();
+	client_send(cl, head);
+	while (now_ms() - t0 < 15000) {
+		struct pollfd pfd = { .fd = cl->fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 200) != 0)
+			break;
+		if (send(cl->fd, "s", 1, MSG_NOSIGNAL) == 1)
+			sent++;
+	}
+	expect_reply(cl, &r, 408, false);
+	cr_assert_geq(now_ms() - t0, 950,
+		      "408 after %lld ms, before the "
+		      "deadline",
+		      (long long)(now_ms() - t0));
+	cr_assert_gt(sent, 3, "the client did not dribble");
+	cr_assert_str_eq(field(&r, "Connection", v, sizeof(v)), "close");
+	cr_assert_str_eq(r.raw + r.head_len, "Request Timeout\n");
+	expect_eof(cl);
+	client_close(cl);
+	cr_assert(srv_log_has(&s, "request head not complete within 1000 ms"),
+		  "log:\n%s", srv_log(&s));
+	assert_baseline_and_stop(&s);
+}
+
+Test(http, header_timeout_is_a_listed_option_with_a_checked_value)
+{
+	const char *help[] = { evringd_path(), "--help", NULL };
+	const char *bad[] = { evringd_path(),
+			      "-s",
+			      "http/tcp:0",
+			      "-o",
+			      "http.header_timeout=soon",
+			      NULL };
+	char out[16384];
+
+	cr_assert_eq(run_capture(help, out, sizeof(out), 10000), 0);
+	cr_assert(strstr(out, "header_timeout"), "%s", out);
+	cr_assert_eq(run_capture(bad, out, sizeof(out), 10000), 2, "%s", out);
+	cr_assert(strstr(out, "header_timeout"), "%s", out);
 }
 
 /* ---- the parser, alone ---- */
