@@ -36,6 +36,12 @@
 #define DIR_PER_CONN 64
 #define DIR_NAME_MAX 63
 #define DIR_WORDS    6
+/* Replies queued for a connection above which it parses no more commands
+ * (the framer holds the rest of the input and reading pauses), and below
+ * which it resumes: what one receive of commands can make the server hold
+ * is bounded by these, not by the size of the receive. */
+#define DIR_QUEUE_HIGH (16 * 1024)
+#define DIR_QUEUE_LOW  (4 * 1024)
 
 enum scope { S_SELF, S_PERSISTENT, S_SESSION };
 
@@ -263,23 +269,46 @@ static void cmd_lookup(struct evr_conn *c, struct dir_conf *d, char **w, int n)
 		evr_line_sendf(c, "ERR no such name \"%s\"", w[1]);
 }
 
+/* The longest LIST line: name, port, protocol, scope, CRLF. */
+#define LIST_LINE_MAX (DIR_NAME_MAX + sizeof(" 65535/tcp persistent\r\n"))
+
+/*
+ * Every entry, one line each, then "OK N entries": gathered in one buffer
+ * and queued with one evr_send, so a LIST of a full table costs one buffer
+ * of its own size, not one per line.
+ */
 static void cmd_list(struct evr_conn *c, struct dir_conf *d)
 {
+	size_t cap = (size_t)d->n * LIST_LINE_MAX + 32, len = 0;
+	struct evr_buf *b = evr_buf_new(evr_conn_loop(c), cap);
+
+	if (!b) {
+		evr_line_sendf(c, "ERR out of memory");
+		return;
+	}
 	for (uint32_t i = 0; i < d->n; i++)
-		evr_line_sendf(c, "%s %u/%s %s", d->e[i].name, d->e[i].port,
-			       d->e[i].udp ? "udp" : "tcp",
-			       scope_names[d->e[i].scope]);
-	evr_line_sendf(c, "OK %u entries", d->n);
+		len += (size_t)snprintf(b->data + len, cap - len,
+					"%s %u/%s %s\r\n", d->e[i].name,
+					d->e[i].port,
+					d->e[i].udp ? "udp" : "tcp",
+					scope_names[d->e[i].scope]);
+	len += (size_t)snprintf(b->data + len, cap - len,
+				"OK %u entries\r\n", d->n);
+	b->len = (uint32_t)len;
+	evr_send(c, b);
+	evr_buf_unref(b);
 }
 
 static void cmd_help(struct evr_conn *c)
 {
-	evr_line_sendf(c, "REGISTER name port [tcp|udp] [session]");
-	evr_line_sendf(c, "UNREGISTER name");
-	evr_line_sendf(c, "LOOKUP name");
-	evr_line_sendf(c, "LIST");
-	evr_line_sendf(c, "QUIT");
-	evr_line_sendf(c, "OK");
+	static const char help[] = "REGISTER name port [tcp|udp] [session]\r\n"
+				   "UNREGISTER name\r\n"
+				   "LOOKUP name\r\n"
+				   "LIST\r\n"
+				   "QUIT\r\n"
+				   "OK\r\n";
+
+	evr_send_copy(c, help, sizeof(help) - 1);
 }
 
 static int dir_line(struct evr_conn *c, struct evr_buf *b, char *line,
@@ -318,7 +347,9 @@ static int dir_line(struct evr_conn *c, struct evr_buf *b, char *line,
 			       "ERR unknown command \"%.32s\" (REGISTER, "
 			       "UNREGISTER, LOOKUP, LIST, HELP, QUIT)",
 			       w[0]);
-	return 0;
+	/* a client that sends and does not read: stop here until the
+	 * replies have gone (dir_sent) */
+	return evr_conn_queued(c) > DIR_QUEUE_HIGH ? EVR_LINE_HOLD : 0;
 }
 
 static int dir_accept(struct evr_conn *c)
@@ -334,6 +365,24 @@ static void dir_data(struct evr_conn *c, struct evr_buf *b)
 	struct dir_conn *st = evr_conn_state(c);
 
 	evr_line_feed(&st->lf, b);
+}
+
+/* Replies have gone out: parse what is held once the queue is low. */
+static void dir_sent(struct evr_conn *c, size_t n)
+{
+	struct dir_conn *st = evr_conn_state(c);
+
+	(void)n;
+	if (evr_line_held(&st->lf) && evr_conn_queued(c) <= DIR_QUEUE_LOW)
+		evr_line_resume(&st->lf);
+}
+
+/* The client has sent everything: answer what is held, then close. */
+static void dir_eof(struct evr_conn *c)
+{
+	struct dir_conn *st = evr_conn_state(c);
+
+	evr_line_eof(&st->lf);
 }
 
 /* Session entries go with their connection. */
@@ -371,5 +420,7 @@ const struct evr_proto evr_proto_directory = {
 	.conf_fini = dir_conf_fini,
 	.on_accept = dir_accept,
 	.on_data = dir_data,
+	.on_sent = dir_sent,
+	.on_eof = dir_eof,
 	.on_close = dir_close,
 };
