@@ -35,9 +35,9 @@
  */
 #include "modules.h"
 #include "http.h"
+#include "refused.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -730,7 +730,6 @@ static void out_finish(struct http_out *o)
  * recommends a few seconds. Each waiting head holds a buffer. */
 #define HTTP_HEADER_TIMEOUT_MS 10000
 #define HTTP_TIMEOUT_MAX_MS    (24u * 3600 * 1000)
-#define HTTP_LOG_EVERY_MS      10000
 
 struct http_conf {
 	uint32_t header_timeout_ms; /* 0: no deadline */
@@ -784,38 +783,9 @@ static const struct http_conf *conf_of(const struct evr_conn *c)
 	return cf ? cf : &http_conf_default;
 }
 
-/*
- * Log why a request of c was refused: one line per HTTP_LOG_EVERY_MS per
- * thread (loops are per thread), counting the lines left out meanwhile.
- */
-static void EVR_PRINTF(2, 3)
-    log_refused(struct evr_conn *c, const char *fmt, ...)
-{
-	static __thread uint64_t next;
-	static __thread unsigned long skipped;
-	uint64_t now = evr_loop_now(evr_conn_loop(c));
-	char peer[EVR_ADDRSTRLEN] = "?", why[160];
-	struct sockaddr_storage ss;
-	socklen_t len;
-	va_list ap;
+static __thread struct evr__refusals refusals;
 
-	if (now < next) {
-		skipped++;
-		return;
-	}
-	next = now + HTTP_LOG_EVERY_MS;
-	if (evr_conn_peer(c, &ss, &len) == 0)
-		evr_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	if (skipped)
-		evr_log_info("http: %s: %s (%lu more refused in the last %d s)",
-			     peer, why, skipped, HTTP_LOG_EVERY_MS / 1000);
-	else
-		evr_log_info("http: %s: %s", peer, why);
-	skipped = 0;
-}
+#define log_refused(c, ...) evr__log_refused(&refusals, c, "http", __VA_ARGS__)
 
 /* The words for a parser's error status; start: the request's bytes. */
 static void log_error(struct evr_conn *c, int status, const char *start)
