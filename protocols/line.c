@@ -15,6 +15,7 @@
  * as soon as the line completes: an idle connection holds no buffer.
  */
 #include "line_split.h"
+#include "refused.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,10 +217,14 @@ void evr__line_reset(struct evr_line *lf)
 
 /* ---- on a connection ---- */
 
+static __thread struct evr__refusals refusals;
+
+/* A framing error: say why to the peer and in the log, and close. */
 static void line_fail(struct evr_line *lf, const char *why)
 {
 	struct evr_loop *l = evr_conn_loop(lf->c);
 
+	evr__log_refused(&refusals, lf->c, "line", "%s; closing", why);
 	lf->failed = true;
 	acc_drop(lf);
 	held_drop(lf);

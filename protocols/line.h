@@ -14,8 +14,9 @@
  * error unless allow_nul is set. A line longer than max_line bytes is an
  * error, and so is a line not finished within deadline_ms of its first
  * byte (a client that dribbles bytes never ending a line: slowloris). On
- * an error the framer sends "ERR <reason>\r\n", closes the connection and
- * delivers nothing more.
+ * an error the framer sends "ERR <reason>\r\n", closes the connection,
+ * delivers nothing more, and logs the peer and the reason (at most one
+ * line per 10 s per thread, with a count of the others).
  *
  * Zero copy: a line that lies inside one received buffer is handed over
  * as a pointer into that buffer (and the buffer itself, so the handler can

@@ -632,3 +632,28 @@ Test(directory, options_are_listed_and_checked)
 			     "%s: %s", bad[i], out);
 	}
 }
+
+/* A framing error: the reason to the client, a close, and a log line. */
+BACKEND_TEST(directory, framing_errors_close_with_the_reason_logged)
+{
+	static char longline[9000];
+	struct srv s;
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	start_directory(&s, backend);
+	fd = dir_connect(&s);
+	memset(longline, 'x', sizeof(longline));
+	cr_assert_eq(write_all(fd, longline, sizeof(longline)), 0);
+	n = read_to_eof(fd, buf, sizeof(buf) - 1);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_assert_str_eq(buf, "ERR line too long (more than 8192 bytes)\r\n");
+	close(fd);
+	cr_assert(srv_log_has(&s, "line: 127.0.0.1:"), "log:\n%s", srv_log(&s));
+	cr_assert(srv_log_has(&s, "line too long (more than 8192 bytes); "
+				  "closing"),
+		  "log:\n%s", srv_log(&s));
+	assert_baseline_and_stop(&s);
+}
