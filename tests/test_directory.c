@@ -120,29 +120,33 @@ static size_t flood(int fd, const char *cmd, size_t n)
 /*
  * The server's resident memory once its queues have stopped moving (the
  * largest seen while waiting), and the most bytes queued seen meanwhile:
- * bytes_queued the same for 10 samples in a row, 100 ms apart; at most
- * 20 s.
+ * bytes_queued the same for 10 samples in a row, 100 ms apart (a hang
+ * guard of 60 s).
  */
 static long settled_rss(struct srv *s, unsigned long long *queued_max)
 {
 	unsigned long long last = ~0ull;
 	long peak = 0;
-	int same = 0;
+	int same = 0, samples = 0;
 
 	*queued_max = 0;
-	for (int64_t t0 = now_ms(); same < 10 && now_ms() - t0 < 20000;) {
+	for (int64_t t0 = now_ms(); same < 10 && now_ms() - t0 < 60000;) {
 		struct srv_stats st;
 		long rss = rss_kib(s->pid);
 
 		if (rss > peak)
 			peak = rss;
-		cr_assert_eq(srv_stats(s, &st), 0);
+		/* a busy server (under valgrind) may answer late: next one */
+		if (srv_stats(s, &st) < 0)
+			continue;
+		samples++;
 		if (st.bytes_queued > *queued_max)
 			*queued_max = st.bytes_queued;
 		same = st.bytes_queued == last ? same + 1 : 0;
 		last = st.bytes_queued;
 		usleep(100 * 1000);
 	}
+	cr_assert_gt(samples, 0, "the server gave no stats");
 	return peak;
 }
 
