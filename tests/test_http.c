@@ -3,10 +3,11 @@
  * test_http.c - the http module (HTTP/1.1 plaintext) against the real
  * evringd on both backends, IPv4 and IPv6 loopback: the exact reply to
  * GET /, HEAD, persistence and pipelining, requests split at every byte,
- * HTTP/1.0, Connection: close, 404, 405, 400, 431, 505, draining. Every
- * test ends with the server back at its baseline (no connection, every
- * buffer back, nothing queued) and a clean exit. The parser itself is
- * tested on split and malformed input at the end.
+ * HTTP/1.0, HTTP/1.x as 1.1, Connection: close, 404, 405, 400 (at the
+ * first impossible byte), 431, 505, the head deadline and 408, draining.
+ * Every test ends with the server back at its baseline (no connection,
+ * every buffer back, nothing queued) and a clean exit. The parser itself
+ * is tested on split and malformed input at the end.
  *
  * Layout: a small HTTP client (responses read off a stream that may hold
  * several), the integration tests, the parser tests.
