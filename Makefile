@@ -330,6 +330,10 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(call say,LD,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+# evringd's inetd.conf parser is pure and stands alone: its target links
+# it too.
+$(BUILD)/fuzz/fuzz_config: $(BUILD)/fuzz/obj/core/evringd/config.o
+
 # $(1): seconds per target. Every target runs; the summary names the ones
 # that failed. UBSan prints the stack of what it reports.
 fuzz_run = $(Q)failed=""; \
