@@ -17,6 +17,15 @@
  * a client that never reads again. What the client sends is thrown away;
  * its end of file does not stop the stream (as BSD inetd), a close or a
  * reset does. On drain the connection closes after what is queued.
+ *
+ * UDP: any datagram is answered with one datagram of the pattern, "a
+ * random number (between 0 and 512) of characters" in RFC 864. Here the
+ * number is the largest the amplification guard lets through for this
+ * request, at most 512 (evr_udp_reply_max(): with the default cap of 3x
+ * in bytes on the wire, 56 characters to an empty IPv4 datagram), so the
+ * reply is never cut and never dropped by the guard. Each datagram starts
+ * at the line after the one the previous datagram of the thread started
+ * at, as BSD inetd rotates its lines.
  */
 #include "modules.h"
 
@@ -29,7 +38,8 @@
 #define CHARGEN_PERIOD	(CHARGEN_CHARS * CHARGEN_LINELEN)
 /* Bytes queued per connection at most: four periods, about 28 KiB, far
  * below the write queue's high-water mark (256 KiB by default). */
-#define CHARGEN_QUEUED (4 * CHARGEN_PERIOD)
+#define CHARGEN_QUEUED	(4 * CHARGEN_PERIOD)
+#define CHARGEN_UDP_MAX 512 /* RFC 864 */
 
 struct chargen_conn {
 	struct evr_buf *period;
@@ -115,10 +125,25 @@ static void chargen_close(struct evr_conn *c, int err)
 	st->period = NULL;
 }
 
+static void chargen_datagram(struct evr_udp *u, struct evr_buf *b,
+			     const struct sockaddr *peer, socklen_t peerlen)
+{
+	static __thread unsigned line;
+	char text[CHARGEN_UDP_MAX];
+	size_t len = evr_udp_reply_max(u);
+
+	(void)b;
+	if (len > sizeof(text))
+		len = sizeof(text);
+	chargen_fill(text, (size_t)line * CHARGEN_LINELEN, len);
+	line = (line + 1) % CHARGEN_CHARS;
+	evr_udp_send_copy(u, text, len, peer, peerlen);
+}
+
 const struct evr_proto evr_proto_chargen = {
 	.name = "chargen",
 	.summary = "RFC 864: sends the 72-character rotating lines until "
-		   "closed",
+		   "closed (TCP), or one datagram of them (UDP)",
 	.state_size = sizeof(struct chargen_conn),
 	.on_accept = chargen_accept,
 	.on_data = chargen_data,
@@ -126,4 +151,5 @@ const struct evr_proto evr_proto_chargen = {
 	.on_sent = chargen_sent,
 	.on_drain = chargen_drain,
 	.on_close = chargen_close,
+	.on_datagram = chargen_datagram,
 };

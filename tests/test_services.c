@@ -361,3 +361,133 @@ BACKEND_TEST(time, wraps_to_zero_on_2036_02_07_at_06_28_16)
 			     srv_log(&s));
 	}
 }
+
+/* ---- over UDP ---- */
+
+/* A datagram of n bytes to service's UDP port on family; the reply, or
+ * -1 when none came within 2 s. */
+static ssize_t udp_ask(const struct srv *s, const char *service, int family,
+		       size_t n, char *reply, size_t cap)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct sockaddr_storage ss;
+	socklen_t len =
+	    loopback_addr(family, srv_uport(s, service, family), &ss);
+	char req[2048];
+	ssize_t r;
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_leq(n, sizeof(req));
+	memset(req, 'x', n);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&ss, len), 0);
+	cr_assert_eq(send(fd, req, n, 0), (ssize_t)n);
+	r = recv(fd, reply, cap, 0);
+	close(fd);
+	return r;
+}
+
+/* The default cap: 3 times the request's bytes on the wire (evring.h). */
+static size_t reply_cap(int family, size_t req)
+{
+	size_t hdr = family == AF_INET ? 28 : 48;
+
+	return (req + hdr) * 3 - hdr;
+}
+
+BACKEND_TEST(time, udp_answers_the_empty_datagram_with_four_bytes)
+{
+	static const char *const svc[] = { "time/udp", NULL };
+	unsigned char b[16];
+	struct srv s;
+
+	cr_assert_eq(srv_start_services(&s, backend, svc), 0);
+	for (int f = 0; f < 2; f++) {
+		ssize_t n =
+		    udp_ask(&s, "time", families[f], 0, (char *)b, sizeof(b));
+		uint32_t v;
+
+		cr_assert_eq(n, 4, "time over UDP sent %zd bytes", n);
+		v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+		    (uint32_t)b[2] << 8 | b[3];
+		cr_assert_leq(abs((int32_t)(v - rfc868_now())), 5);
+	}
+	stop_idle(&s);
+}
+
+BACKEND_TEST(time, rdate_reads_it_over_udp)
+{
+	static const char *const svc[] = { "time/udp", NULL };
+	char port[16], out[512];
+	struct srv s;
+	struct tm tm;
+
+	cr_assert_eq(srv_start_services(&s, backend, svc), 0);
+	snprintf(port, sizeof(port), "%u", srv_uport(&s, "time", AF_INET));
+	const char *argv[] = { "rdate", "-p",	     "-u", "-o",
+			       port,	"127.0.0.1", NULL };
+	cr_assert_eq(run_capture(argv, out, sizeof(out), 10000), 0, "%s", out);
+	memset(&tm, 0, sizeof(tm));
+	cr_assert_not_null(strptime(out, "%a %b %d %H:%M:%S UTC %Y", &tm),
+			   "rdate printed \"%s\"", out);
+	cr_assert_leq(labs((long)(timegm(&tm) - time(NULL))), 5, "rdate: %s",
+		      out);
+	stop_idle(&s);
+}
+
+/*
+ * RFC 864 over UDP: one datagram of 0 to 512 characters of the pattern.
+ * Its length is the most the amplification guard lets through: the reply
+ * is never cut by the core, nor dropped.
+ */
+BACKEND_TEST(chargen, udp_reply_is_the_pattern_within_the_cap)
+{
+	static const char *const svc[] = { "chargen/udp", NULL };
+	static const size_t reqs[] = { 0, 1, 10, 100, 170, 171, 600 };
+	struct srv_stats st;
+	struct srv s;
+	char b[2048];
+
+	cr_assert_eq(srv_start_services(&s, backend, svc), 0);
+	for (int f = 0; f < 2; f++) {
+		for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+			size_t want = reply_cap(families[f], reqs[i]);
+			ssize_t n = udp_ask(&s, "chargen", families[f], reqs[i],
+					    b, sizeof(b));
+			size_t line;
+
+			if (want > 512)
+				want = 512;
+			cr_assert_eq(n, (ssize_t)want,
+				     "request of %zu: %zd characters, "
+				     "expected %zu",
+				     reqs[i], n, want);
+			/* the pattern from the start of some line */
+			line = (size_t)(b[0] - ' ');
+			for (ssize_t k = 0; k < n; k++)
+				cr_assert_eq(
+				    b[k], chargen_byte(line * 74 + (size_t)k),
+				    "byte %zd", k);
+		}
+	}
+	cr_assert_eq(srv_stats(&s, &st), 0);
+	cr_assert_eq(st.udp_capped, 0);
+	stop_idle(&s);
+}
+
+BACKEND_TEST(chargen, udp_amplification_option_holds_the_reply)
+{
+	const char *argv[] = {
+		"-b", "127.0.0.1", "-s", "chargen/udp:0", "--udp-amplification",
+		"1",  NULL
+	};
+	char b[2048];
+	struct srv s;
+
+	cr_assert_eq(srv_start(&s, backend, 1, argv), 0);
+	/* at 1x the reply is no longer than the request */
+	cr_assert_eq(udp_ask(&s, "chargen", AF_INET, 40, b, sizeof(b)), 40);
+	cr_assert_eq(udp_ask(&s, "chargen", AF_INET, 0, b, sizeof(b)), 0);
+	stop_idle(&s);
+}
