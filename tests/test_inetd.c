@@ -451,3 +451,63 @@ BACKEND_TEST(inetd, file_and_short_options_combine)
 	cr_assert_leq(labs(strtol(buf, NULL, 10) - (long)time(NULL)), 5);
 	stop_idle(&s);
 }
+
+/* ---- the documentation ---- */
+
+/* A file of the source tree: the build directory's parent. */
+static const char *source_path(const char *rel)
+{
+	static char path[512];
+	const char *b = getenv("EVRING_BUILD");
+	char dir[400];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", b && *b ? b : "build");
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	return path;
+}
+
+Test(docs, man_page_of_the_file_format_passes_mandoc_lint)
+{
+	char out[4096];
+	const char *argv[] = {
+		"mandoc", "-T",	     "lint",
+		"-W",	  "warning", source_path("docs/man/evringd.conf.5"),
+		NULL
+	};
+
+	cr_assert_eq(run_capture(argv, out, sizeof(out), 20000), 0, "%s", out);
+	cr_assert_str_eq(out, "");
+}
+
+/* The README's example file, taken from the README itself, is a good
+ * file (Debian's openbsd-inetd reads it as well). */
+Test(docs, readme_example_file_passes_the_check)
+{
+	static char readme[1 << 17];
+	char out[4096];
+	FILE *f = fopen(source_path("README.md"), "r");
+	size_t n;
+	char *sec, *start, *end;
+
+	cr_assert_not_null(f);
+	n = fread(readme, 1, sizeof(readme) - 1, f);
+	fclose(f);
+	readme[n] = '\0';
+	sec = strstr(readme, "## Running evringd as your inetd");
+	cr_assert_not_null(sec);
+	start = strstr(sec, "```\n");
+	cr_assert_not_null(start);
+	start += 4;
+	end = strstr(start, "```\n");
+	cr_assert_not_null(end);
+	*end = '\0';
+	const char *argv[] = { "-t", "-f", write_conf(start), NULL };
+	cr_assert_eq(run_evringd(argv, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "configuration ok: 10 services"), "%s", out);
+}
