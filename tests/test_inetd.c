@@ -101,7 +101,9 @@ static ssize_t udp_ask(int family, uint16_t port, const void *req, size_t n,
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	cr_assert_eq(connect(fd, (struct sockaddr *)&ss, len), 0);
 	cr_assert_eq(send(fd, req, n, 0), (ssize_t)n);
-	r = recv(fd, reply, cap, 0);
+	do /* a signal to the test process is not the end of the wait */
+		r = recv(fd, reply, cap, 0);
+	while (r < 0 && errno == EINTR);
 	close(fd);
 	return r;
 }
@@ -454,21 +456,26 @@ BACKEND_TEST(inetd, file_and_short_options_combine)
 
 /* ---- the documentation ---- */
 
-/* A file of the source tree: the build directory's parent. */
+/* A file of the source tree: above the build directory (build/ or
+ * build/san/), the first directory up that has it. */
 static const char *source_path(const char *rel)
 {
-	static char path[512];
+	static char path[600];
 	const char *b = getenv("EVRING_BUILD");
-	char dir[400];
-	char *slash;
+	char dir[512];
 
 	snprintf(dir, sizeof(dir), "%s", b && *b ? b : "build");
-	slash = strrchr(dir, '/');
-	if (slash)
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+
+		if (!slash)
+			break;
 		*slash = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+		snprintf(path, sizeof(path), "%s/%s", dir[0] ? dir : "/", rel);
+		if (access(path, R_OK) == 0)
+			return path;
+	}
+	snprintf(path, sizeof(path), "%s", rel);
 	return path;
 }
 
