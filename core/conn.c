@@ -178,12 +178,43 @@ static void read_resume(struct evr_conn *c, uint32_t why)
 	c->flags &= ~why;
 	if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING))
 		return;
-	held_deliver(c);
-	if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING | EVR__C_EOF))
+	if (c->held_head) {
+		/* not from within the caller (evr_conn_resume from a module
+		 * that is in the middle of something): the resume pass hands
+		 * them over, then reading restarts */
+		if (!(c->flags & EVR__C_REDELIVER)) {
+			c->flags |= EVR__C_REDELIVER;
+			evr__list_add_tail(&c->loop->redeliver, &c->redeliver);
+		}
+		return;
+	}
+	if (c->flags & EVR__C_EOF)
 		return;
 	err = c->loop->be_ops->conn_recv(c);
 	if (err < 0)
 		evr_abort(c, err);
+}
+
+/* The resume pass: bytes held while reading was paused go to the modules
+ * of connections resumed since, then their reading restarts. */
+void evr__conn_redeliver_all(struct evr_loop *l)
+{
+	while (!evr__list_empty(&l->redeliver)) {
+		struct evr_conn *c = EVR_CONTAINER_OF(
+		    l->redeliver.next, struct evr_conn, redeliver);
+		int err;
+
+		evr__list_del(&c->redeliver);
+		c->flags &= ~EVR__C_REDELIVER;
+		if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING))
+			continue; /* paused again: the next resume */
+		held_deliver(c);
+		if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING | EVR__C_EOF))
+			continue;
+		err = l->be_ops->conn_recv(c);
+		if (err < 0)
+			evr_abort(c, err);
+	}
 }
 
 void evr__conn_resume_all(struct evr_loop *l)
@@ -321,6 +352,7 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	c->last_active = c->last_progress = l->now;
 	evr__list_init(&c->starve);
 	evr__list_init(&c->paused);
+	evr__list_init(&c->redeliver);
 	evr__list_init(&c->be.ready);
 	evr__list_add_tail(&l->conns, &c->link);
 	l->st.conns_open++;
@@ -604,7 +636,7 @@ void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
 		; /* closing: later input is discarded */
 	else if (EVR_UNLIKELY((c->flags & EVR__C_PAUSED) || c->held_head))
-		hold(c, b);
+		hold(c, b); /* behind what is held already, in order */
 	else
 		deliver(c, b);
 	evr_buf_unref(b);
@@ -771,7 +803,9 @@ static void conn_finish(struct evr_conn *c)
 		evr__list_del(&c->starve);
 	if (c->flags & EVR__C_PAUSED_ALL)
 		evr__list_del(&c->paused);
-	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
+	if (c->flags & EVR__C_REDELIVER)
+		evr__list_del(&c->redeliver);
+	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL | EVR__C_REDELIVER);
 	wq_drop(c);
 	held_drop(c);
 	c->proto->on_close(c, c->err);
@@ -1089,14 +1123,18 @@ void evr_abort(struct evr_conn *c, int err)
 	schedule_flush(c);
 }
 
+/* Counted: a module and the line framer under it may each hold a
+ * connection for reasons of their own. */
 void evr_conn_pause(struct evr_conn *c)
 {
-	read_pause(c, EVR__C_PAUSED_USER);
+	if (c->user_pauses++ == 0)
+		read_pause(c, EVR__C_PAUSED_USER);
 }
 
 void evr_conn_resume(struct evr_conn *c)
 {
-	read_resume(c, EVR__C_PAUSED_USER);
+	if (c->user_pauses && --c->user_pauses == 0)
+		read_resume(c, EVR__C_PAUSED_USER);
 }
 
 void *evr_conn_state(struct evr_conn *c)

@@ -479,9 +479,13 @@ void evr_abort(struct evr_conn *c, int err);
 /*
  * Flow control decided by the module: stop receiving on c until
  * evr_conn_resume() (a proxy whose other side is backed up, a chat room
- * whose members lag). Bytes already on their way may still arrive; none
- * are lost, TCP slows the peer meanwhile. Independent of the core's own
- * backpressure: reading restarts when neither holds it.
+ * whose members lag). Pauses are counted: reading restarts when every
+ * evr_conn_pause() has had its evr_conn_resume(), so a module and a
+ * helper under it (the line framer holds input the same way) may each
+ * pause for reasons of their own. Bytes already on their way are held and
+ * handed over after the resume, in order; none are lost, TCP slows the
+ * peer meanwhile. Independent of the core's own backpressure: reading
+ * restarts when neither holds it.
  */
 void evr_conn_pause(struct evr_conn *c);
 void evr_conn_resume(struct evr_conn *c);

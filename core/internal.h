@@ -126,6 +126,7 @@ enum {
 	EVR__C_PAUSED_USER = 1 << 12, /* reading paused by the module */
 	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
 	EVR__C_EOF_HELD = 1 << 14,    /* on_eof waits for held bytes */
+	EVR__C_REDELIVER = 1 << 15,   /* on loop->redeliver: held bytes due */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -182,6 +183,7 @@ struct evr_conn {
 	int fd;
 	uint32_t flags;
 	uint16_t refs;	      /* kernel operations in flight (io_uring) */
+	uint16_t user_pauses; /* evr_conn_pause() not yet resumed */
 	int err;	      /* why it closed */
 	uint32_t wq_inflight; /* queue entries covered by the send in flight */
 	struct evr__wq *wq_head, *wq_tail;
@@ -192,11 +194,12 @@ struct evr_conn {
 	struct evr__list link;	 /* loop->conns, until freed */
 	struct evr__list starve; /* loop->starved, while EVR__C_STARVED */
 	struct evr__list paused; /* loop->paused_all, while EVR__C_PAUSED_ALL */
-	struct evr_conn *next;	 /* flush list, then zombie list */
-	struct evr__source *src; /* counted in the per-source table */
-	struct evr_timer timer;	 /* idle and send timeouts; lingering close */
-	uint64_t last_active;	 /* ms: last byte received or sent */
-	uint64_t last_progress;	 /* ms: last send progress or queue start */
+	struct evr__list redeliver; /* loop->redeliver, EVR__C_REDELIVER */
+	struct evr_conn *next;	    /* flush list, then zombie list */
+	struct evr__source *src;    /* counted in the per-source table */
+	struct evr_timer timer; /* idle and send timeouts; lingering close */
+	uint64_t last_active;	/* ms: last byte received or sent */
+	uint64_t last_progress; /* ms: last send progress or queue start */
 	/* The backend's own part: no one else reads or writes these. */
 	struct {
 		void *req; /* io_uring: send context or connect address */
@@ -210,6 +213,7 @@ struct evr_conn {
 
 /* Resume reading of connections paused by the loop's budget. */
 void evr__conn_resume_all(struct evr_loop *l);
+void evr__conn_redeliver_all(struct evr_loop *l);
 void evr__conn_drain_all(struct evr_loop *l);
 /* Drop one kernel reference; the connection is freed later when closed. */
 void evr__conn_put(struct evr_conn *c);
@@ -379,6 +383,7 @@ struct evr_loop {
 	uint64_t queued_max, queued_low;
 	uint32_t max_conns, max_per_source;
 	struct evr__list paused_all; /* connections paused by the budget */
+	struct evr__list redeliver;  /* resumed, with held bytes to hand over */
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
 	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc;

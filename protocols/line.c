@@ -279,7 +279,10 @@ static void hold(struct evr_line *lf, struct evr_buf *b, size_t off)
 	}
 	lf->holding = true;
 	evr_timer_stop(evr_conn_loop(lf->c), &lf->timer);
-	evr_conn_pause(lf->c);
+	if (!lf->paused) { /* pauses are counted: one of ours at a time */
+		lf->paused = true;
+		evr_conn_pause(lf->c);
+	}
 }
 
 /* Split b from off into lines for the handler; report framing errors. */
@@ -361,7 +364,10 @@ void evr_line_resume(struct evr_line *lf)
 	if (lf->holding || lf->failed)
 		return;
 	held_drop(lf);
-	evr_conn_resume(lf->c);
+	if (lf->paused) {
+		lf->paused = false;
+		evr_conn_resume(lf->c);
+	}
 	if (lf->eof)
 		evr_close(lf->c);
 }

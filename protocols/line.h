@@ -80,6 +80,7 @@ struct evr_line {
 	bool allow_nul;
 	bool failed;
 	bool holding;	 /* EVR_LINE_HOLD: deliver nothing until resumed */
+	bool paused;	 /* our evr_conn_pause() awaits its resume */
 	bool delivering; /* inside the line handler */
 	bool eof;	 /* evr_line_eof() while holding: close when done */
 	struct evr_timer timer;

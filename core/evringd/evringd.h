@@ -7,6 +7,8 @@
  * core/internal.h. Its files, by concern:
  *
  *	options.c	the command line: services, options, limits
+ *	config.c	the inetd.conf parser, pure (config.h)
+ *	config_apply.c	a parsed file's services into the daemon's
  *	listeners.c	binding the sockets, the listener lines on stdout
  *	main.c		the loop, signals, counters, exit status
  *
@@ -39,6 +41,10 @@ struct service {
 	bool guard_set;
 	struct evr_conn_limits lim;
 	unsigned lim_set; /* bits of evd_limit_keys[] given with -o */
+	/* From a configuration file; zero for -s services. */
+	char host[256]; /* "": every address (or the -b ones) */
+	int family;	/* 0: IPv4 and IPv6; else AF_INET or AF_INET6 */
+	char where[80]; /* "inetd.conf:12", for messages */
 };
 
 /* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
@@ -79,6 +85,8 @@ struct daemon {
 	/* the listener lines, printed once every socket is open */
 	char (*lines)[160];
 	int nlines;
+	const char *conf_path; /* -f FILE */
+	bool check_only;       /* -t: check, print a summary, exit */
 };
 
 /* options.c: 0, 1 when done (--help, --version printed), or -errno. */
@@ -88,6 +96,21 @@ void evd_service_limits(const struct daemon *d, const struct service *s,
 			struct evr_conn_limits *lim);
 /* A usage error: logs "msg (see evringd --help)", returns -EINVAL. */
 int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
+/* Set one option of s (a limit, a udp_ key or the module's own): 0, or
+ * -EINVAL / -ENOENT with the reason in why; logs nothing. */
+int evd_service_option(struct daemon *d, struct service *s, const char *key,
+		       const char *value, char *why, size_t whylen);
+/* Set up s for proto: its configuration, allocated and initialised. 0 or
+ * -ENOMEM / -EINVAL (logged). */
+int evd_service_init(struct service *s, const struct evr_proto *proto,
+		     const char *name);
+/* Whether proto can serve pr (P_TCP, P_UDP). */
+bool evd_proto_can(const struct evr_proto *proto, int pr);
+
+/* config_apply.c: read d->conf_path and add its services. 0, or -EINVAL
+ * after logging every error of the file (file:line: field N ...), or
+ * -ENOMEM. */
+int evd_config_apply(struct daemon *d);
 
 /* listeners.c: bind every service on every address, then print one line
  * per socket. 0 or -errno (logged). */

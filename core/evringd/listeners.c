@@ -8,6 +8,8 @@
 #include "evringd.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +107,8 @@ static void tell_served(struct daemon *d, const struct service *s, int pr,
 	}
 }
 
+static int listen_default(struct daemon *d, struct service *s, int pr);
+
 static int listen_one(struct daemon *d, struct service *s, int pr,
 		      const char *host, bool v6only, bool optional)
 {
@@ -142,6 +146,78 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 	return 0;
 }
 
+/* The numeric addresses of a host list from a configuration file ("*",
+ * addresses, names; getaddrinfo as BSD inetd), each bound in turn. */
+static int listen_hosts(struct daemon *d, struct service *s, int pr)
+{
+	char list[sizeof(s->host)], *save = NULL;
+	int err = 0, n = 0;
+
+	snprintf(list, sizeof(list), "%s", s->host);
+	for (char *h = strtok_r(list, ",", &save); h && !err;
+	     h = strtok_r(NULL, ",", &save)) {
+		struct addrinfo hints = {
+			.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+			.ai_socktype = pr == P_TCP ? SOCK_STREAM : SOCK_DGRAM,
+			.ai_family = s->family ? s->family : AF_UNSPEC,
+		};
+		struct addrinfo *res;
+		char num[INET6_ADDRSTRLEN];
+		int rc;
+
+		if (!strcmp(h, "*")) {
+			err = listen_default(d, s, pr);
+			continue;
+		}
+		rc = getaddrinfo(h, "0", &hints, &res);
+		if (rc) {
+			evr_log_err("%s: host \"%s\": %s", s->where, h,
+				    gai_strerror(rc));
+			return -EINVAL;
+		}
+		for (struct addrinfo *a = res; a && !err; a = a->ai_next) {
+			if (getnameinfo(a->ai_addr, a->ai_addrlen, num,
+					sizeof(num), NULL, 0,
+					NI_NUMERICHOST) != 0)
+				continue;
+			if (++n > MAX_BINDS) {
+				evr_log_err("%s: more than %d addresses",
+					    s->where, MAX_BINDS);
+				err = -EINVAL;
+				break;
+			}
+			err = listen_one(d, s, pr, num,
+					 a->ai_family == AF_INET6, false);
+		}
+		freeaddrinfo(res);
+	}
+	return err;
+}
+
+/* Every address (0.0.0.0 and ::, the IPv6 one optional), or the -b
+ * addresses; only those of the service's family. */
+static int listen_default(struct daemon *d, struct service *s, int pr)
+{
+	int err = 0;
+
+	if (d->nbind == 0) {
+		if (s->family != AF_INET6)
+			err = listen_one(d, s, pr, "0.0.0.0", false, false);
+		if (!err && s->family != AF_INET)
+			err = listen_one(d, s, pr, "::", true,
+					 s->family != AF_INET6);
+		return err;
+	}
+	for (int b = 0; !err && b < d->nbind; b++) {
+		bool v6 = strchr(d->bind[b], ':') != NULL;
+
+		if (s->family && s->family != (v6 ? AF_INET6 : AF_INET))
+			continue;
+		err = listen_one(d, s, pr, d->bind[b], false, false);
+	}
+	return err;
+}
+
 int evd_start_listeners(struct daemon *d)
 {
 	d->lines = calloc(LINES_MAX, sizeof(d->lines[0]));
@@ -153,20 +229,12 @@ int evd_start_listeners(struct daemon *d)
 		struct service *s = &d->svc[i];
 
 		for (int pr = 0; pr < 2; pr++) {
-			int err = 0;
+			int err;
 
 			if (!s->want[pr])
 				continue;
-			if (d->nbind == 0) {
-				err = listen_one(d, s, pr, "0.0.0.0", false,
-						 false);
-				if (!err)
-					err = listen_one(d, s, pr, "::", true,
-							 true);
-			}
-			for (int b = 0; !err && b < d->nbind; b++)
-				err = listen_one(d, s, pr, d->bind[b], false,
-						 false);
+			err = s->host[0] ? listen_hosts(d, s, pr)
+					 : listen_default(d, s, pr);
 			if (err)
 				return err;
 		}

@@ -3,6 +3,7 @@
  * options.c - evringd's command line.
  *
  *	evringd [options] -s SERVICE[/tcp|/udp][:PORT] [-o NAME.KEY=VALUE]...
+ *	evringd [options] -f FILE [-t]
  *
  * Layout: the usage text (services and their options come from the
  * modules themselves), value parsers (counts, durations, sizes), services
@@ -38,9 +39,16 @@ const size_t evd_nlimit_keys =
 
 static const char usage_text[] =
     "usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
+    "       evringd [options] -f FILE [-t]\n"
     "\n"
     "Serves built-in services over TCP and UDP on io_uring (or epoll).\n"
     "\n"
+    "  -f, --config FILE     serve the services of FILE, in inetd.conf "
+    "format\n"
+    "                        (evringd.conf(5)); -s adds more\n"
+    "  -t, --test            check the configuration, bind nothing, exit "
+    "0\n"
+    "                        (good) or 2 (an error, with its file:line)\n"
     "  -s, --service NAME[/tcp|/udp][:PORT]\n"
     "                        serve NAME (over TCP and UDP when the "
     "module\n"
@@ -255,10 +263,28 @@ static void known_services(char *buf, size_t n)
 					i ? ", " : "", p->name);
 }
 
-static bool proto_can(const struct evr_proto *p, int pr)
+bool evd_proto_can(const struct evr_proto *p, int pr)
 {
 	return pr == P_UDP ? p->on_datagram != NULL
 			   : (p->on_accept || p->on_data);
+}
+
+int evd_service_init(struct service *s, const struct evr_proto *proto,
+		     const char *name)
+{
+	s->proto = proto;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->port[P_TCP] = s->port[P_UDP] = -1;
+	if (!proto->conf_size)
+		return 0;
+	s->conf = calloc(1, proto->conf_size);
+	if (!s->conf) {
+		evr_log_err("service %s: out of memory", name);
+		return -ENOMEM;
+	}
+	if (proto->conf_init && proto->conf_init(s->conf) < 0)
+		return evd_usage_error("service %s: cannot initialise", name);
+	return 0;
 }
 
 /* NAME[/tcp|/udp][:PORT]; without a protocol, every one the module has. A
@@ -273,6 +299,7 @@ static int add_service(struct daemon *d, const char *spec)
 	bool want[2] = { true, true }, given = false;
 	long port = -1;
 	char *slash;
+	int err;
 
 	if (len == 0)
 		return evd_usage_error("service \"%.64s\": no name", spec);
@@ -302,7 +329,7 @@ static int add_service(struct daemon *d, const char *spec)
 				       name, known);
 	}
 	for (int pr = 0; pr < 2; pr++) {
-		if (want[pr] && !proto_can(proto, pr)) {
+		if (want[pr] && !evd_proto_can(proto, pr)) {
 			if (given)
 				return evd_usage_error(
 				    "service %s does not serve "
@@ -328,20 +355,9 @@ static int add_service(struct daemon *d, const char *spec)
 			return evd_usage_error("too many services (at most %d)",
 					       MAX_SERVICES);
 		s = &d->svc[d->nsvc++];
-		s->proto = proto;
-		snprintf(s->name, sizeof(s->name), "%s", name);
-		s->port[P_TCP] = s->port[P_UDP] = -1;
-		if (proto->conf_size) {
-			s->conf = calloc(1, proto->conf_size);
-			if (!s->conf) {
-				evr_log_err("service %s: out of memory", name);
-				return -ENOMEM;
-			}
-			if (proto->conf_init && proto->conf_init(s->conf) < 0)
-				return evd_usage_error("service %s: cannot "
-						       "initialise",
-						       name);
-		}
+		err = evd_service_init(s, proto, name);
+		if (err)
+			return err;
 	}
 	for (int pr = 0; pr < 2; pr++) {
 		if (!want[pr])
@@ -384,10 +400,9 @@ static const struct evr_proto_opt *module_option(const struct evr_proto *p,
 }
 
 static int set_module_option(struct service *s, const char *key,
-			     const char *value)
+			     const char *value, char *why, size_t whylen)
 {
 	const struct evr_proto_opt *o = module_option(s->proto, key);
-	int err;
 
 	if (!o) {
 		char keys[256] = "it has none";
@@ -397,28 +412,56 @@ static int set_module_option(struct service *s, const char *key,
 			off += (size_t)snprintf(
 			    keys + off, sizeof(keys) - off, "%s%s",
 			    off ? ", " : "options: ", o->key);
-		return evd_usage_error("option %s.%.64s: %s has no option "
-				       "\"%.64s\" (%s)",
-				       s->name, key, s->proto->name, key, keys);
+		snprintf(why, whylen, "%s has no option \"%.64s\" (%s)",
+			 s->proto->name, key, keys);
+		return -ENOENT;
 	}
-	err = s->proto->conf_set(s->conf, key, value);
-	if (err < 0)
-		return evd_usage_error("option %s.%s: bad value \"%.64s%s\" "
-				       "(%s: %s)",
-				       s->name, key, value,
-				       strlen(value) > 64 ? "..." : "", o->key,
-				       o->help);
+	if (s->proto->conf_set(s->conf, key, value) < 0) {
+		snprintf(why, whylen, "bad value \"%.64s%s\" (%s: %s)", value,
+			 strlen(value) > 64 ? "..." : "", o->key, o->help);
+		return -EINVAL;
+	}
 	return 0;
 }
 
-/* NAME.KEY=VALUE, after all -s */
+int evd_service_option(struct daemon *d, struct service *s, const char *key,
+		       const char *value, char *why, size_t whylen)
+{
+	int err;
+
+	for (size_t i = 0; i < evd_nlimit_keys; i++) {
+		if (strcmp(key, evd_limit_keys[i].key))
+			continue;
+		if (set_limit(&s->lim, i, value) < 0) {
+			snprintf(why, whylen, "bad value \"%.64s\"", value);
+			return -EINVAL;
+		}
+		s->lim_set |= 1u << i;
+		return 0;
+	}
+	if (!strncmp(key, "udp_", 4)) {
+		if (!s->guard_set) {
+			s->guard = d->guard;
+			s->guard_set = true;
+		}
+		err = set_udp_key(&s->guard, key, value);
+		if (err == -EINVAL) {
+			snprintf(why, whylen, "bad value \"%.64s\"", value);
+			return -EINVAL;
+		}
+		if (!err)
+			return 0;
+	}
+	return set_module_option(s, key, value, why, whylen);
+}
+
+/* NAME.KEY=VALUE, after all -s; for every service called NAME */
 static int set_option(struct daemon *d, const char *spec)
 {
 	const char *dot = strchr(spec, '.');
 	const char *eq = dot ? strchr(dot, '=') : NULL;
-	char name[64], key[64];
-	struct service *s = NULL;
-	int err;
+	char name[64], key[64], why[512];
+	bool found = false;
 
 	if (!dot || !eq || dot == spec || eq == dot + 1 ||
 	    (size_t)(dot - spec) >= sizeof(name) ||
@@ -429,36 +472,19 @@ static int set_option(struct daemon *d, const char *spec)
 	name[dot - spec] = '\0';
 	memcpy(key, dot + 1, (size_t)(eq - dot - 1));
 	key[eq - dot - 1] = '\0';
-	for (int i = 0; i < d->nsvc; i++)
-		if (!strcmp(d->svc[i].name, name))
-			s = &d->svc[i];
-	if (!s)
+	for (int i = 0; i < d->nsvc; i++) {
+		if (strcmp(d->svc[i].name, name))
+			continue;
+		found = true;
+		if (evd_service_option(d, &d->svc[i], key, eq + 1, why,
+				       sizeof(why)) < 0)
+			return evd_usage_error("option %s.%.64s: %s", name, key,
+					       why);
+	}
+	if (!found)
 		return evd_usage_error(
 		    "option \"%.64s\": service %s is not served", spec, name);
-	for (size_t i = 0; i < evd_nlimit_keys; i++) {
-		if (strcmp(key, evd_limit_keys[i].key))
-			continue;
-		if (set_limit(&s->lim, i, eq + 1) < 0)
-			return evd_usage_error(
-			    "option \"%.64s\": bad value \"%.64s\"", spec,
-			    eq + 1);
-		s->lim_set |= 1u << i;
-		return 0;
-	}
-	if (!strncmp(key, "udp_", 4)) {
-		if (!s->guard_set) {
-			s->guard = d->guard;
-			s->guard_set = true;
-		}
-		err = set_udp_key(&s->guard, key, eq + 1);
-		if (err == -EINVAL)
-			return evd_usage_error(
-			    "option \"%.64s\": bad value \"%.64s\"", spec,
-			    eq + 1);
-		if (!err)
-			return 0;
-	}
-	return set_module_option(s, key, eq + 1);
+	return 0;
 }
 
 void evd_service_limits(const struct daemon *d, const struct service *s,
@@ -558,6 +584,8 @@ enum {
 
 static const struct option long_opts[] = {
 	{ "service", required_argument, NULL, 's' },
+	{ "config", required_argument, NULL, 'f' },
+	{ "test", no_argument, NULL, 't' },
 	{ "option", required_argument, NULL, 'o' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "port-offset", required_argument, NULL, OPT_PORT_OFFSET },
@@ -617,11 +645,17 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 
 	opterr = 0; /* our own one-line messages */
 
-	while ((c = getopt_long(argc, argv, "s:o:b:vqh", long_opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:o:b:f:tvqh", long_opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
 			err = add_service(d, optarg);
+			break;
+		case 'f':
+			d->conf_path = optarg;
+			break;
+		case 't':
+			d->check_only = true;
 			break;
 		case 'o':
 			if (nopts == (int)(sizeof(opts) / sizeof(opts[0])))
@@ -772,10 +806,15 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		evr_log_set_level(EVR_LOG_WARN);
 	else if (verbose > 0)
 		evr_log_set_level(EVR_LOG_DEBUG);
+	if (d->conf_path) {
+		err = evd_config_apply(d);
+		if (err)
+			return err;
+	}
 	if (d->nsvc == 0)
 		return evd_usage_error(
 		    "no service given (for example -s echo -s "
-		    "daytime)");
+		    "daytime, or -f FILE)");
 	for (int i = 0; i < nopts; i++) {
 		err = set_option(d, opts[i]);
 		if (err)
@@ -788,5 +827,11 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		evd_service_limits(d, &d->svc[i], &lim);
 		err = check_limits(&lim, d->svc[i].name);
 	}
-	return err ? err : resolve_ports(d);
+	if (!err)
+		err = resolve_ports(d);
+	if (err || !d->check_only)
+		return err;
+	evr_log_info("%s: configuration ok: %d services",
+		     d->conf_path ? d->conf_path : "command line", d->nsvc);
+	return 1;
 }
