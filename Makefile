@@ -77,7 +77,7 @@ PUBLIC_LINKS := $(PUBLIC_PROTO_HDRS:protocols/%=$(BUILD)/include/evring/%)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o
-TEST_TOOLS := $(BUILD)/tests/seccomp-launch
+TEST_TOOLS := $(BUILD)/tests/seccomp-launch $(BUILD)/tests/mailbox-stress
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(TEST_HELPER_OBJS)
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)
@@ -272,6 +272,12 @@ $(BUILD)/tests/seccomp-launch: tests/tools/seccomp_launch.c | $(BUILD)/.pkgs-bui
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
+$(BUILD)/tests/mailbox-stress: $(BUILD)/obj/tests/tools/mailbox_stress.o \
+		$(BUILD)/libevring.a
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $< $(BUILD)/libevring.a $(LDFLAGS_ALL) $(LIBS) -pthread
 
 TEST_JOBS ?= 2
 

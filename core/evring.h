@@ -12,9 +12,9 @@
  * under <evring/...>: <evring/modules.h> (the built-in modules and modules
  * by name), <evring/line.h> (the line framer), <evring/daytime.h>.
  *
- * Layout of this header: conventions, loop, buffers, timers, signals,
- * listeners, UDP, outbound connections, connections, protocol modules,
- * addresses, logging.
+ * Layout of this header: conventions, loop, mailbox, loop groups, buffers,
+ * timers, signals, listeners, UDP, outbound connections, connections,
+ * protocol modules, addresses, logging.
  *
  * Conventions
  * - Functions that can fail return 0 (or a count) on success and -errno on
@@ -22,8 +22,12 @@
  *   (a line through evr_log, at most once per interval for events that
  *   repeat) say so in their comment; so do the loop's own events (accept
  *   pauses, refused connections, UDP drops).
- * - Nothing here is thread-safe: a loop and everything attached to it belong
- *   to the thread that created the loop. Run one loop per thread.
+ * - A loop and everything attached to it belong to the thread that created
+ *   the loop: nothing here is thread-safe unless its comment says so. Run
+ *   one loop per thread; a loop group (evr_group_start) runs one per CPU.
+ *   Loops share nothing; they talk through their mailboxes
+ *   (evr_loop_post, which any thread may call on any loop, as it may
+ *   evr_group_stop, evr_group_drain and evr_group_stats).
  * - Callbacks may call any function of this API on the object they were
  *   given, including evr_close(); memory of a connection stays valid until
  *   its on_close handler has returned.
@@ -91,6 +95,12 @@ struct evr_loop_opts {
 	 * room for the sender's address, so that no datagram is cut). */
 	uint32_t udp_buf_count;
 	uint32_t udp_buf_size;
+	/* How other loops of a group wake this one for its mailbox: "auto"
+	 * (IORING_OP_MSG_RING from a sender's ring where both run io_uring and
+	 * the kernel has it, 5.18+; an eventfd otherwise) or "eventfd". When
+	 * NULL the environment variable EVRING_MAILBOX is read, then
+	 * "auto". */
+	const char *mailbox_wake;
 };
 
 /*
@@ -128,7 +138,10 @@ struct evr_loop_opts {
 	X(udp_trunc, counter, "dropped: larger than a receive buffer")         \
 	X(udp_tx_drop, counter, "replies dropped: socket or queue full")       \
 	X(udp_bufs_total, gauge, "UDP receive pool buffers")                   \
-	X(udp_bufs_free, gauge, "UDP pool buffers available")
+	X(udp_bufs_free, gauge, "UDP pool buffers available")                  \
+	X(mail_rx, counter, "mailbox messages run")                            \
+	X(mail_wakes, counter, "mailbox wake-ups")                             \
+	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")
 
 struct evr_stats {
 #define EVR__STATS_FIELD(name, type, help) uint64_t name;
@@ -188,6 +201,140 @@ void evr_loop_stats(const struct evr_loop *l, struct evr_stats *st);
 
 /* Why auto selection refused io_uring on this loop ("" if it did not). */
 const char *evr_loop_backend_reason(const struct evr_loop *l);
+
+/* ------------------------------------------------------------------ */
+/* Mailbox                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef void (*evr_post_fn)(struct evr_loop *l, void *arg);
+
+/*
+ * Run fn(target, arg) on target's thread, in one of its iterations (as a
+ * timer callback runs: it may call anything of this API on target). Safe
+ * from any thread, the target's own included. Costs the sender an allocation it
+ * recycles, a few atomic operations and at most one wake-up per burst of
+ * messages; the receiving loop takes no lock.
+ *
+ * Wake-ups: a sender that runs io_uring in a loop of the target's group
+ * adds an IORING_OP_MSG_RING to its own ring (no system call of its own:
+ * it leaves with the sender's next submission); any other sender writes
+ * the target's eventfd. See evr_loop_opts.mailbox_wake.
+ *
+ * Order: the messages of one sending thread to one loop run in the order
+ * they were posted; messages from different threads interleave in no
+ * particular order. Nothing is promised across loops.
+ *
+ * Never lost: 0 means fn will run, in an iteration or, when the loop has
+ * left evr_loop_run() for good, in evr_loop_free() before anything is
+ * freed. -ESHUTDOWN means the loop's mailbox has closed (evr_loop_free()
+ * is under way) and fn will never run; -ENOMEM. The caller must keep
+ * target allocated while it may post to it: in a loop group the group
+ * does (loops are freed only once none of them runs).
+ */
+int evr_loop_post(struct evr_loop *target, evr_post_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Loop groups                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A loop group: N loops, each in its own thread with its own ring or epoll
+ * set, buffer pools, timers, limits and listeners: nothing shared, nothing
+ * locked while they serve. Loop 0 runs on the thread that calls
+ * evr_group_run(), the others on threads of the group, which block every
+ * signal: signals reach loop 0's thread, where evr_signal_add() on loop 0
+ * hears them, and stop, drain or anything else reaches the other loops
+ * through their mailboxes (evr_group_stop, evr_group_drain,
+ * evr_loop_post).
+ *
+ * The listeners of a service are opened in every loop, each its own
+ * socket with SO_REUSEPORT (evr_listen_cfg.reuseport): the kernel spreads
+ * the connections. Limits that must hold across the loops do
+ * (evr_loop_opts.max_conns, max_conns_per_source, evr_conn_limits
+ * .max_conns), and so does the UDP guard's per-source rate (a source's
+ * datagrams all reach one loop). See docs/architecture.md.
+ */
+struct evr_group;
+
+/* On loop l's thread, before any loop of the group runs: open its
+ * listeners, UDP sockets, timers. index is l's, 0 .. N-1. Setups run one
+ * after another in index order, so loop i may use what loops before it
+ * set up (the port loop 0 bound for port 0). 0, or -errno to give up. */
+typedef int (*evr_group_setup_fn)(struct evr_loop *l, unsigned index,
+				  void *arg);
+
+struct evr_group_opts {
+	struct evr_loop_opts loop; /* every loop's options */
+	/* Loops, at most EVR_GROUP_MAX; 0: as many as there are CPUs this
+	 * process may run on (sched_getaffinity). */
+	unsigned threads;
+	/* Pin loop i to CPU cpus[i % ncpus] (loop 0: the calling thread);
+	 * NULL: no pinning. Copied. */
+	const int *cpus;
+	unsigned ncpus;
+	evr_group_setup_fn setup; /* required */
+	void *arg;
+};
+
+#define EVR_GROUP_MAX 1024
+
+void evr_group_opts_init(struct evr_group_opts *o);
+
+/*
+ * Start a group: create loop 0 on the calling thread and the others on
+ * threads of their own, each running setup, in index order. Returns 0 once
+ * every loop is set up, ready to run: the caller may print what listens.
+ * When a loop cannot be created or its setup fails, every loop made so far
+ * is freed on its own thread and the threads are joined; the error is
+ * returned (-EINVAL for bad options, after logging why).
+ */
+int evr_group_start(struct evr_group **out, const struct evr_group_opts *o);
+
+/*
+ * Run every loop; loop 0 on the calling thread, which must be the one that
+ * started the group (it made loop 0). Loops of a group run until
+ * told to stop or drain (evr_group_stop, evr_group_drain; one whose run
+ * fails stops the others). Returns once every loop has returned, each has
+ * run the messages left in its mailbox and been freed: 0, or the first
+ * error of a loop.
+ */
+int evr_group_run(struct evr_group *g);
+
+/*
+ * Stop every loop (evr_loop_stop), or drain every one (evr_loop_drain):
+ * through their mailboxes, so safe from any thread, a signal callback on
+ * loop 0 included, while the group is not freed.
+ */
+void evr_group_stop(struct evr_group *g);
+void evr_group_drain(struct evr_group *g, uint64_t timeout_ms);
+
+/* After evr_group_run(), or instead of it after evr_group_start(): join
+ * and free. NULL is a no-op. */
+void evr_group_free(struct evr_group *g);
+
+unsigned evr_group_size(const struct evr_group *g);
+/* Loop i while the group runs (NULL once it has ended). */
+struct evr_loop *evr_group_loop(const struct evr_group *g, unsigned i);
+/* The group of l and l's index in it; NULL and 0 for a loop on its own. */
+struct evr_group *evr_loop_group(const struct evr_loop *l);
+unsigned evr_loop_index(const struct evr_loop *l);
+
+/*
+ * Counters of every loop, summed without stopping them: each loop copies
+ * its own in its next iteration (through its mailbox) and the last to do
+ * so hands them all to cb on the loop home (a loop of g): per_loop[i] for
+ * loop i, and total, their sum. After the group has ended, cb runs at once
+ * on the calling thread (home is ignored) with what each loop counted
+ * when it ended. 0, or -ENOMEM, -ESHUTDOWN (home is closing).
+ */
+typedef void (*evr_group_stats_cb)(const struct evr_stats *per_loop, unsigned n,
+				   const struct evr_stats *total, void *arg);
+int evr_group_stats(struct evr_group *g, struct evr_loop *home,
+		    evr_group_stats_cb cb, void *arg);
+
+/* sum += st, every field (gauges too: the levels of several loops add
+ * up). */
+void evr_stats_add(struct evr_stats *sum, const struct evr_stats *st);
 
 /* ------------------------------------------------------------------ */
 /* Buffers                                                             */

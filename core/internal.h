@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/uio.h>
 
@@ -370,6 +371,91 @@ void evr__timers_fini(struct evr_loop *l);
 
 #define EVR__NSIG 65
 
+/* ---- the mailbox (mailbox.c) ---- */
+
+/* A message on its way: a node of the target's queue. */
+struct evr__msg {
+	_Atomic(struct evr__msg *) next;
+	evr_post_fn fn;
+	void *arg;
+};
+
+/*
+ * An intrusive multi-producer, single-consumer queue (Dmitry Vyukov's):
+ * a sender exchanges the tail and links the old tail to its node; the
+ * loop takes from the head with no atomic read-modify-write. Senders'
+ * fields and the loop's own are kept on separate cache lines.
+ */
+struct evr__mailbox {
+	_Atomic(struct evr__msg *) tail;
+	atomic_uint senders; /* posts under way (the close handshake) */
+	atomic_bool closed;  /* evr_loop_free() has begun: posts refused */
+	atomic_bool wake;    /* a wake-up is on its way: senders need not */
+	char pad[64];
+	/* the loop's own */
+	struct evr__msg *head;
+	struct evr__msg stub;
+	struct evr__msg *cache; /* free nodes for this thread's posts */
+	uint32_t ncache;
+	int efd;      /* eventfd: wake-ups from any thread */
+	bool more;    /* messages wait: run them next iteration */
+	bool msgring; /* others of the group may wake it by MSG_RING */
+	bool eventfd_only;
+};
+
+int evr__mail_init(struct evr_loop *l, const struct evr_loop_opts *o);
+/* Close the mailbox (posts are refused from now on), run what is queued,
+ * free the nodes. */
+void evr__mail_fini(struct evr_loop *l);
+/* Messages left over by the last run (a budget) or posted by the loop's
+ * own thread. */
+void evr__mail_run(struct evr_loop *l);
+
+/* The loop running on this thread (inside evr_loop_run), else NULL. */
+extern _Thread_local struct evr_loop *evr__current;
+
+/* ---- loop groups (group.c) ---- */
+
+#include <pthread.h>
+
+struct evr__gmember {
+	struct evr_group *g;
+	struct evr_loop *l;
+	unsigned index;
+	pthread_t th;
+	bool thread; /* th is a thread of the group (index > 0) */
+	int err;
+	struct evr_stats final; /* the counters when the loop ended */
+};
+
+struct evr_group {
+	unsigned n;
+	struct evr_group_opts o;
+	int *cpus;
+	pthread_mutex_t mu; /* start-up and the end only */
+	pthread_cond_t cv;
+	unsigned nloops;  /* loops created */
+	unsigned started; /* loops set up, in index order */
+	int start_err;
+	bool go, abort;
+	unsigned ran;	 /* loops whose run returned */
+	unsigned closed; /* mailboxes closed and emptied */
+	bool freeing;	 /* loops are being freed: no more posts */
+	bool ended;	 /* evr_group_run() is over */
+	bool joined;
+	int run_err;
+	uint64_t seed; /* of the hashes the loops share (steering, sources) */
+	/* limits that hold across the loops; the counters are touched only
+	 * when the limit is set */
+	atomic_uint conns;	      /* accepted, open, every loop */
+	struct evr__gsketch *sources; /* opened with the first loop */
+	struct evr__gport *ports;     /* reuseport sockets, by address */
+	struct evr__gmember m[];
+};
+
+/* What the loops of a group share (gshare.c): freed with the group. */
+void evr__group_share_fini(struct evr_group *g);
+
 /* ---- the loop ---- */
 
 struct evr_loop {
@@ -411,6 +497,11 @@ struct evr_loop {
 	} sig[EVR__NSIG];
 	struct evr_stats st;
 	char backend_reason[192];
+	struct evr__mailbox mb;
+	/* in a loop group: which, and kept running until it stops or
+	 * drains */
+	struct evr_group *group;
+	unsigned index;
 };
 
 uint64_t evr__now_ms(void);

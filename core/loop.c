@@ -7,10 +7,14 @@
  *   refill  restart receives that stopped because the pool ran dry
  *   reap    free connections the kernel no longer refers to
  *   poll    the backend submits, waits (until the next timer) and
- *           dispatches completions to connections and listeners
+ *           dispatches completions to connections and listeners, and
+ *           mailbox wake-ups to the messages
+ *   mail    messages posted by the loop's own thread, or left over by
+ *           a wake-up's budget
  *   timers  run expired timers
- * Every module callback runs inside poll or timers; flush, refill and reap
- * run outside all of them, which is what makes evr_close() safe anywhere.
+ * Every module callback runs inside poll, mail or timers; flush, refill and
+ * reap run outside all of them, which is what makes evr_close() safe
+ * anywhere.
  *
  * Backends form a preference list (io_uring, then epoll). "auto" takes the
  * first whose probe and init succeed and logs why it refused the others; a
@@ -171,18 +175,28 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	l->max_per_source = o.max_conns_per_source;
 	l->sigfd = l->sigpipe_w = -1;
 	l->now = evr__now_ms();
+	err = evr__mail_init(l, &o);
+	if (err < 0)
+		goto out_free;
 	err =
 	    evr__pool_init(l, &l->pool, EVR__POOL_TCP, o.buf_count, o.buf_size);
 	if (err < 0)
-		goto out_free;
+		goto out_mail;
 	err = backend_choose(l, &o);
 	if (err < 0)
 		goto out_pool;
+	err = l->be_ops->mail_start(l);
+	if (err < 0)
+		goto out_backend;
 	*out = l;
 	return 0;
 
+out_backend:
+	l->be_ops->fini(l);
 out_pool:
 	evr__pool_fini(&l->pool);
+out_mail:
+	evr__mail_fini(l);
 out_free:
 	free(l);
 	return err;
@@ -199,12 +213,14 @@ static bool refill_pending(const struct evr_loop *l)
 	       (l->upool.nfree && !evr__list_empty(&l->udp_starved));
 }
 
+/* A loop of a group waits for its mailbox until it is told to stop or
+ * drain, whatever it serves. */
 static bool loop_done(const struct evr_loop *l)
 {
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
-	    !evr__list_empty(&l->udps))
+	    !evr__list_empty(&l->udps) || l->mb.more)
 		return false;
-	return l->stopping || l->draining || l->timers.n == 0;
+	return l->stopping || l->draining || (l->timers.n == 0 && !l->group);
 }
 
 int evr_loop_run(struct evr_loop *l)
@@ -212,6 +228,7 @@ int evr_loop_run(struct evr_loop *l)
 	int err = 0;
 
 	l->running = true;
+	evr__current = l;
 	l->now = evr__now_ms();
 	for (;;) {
 		int64_t timeout;
@@ -226,16 +243,19 @@ int evr_loop_run(struct evr_loop *l)
 		if (loop_done(l))
 			break;
 		timeout = evr__timers_next(l);
-		if (l->flush_head || refill_pending(l))
+		if (l->flush_head || refill_pending(l) || l->mb.more)
 			timeout = 0;
 		else if (timeout > INT32_MAX)
 			timeout = INT32_MAX;
 		err = l->be_ops->poll(l, (int)timeout);
 		if (err < 0)
 			break;
+		if (l->mb.more)
+			evr__mail_run(l);
 		evr__timers_run(l);
 	}
 	l->be_ops->submit(l);
+	evr__current = NULL;
 	l->running = false;
 	return err;
 }
@@ -282,6 +302,8 @@ int evr_loop_free(struct evr_loop *l)
 		return 0;
 	if (l->running)
 		return -EBUSY;
+	/* messages first: they may refer to what is still open */
+	evr__mail_fini(l);
 	l->stopping = true; /* no new listener, socket or connection */
 	evr__conn_close_all(l);
 	evr__timers_fini(l); /* before the memory its timers live in */

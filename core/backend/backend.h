@@ -76,6 +76,14 @@ struct evr__backend {
 			uint32_t len, const struct sockaddr *peer,
 			socklen_t peerlen);
 	void (*udp_flush)(struct evr_udp *u);
+	/* Watch l->mb.efd, the mailbox's eventfd, for readability; decide
+	 * whether loops of its group may wake it by MSG_RING
+	 * (l->mb.msgring). */
+	int (*mail_start)(struct evr_loop *l);
+	/* Wake the loop to (of from's group) with from's own means, on
+	 * from's thread: 0, or -EOPNOTSUPP and the caller writes to's
+	 * eventfd. */
+	int (*mail_wake)(struct evr_loop *from, struct evr_loop *to);
 };
 
 extern const struct evr__backend evr__backend_uring;
@@ -123,5 +131,11 @@ struct evr_buf *evr__pool_take(struct evr__pool *p, uint32_t id);
 
 /* The signal pipe is readable. */
 void evr__signal_dispatch(struct evr_loop *l);
+
+/* A mailbox wake-up arrived (by the eventfd when efd, else by MSG_RING):
+ * run the messages. A MSG_RING wake-up that failed: wake to through its
+ * eventfd instead. */
+void evr__mail_wakeup(struct evr_loop *l, bool efd);
+void evr__mail_kick(struct evr_loop *to);
 
 #endif /* EVRING_BACKEND_H */

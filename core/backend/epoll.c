@@ -49,6 +49,7 @@ enum epoll_kind {
 	K_CONN,
 	K_SIGNAL,
 	K_UDP,
+	K_MAIL,
 	K__COUNT,
 };
 #define KIND_MASK 15ULL
@@ -452,6 +453,26 @@ static void on_signal(struct evr_loop *l, void *p, uint32_t ev)
 	evr__signal_dispatch(l);
 }
 
+/* ---- the mailbox ---- */
+
+static int epoll_mail_start(struct evr_loop *l)
+{
+	return ctl(E(l), EPOLL_CTL_ADD, l->mb.efd, EPOLLIN, tag(l, K_MAIL));
+}
+
+/* Readiness has no MSG_RING: senders write the eventfd. */
+static int epoll_mail_wake(struct evr_loop *from, struct evr_loop *to)
+{
+	(void)from, (void)to;
+	return -EOPNOTSUPP;
+}
+
+static void on_mail(struct evr_loop *l, void *p, uint32_t ev)
+{
+	(void)p, (void)ev;
+	evr__mail_wakeup(l, true);
+}
+
 /* ---- UDP: recvmmsg and sendmmsg batches ---- */
 
 #define UDP_BATCH   32
@@ -636,10 +657,8 @@ static void epoll_udp_stop(struct evr_udp *u)
 typedef void (*event_handler)(struct evr_loop *l, void *p, uint32_t ev);
 
 static const event_handler handlers[K__COUNT] = {
-	[K_LISTENER] = on_listener,
-	[K_CONN] = on_conn,
-	[K_SIGNAL] = on_signal,
-	[K_UDP] = on_udp,
+	[K_LISTENER] = on_listener, [K_CONN] = on_conn, [K_SIGNAL] = on_signal,
+	[K_UDP] = on_udp,	    [K_MAIL] = on_mail,
 };
 
 static void run_ready(struct evr_loop *l)
@@ -727,4 +746,6 @@ const struct evr__backend evr__backend_epoll = {
 	.conn_close = epoll_conn_close,
 	.buf_recycle = epoll_buf_recycle,
 	.signal_start = epoll_signal_start,
+	.mail_start = epoll_mail_start,
+	.mail_wake = epoll_mail_wake,
 };

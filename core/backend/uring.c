@@ -27,6 +27,7 @@
 #include "uring_compat.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,14 +39,17 @@
 #define CTX_CACHE_MAX 256
 
 enum uring_op {
-	OP_IGNORE,  /* no owner: cancel, close */
-	OP_ACCEPT,  /* listener */
-	OP_RECV,    /* connection */
-	OP_SEND,    /* connection */
-	OP_SIGNAL,  /* loop: the signal pipe is readable */
-	OP_CONNECT, /* connection */
-	OP_URECV,   /* UDP socket: multishot recvmsg */
-	OP_USEND,   /* udp_ctx: one datagram */
+	OP_IGNORE,   /* no owner: cancel, close */
+	OP_ACCEPT,   /* listener */
+	OP_RECV,     /* connection */
+	OP_SEND,     /* connection */
+	OP_SIGNAL,   /* loop: the signal pipe is readable */
+	OP_CONNECT,  /* connection */
+	OP_URECV,    /* UDP socket: multishot recvmsg */
+	OP_USEND,    /* udp_ctx: one datagram */
+	OP_MAIL,     /* a MSG_RING wake-up from another loop (no owner) */
+	OP_MAILFD,   /* loop: the mailbox's eventfd is readable */
+	OP_MAILSENT, /* target loop: a MSG_RING we sent failed */
 	OP__COUNT,
 };
 _Static_assert(OP__COUNT <= 16, "operations must fit in four bits");
@@ -887,6 +891,106 @@ static void on_ignore(struct evr_loop *l, void *p, int res, unsigned flags)
 	(void)l, (void)p, (void)res, (void)flags;
 }
 
+/* ---- mailbox wake-ups ---- */
+
+/*
+ * Can a ring wake another by IORING_OP_MSG_RING (5.18), the target set up
+ * as ours are (SINGLE_ISSUER|DEFER_TASKRUN: the kernel then posts through
+ * the target's task, 6.2+)? Found out once per process by sending one
+ * between two throwaway rings.
+ */
+static bool msgring_works;
+static pthread_once_t msgring_once = PTHREAD_ONCE_INIT;
+
+static void msgring_probe(void)
+{
+	struct io_uring_params p;
+	struct io_uring a, b;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
+
+	memset(&p, 0, sizeof(p));
+	if (io_uring_queue_init_params(2, &a, &p) < 0)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.flags =
+	    EVR_IORING_SETUP_SINGLE_ISSUER | EVR_IORING_SETUP_DEFER_TASKRUN;
+	if (io_uring_queue_init_params(2, &b, &p) < 0) {
+		memset(&p, 0, sizeof(p));
+		if (io_uring_queue_init_params(2, &b, &p) < 0)
+			goto out_a;
+	}
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_msg_ring(sqe, b.ring_fd, 0, 0x5eed, 0);
+	if (io_uring_submit(&a) == 1 &&
+	    io_uring_wait_cqe_timeout(&b, &cqe, &ts) == 0) {
+		msgring_works = cqe->user_data == 0x5eed;
+		io_uring_cqe_seen(&b, cqe);
+	}
+	io_uring_queue_exit(&b);
+out_a:
+	io_uring_queue_exit(&a);
+}
+
+static void on_mailfd(struct evr_loop *l, void *p, int res, unsigned flags);
+
+static int uring_mail_start(struct evr_loop *l)
+{
+	struct io_uring_sqe *sqe = get_sqe(U(l));
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_multishot(sqe, l->mb.efd, POLLIN);
+	sqe->user_data = tag(l, OP_MAILFD);
+	if (!l->mb.eventfd_only) {
+		pthread_once(&msgring_once, msgring_probe);
+		l->mb.msgring = msgring_works;
+	}
+	return 0;
+}
+
+/* The wake-up leaves with from's next submission; its completion, posted
+ * only when it fails, names the target. */
+static int uring_mail_wake(struct evr_loop *from, struct evr_loop *to)
+{
+	struct uring_be *u = U(from);
+	struct io_uring_sqe *sqe;
+
+	if (to->be_ops != &evr__backend_uring || !(sqe = get_sqe(u)))
+		return -EOPNOTSUPP;
+	io_uring_prep_msg_ring(sqe, U(to)->ring.ring_fd, 0, tag(NULL, OP_MAIL),
+			       0);
+	sqe->flags |= u->skip_flag;
+	sqe->user_data = tag(to, OP_MAILSENT);
+	return 0;
+}
+
+/* The posted completion names no loop: the ring it arrives on is the one
+ * woken, whatever became of the sender. */
+static void on_mail(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	(void)p, (void)res, (void)flags;
+	evr__mail_wakeup(l, false);
+}
+
+static void on_mailfd(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	(void)p;
+	if (res > 0)
+		evr__mail_wakeup(l, true);
+	if (!(flags & EVR_IORING_CQE_F_MORE) && res != -ECANCELED)
+		uring_mail_start(l);
+}
+
+/* Kept alive by the group while we run: wake it the other way. */
+static void on_mailsent(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	(void)l, (void)flags;
+	if (res < 0)
+		evr__mail_kick(p);
+}
+
 /* ---- the poll step ---- */
 
 typedef void (*cqe_handler)(struct evr_loop *l, void *p, int res,
@@ -902,6 +1006,9 @@ static const cqe_handler handlers[OP__COUNT] = {
 	[OP_CONNECT] = on_connect,
 	[OP_URECV]   = on_urecv,
 	[OP_USEND]   = on_usend,
+	[OP_MAIL]    = on_mail,
+	[OP_MAILFD]  = on_mailfd,
+	[OP_MAILSENT] = on_mailsent,
 };
 /* clang-format on */
 
@@ -1062,4 +1169,6 @@ const struct evr__backend evr__backend_uring = {
 	.conn_close = uring_conn_close,
 	.buf_recycle = uring_buf_recycle,
 	.signal_start = uring_signal_start,
+	.mail_start = uring_mail_start,
+	.mail_wake = uring_mail_wake,
 };
