@@ -301,31 +301,81 @@ static bool refuse(struct evr_listener *ls, int fd, const char *why,
 	return true;
 }
 
-/* The loop's and the listener's limits; the source's, which needs the
- * peer's address, only when one is set. */
+/* A connection of source s goes: from the loop's table, and from the
+ * group's sketch where it counted. */
+static void source_put(struct evr_loop *l, struct evr__source *s)
+{
+	if (l->group)
+		evr__gsource_put(l->group, s->gslot);
+	evr__source_put(l, s);
+}
+
+/* Undo the counts of the limits taken so far (flags EVR__C_GLOBAL,
+ * EVR__C_GSVC): at a refusal, and when the connection is freed. */
+static void limits_put(struct evr_loop *l, struct evr__svc *svc, uint32_t flags)
+{
+	if (flags & EVR__C_GLOBAL)
+		atomic_fetch_sub_explicit(&l->group->conns, 1,
+					  memory_order_relaxed);
+	if (flags & EVR__C_GSVC)
+		atomic_fetch_sub_explicit(svc->gconns, 1, memory_order_relaxed);
+}
+
+/* Count one more in c, a counter of every loop, unless that passes max. */
+static bool count_take(atomic_uint *c, uint32_t max)
+{
+	if (atomic_fetch_add_explicit(c, 1, memory_order_relaxed) < max)
+		return true;
+	atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
+	return false;
+}
+
+/*
+ * The loop's and the listener's limits; the source's, which needs the
+ * peer's address, only when one is set. In a group the global and the
+ * service's limits are counters of every loop, the source's the group's
+ * sketch (gshare.c); they are touched only when the limit is set. *flags
+ * gets what was counted.
+ */
 static bool over_limits(struct evr_listener *ls, int fd,
-			struct evr__source **src)
+			struct evr__source **src, uint32_t *flags)
 {
 	struct evr_loop *l = ls->svc.loop;
+	struct evr__svc *svc = &ls->svc;
+	uint32_t f = 0, max;
 	int err;
 
-	if (l->max_conns && l->st.conns_open >= l->max_conns)
-		return refuse(ls, fd, "global", l->max_conns);
-	if (ls->svc.lim.max_conns && ls->svc.nconns >= ls->svc.lim.max_conns)
-		return refuse(ls, fd, "service", ls->svc.lim.max_conns);
-	if (!l->max_per_source)
+	if ((max = l->max_conns)) {
+		if (l->group ? !count_take(&l->group->conns, max)
+			     : l->st.conns_open >= max)
+			return refuse(ls, fd, "global", max);
+		f |= l->group ? EVR__C_GLOBAL : 0;
+	}
+	if ((max = svc->lim.max_conns)) {
+		if (svc->gconns ? !count_take(svc->gconns, max)
+				: svc->nconns >= max) {
+			limits_put(l, svc, f);
+			return refuse(ls, fd, "service", max);
+		}
+		f |= svc->gconns ? EVR__C_GSVC : 0;
+	}
+	*flags = f;
+	if (!(max = l->max_per_source))
 		return false;
 	*src = evr__source_get(l, fd, &err);
 	if (!*src) {
+		limits_put(l, svc, f);
 		if (err == -ENOTCONN) { /* reset before we saw it */
 			close(fd);
 			return true;
 		}
 		return refuse(ls, fd, "memory for the per-source", 0);
 	}
-	if ((*src)->count > l->max_per_source) {
+	if (l->group ? !evr__gsource_take(l->group, (*src)->gslot, max)
+		     : (*src)->count > max) {
 		evr__source_put(l, *src);
-		return refuse(ls, fd, "per-source", l->max_per_source);
+		limits_put(l, svc, f);
+		return refuse(ls, fd, "per-source", max);
 	}
 	return false;
 }
@@ -367,10 +417,13 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	struct evr_loop *l = ls->svc.loop;
 	struct evr__source *src = NULL;
 	struct evr_conn *c;
+	uint32_t counted = 0;
 	uint64_t more;
 	int err;
 
-	if (over_limits(ls, fd, &src))
+	if (EVR_UNLIKELY(ls->draining))
+		ls->drain_last = l->now; /* it closes once quiet */
+	if (over_limits(ls, fd, &src, &counted))
 		return NULL;
 	c = conn_alloc(&ls->svc, fd, src);
 	if (EVR_UNLIKELY(!c)) {
@@ -382,10 +435,12 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 				    ls->svc.name, (unsigned long long)more,
 				    REFUSE_LOG_MS / 1000);
 		if (src)
-			evr__source_put(l, src);
+			source_put(l, src);
+		limits_put(l, &ls->svc, counted);
 		close(fd);
 		return NULL;
 	}
+	c->flags |= counted;
 	l->st.conns_accepted++;
 	err = c->proto->on_accept(c);
 	if (err < 0) {
@@ -633,6 +688,7 @@ static void held_deliver(struct evr_conn *c)
 
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
+	c->loop->st.bytes_in += b->len;
 	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
 		; /* closing: later input is discarded */
 	else if (EVR_UNLIKELY((c->flags & EVR__C_PAUSED) || c->held_head))
@@ -679,6 +735,7 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 	}
 	c->wq_inflight = 0;
 	queued_sub(c, sent);
+	l->st.bytes_out += sent;
 	if (c->flags & EVR__C_CLOSED) {
 		wq_drop(c);
 		return;
@@ -792,6 +849,24 @@ static bool conn_linger(struct evr_conn *c)
 	return true;
 }
 
+/* Closes by reason, as on_close hears it. */
+static void count_close(struct evr_loop *l, int err)
+{
+	switch (err) {
+	case 0:
+		l->st.closes_ok++;
+		break;
+	case -ETIMEDOUT:
+		l->st.closes_timeout++;
+		break;
+	case -ESHUTDOWN:
+		l->st.closes_shutdown++;
+		break;
+	default:
+		l->st.closes_error++;
+	}
+}
+
 /*
  * The end of a connection: the module hears of it, then the socket goes
  * (at once, or after a lingering close).
@@ -808,6 +883,7 @@ static void conn_finish(struct evr_conn *c)
 	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL | EVR__C_REDELIVER);
 	wq_drop(c);
 	held_drop(c);
+	count_close(c->loop, c->err);
 	c->proto->on_close(c, c->err);
 	if (!conn_linger(c))
 		conn_release(c);
@@ -867,8 +943,9 @@ static void conn_free(struct evr_conn *c)
 	evr__list_del(&c->link);
 	l->st.conns_open--;
 	if (c->src)
-		evr__source_put(l, c->src);
+		source_put(l, c->src);
 	if (c->svc) {
+		limits_put(l, c->svc, c->flags);
 		c->svc->nconns--;
 		evr__svc_put(c->svc);
 	}
@@ -933,6 +1010,7 @@ void evr__conn_close_all(struct evr_loop *l)
 		wq_drop(c);
 		held_drop(c);
 		evr_timer_stop(l, &c->timer);
+		count_close(l, c->err ? c->err : -ESHUTDOWN);
 		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
 		close(c->fd);
 		c->fd = -1;

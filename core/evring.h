@@ -112,6 +112,12 @@ struct evr_loop_opts {
 #define EVR_STATS(X)                                                           \
 	X(conns_open, gauge, "connections whose memory is live")               \
 	X(conns_accepted, counter, "connections accepted")                     \
+	X(closes_ok, counter, "connections closed in order")                   \
+	X(closes_timeout, counter, "connections closed: idle or send timeout") \
+	X(closes_error, counter, "connections closed: an error or an abort")   \
+	X(closes_shutdown, counter, "connections closed: the loop stopped")    \
+	X(bytes_in, counter, "bytes received on connections")                  \
+	X(bytes_out, counter, "bytes sent on connections")                     \
 	X(listeners, gauge, "open listening sockets")                          \
 	X(bufs_total, gauge, "receive pool buffers")                           \
 	X(bufs_free, gauge, "pool buffers available to receive into")          \
@@ -139,6 +145,8 @@ struct evr_loop_opts {
 	X(udp_tx_drop, counter, "replies dropped: socket or queue full")       \
 	X(udp_bufs_total, gauge, "UDP receive pool buffers")                   \
 	X(udp_bufs_free, gauge, "UDP pool buffers available")                  \
+	X(cq_overflows, counter,                                               \
+	  "io_uring: iterations that found the CQ full")                       \
 	X(mail_rx, counter, "mailbox messages run")                            \
 	X(mail_wakes, counter, "mailbox wake-ups")                             \
 	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")
@@ -173,10 +181,13 @@ int evr_loop_run(struct evr_loop *l);
 void evr_loop_stop(struct evr_loop *l);
 
 /*
- * Drain: close the listeners, tell every open connection (on_drain), let
- * them finish on their own, and evr_loop_stop() whatever is still open
+ * Drain: stop taking connections, tell every open connection (on_drain),
+ * let them finish on their own, and evr_loop_stop() whatever is still open
  * after timeout_ms. evr_loop_run() returns once the last one has closed.
- * Calling it again, or evr_loop_stop(), ends the drain at once.
+ * Listeners reset no client: each refuses new handshakes at once, accepts
+ * (and drains) what its queue holds and the handshakes under way, and
+ * closes once nothing came for a quarter of a second; UDP sockets close
+ * at once. Calling it again, or evr_loop_stop(), ends the drain at once.
  */
 void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms);
 
@@ -272,6 +283,11 @@ struct evr_group_opts {
 	 * NULL: no pinning. Copied. */
 	const int *cpus;
 	unsigned ncpus;
+	/* With every loop pinned to a CPU of its own: a TCP connection goes
+	 * to the loop on the CPU that received its SYN (the NIC's receive
+	 * queue: no cache line crosses CPUs), by hash where no loop is. On
+	 * loopback that is the client's CPU, which defeats the spread. */
+	bool steer_cpu;
 	evr_group_setup_fn setup; /* required */
 	void *arg;
 };
@@ -443,7 +459,15 @@ struct evr_listen_cfg {
 	const char *name; /* service name for logs; default proto->name */
 	int backlog;	  /* default 1024 */
 	bool v6only;	  /* IPV6_V6ONLY on an IPv6 socket */
-	bool reuseport;	  /* SO_REUSEPORT, one listener per loop */
+	/* SO_REUSEPORT: one listener per loop of a group, on the same
+	 * address. In a group the loops' sockets of an address share its
+	 * limits, and a steering program (docs/architecture.md) gives their
+	 * connections to them alone: another process of the same user that
+	 * binds the port with SO_REUSEPORT gets none, unless reuseport_shared
+	 * (the kernel's hash then spreads over every socket of the port,
+	 * theirs too). */
+	bool reuseport;
+	bool reuseport_shared;
 	struct evr_conn_limits lim;
 };
 
@@ -511,7 +535,10 @@ struct evr_udp_cfg {
 	void *conf;
 	const char *name; /* for logs; default proto->name */
 	bool v6only;
+	/* As for listeners; in a group a source's datagrams all reach one
+	 * loop, whose guard is then its only one. */
 	bool reuseport;
+	bool reuseport_shared;
 	struct evr_udp_guard guard;
 };
 
@@ -713,7 +740,19 @@ struct evr_proto {
 	 * both. */
 	void (*on_datagram)(struct evr_udp *u, struct evr_buf *b,
 			    const struct sockaddr *peer, socklen_t peerlen);
+
+	/* EVR_PROTO_* flags: what a program serving the module should
+	 * know. */
+	unsigned flags;
 };
+
+/* The configuration holds state that every connection of a service
+ * shares and changes (a table), unguarded: a program with a loop group
+ * serves the module on one loop only. */
+#define EVR_PROTO_ONE_LOOP (1u << 0)
+/* Bound to the loopback addresses unless the addresses are given (an
+ * endpoint of the server's own counters). */
+#define EVR_PROTO_LOCAL (1u << 1)
 
 /*
  * Check that a module is usable: a valid name, at least one of on_accept,

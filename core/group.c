@@ -149,16 +149,27 @@ static void member_end(struct evr__gmember *m, int err)
 	evr_loop_free(l);
 }
 
-/* Run loop l of the group: a loop whose run fails stops the others. */
+static void nothing(struct evr_loop *l, void *arg)
+{
+	(void)l, (void)arg; /* loop 0 looks again whether it is done */
+}
+
+/* Run loop l of the group: a loop whose run fails stops the others; the
+ * last but loop 0 to return wakes loop 0, which waited for it. */
 static int member_run(struct evr__gmember *m)
 {
+	struct evr_group *g = m->g;
 	int err = evr_loop_run(m->l);
 
 	if (err < 0) {
 		evr_log_err("loop %u: %s; stopping every loop", m->index,
 			    evr__strerror(err));
-		evr_group_stop(m->g);
+		evr_group_stop(g);
 	}
+	if (atomic_fetch_sub_explicit(&g->running, 1, memory_order_acq_rel) ==
+		2 &&
+	    m->index != 0)
+		evr_loop_post(g->m[0].l, nothing, NULL);
 	return err;
 }
 
@@ -244,6 +255,8 @@ static int opts_check(const struct evr_group_opts *o, unsigned *n)
 	return 0;
 }
 
+static void group_release(struct evr_group *g);
+
 static struct evr_group *group_alloc(const struct evr_group_opts *o, unsigned n)
 {
 	struct evr_group *g = calloc(1, sizeof(*g) + n * sizeof(g->m[0]));
@@ -264,7 +277,12 @@ static struct evr_group *group_alloc(const struct evr_group_opts *o, unsigned n)
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
 	atomic_init(&g->conns, 0);
+	atomic_init(&g->running, 0);
 	g->seed = evr__random_seed(g);
+	if (evr__group_share_init(g) < 0) {
+		group_release(g);
+		return NULL;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		g->m[i].g = g;
 		g->m[i].index = i;
@@ -319,6 +337,7 @@ int evr_group_run(struct evr_group *g)
 {
 	if (g->ended)
 		return -EINVAL;
+	atomic_store(&g->running, g->n);
 	pthread_mutex_lock(&g->mu);
 	g->go = true;
 	pthread_cond_broadcast(&g->cv);

@@ -128,6 +128,8 @@ enum {
 	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
 	EVR__C_EOF_HELD = 1 << 14,    /* on_eof waits for held bytes */
 	EVR__C_REDELIVER = 1 << 15,   /* on loop->redeliver: held bytes due */
+	EVR__C_GLOBAL = 1 << 16,      /* counted in the group's conns */
+	EVR__C_GSVC = 1 << 17,	      /* counted in svc->gconns */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -162,6 +164,8 @@ struct evr__svc {
 	void *conf;
 	char name[32];
 	uint32_t nconns;
+	/* in a group, a reuseport listener's: connections of every loop */
+	atomic_uint *gconns;
 	uint32_t refs; /* owner + kernel operations + connections */
 	void (*release)(struct evr__svc *svc); /* at refs == 0 */
 };
@@ -254,9 +258,14 @@ struct evr_listener {
 	uint32_t pause_retries;
 	struct evr__ratelimit rl_pause, rl_resume;
 	struct evr__list link; /* loop->listeners, until freed */
+	/* draining: no new handshake, what is queued is accepted */
+	bool draining;
+	uint64_t drain_last; /* ms of the last accept while draining */
+	struct evr_timer drain_timer;
 };
 
 void evr__listener_close_all(struct evr_loop *l);
+void evr__listener_drain_all(struct evr_loop *l);
 void evr__listener_free_all(struct evr_loop *l);
 
 /* ---- UDP (udp.c) ---- */
@@ -332,6 +341,7 @@ struct evr__source {
 	struct evr__source *next;
 	uint32_t count;
 	uint32_t hash;
+	uint32_t gslot[2]; /* in a group: its slots in the group's sketch */
 	uint8_t key[EVR__SRCKEY_LEN];
 };
 
@@ -447,14 +457,41 @@ struct evr_group {
 	uint64_t seed; /* of the hashes the loops share (steering, sources) */
 	/* limits that hold across the loops; the counters are touched only
 	 * when the limit is set */
-	atomic_uint conns;	      /* accepted, open, every loop */
+	atomic_uint conns; /* accepted, open, every loop */
+	/* loops in evr_loop_run(): loop 0, which takes the signals, runs
+	 * until it is the last */
+	atomic_uint running;
 	struct evr__gsketch *sources; /* opened with the first loop */
 	struct evr__gport *ports;     /* reuseport sockets, by address */
 	struct evr__gmember m[];
 };
 
-/* What the loops of a group share (gshare.c): freed with the group. */
+/* What the loops of a group share (gshare.c): made with the group,
+ * freed with it. */
+int evr__group_share_init(struct evr_group *g);
 void evr__group_share_fini(struct evr_group *g);
+
+/* A reuseport socket fd (SOCK_STREAM or SOCK_DGRAM) of loop l joins the
+ * sockets of its address; the first gets the group's steering program
+ * when steer. 0 or -errno. */
+struct evr__gport;
+int evr__gport_join(struct evr_loop *l, int fd, int type, bool steer,
+		    struct evr__gport **out);
+/* Before the first socket of a group binds sa: -EADDRINUSE when another
+ * socket holds it (SO_REUSEPORT would hide that), else 0. */
+int evr__gport_probe(struct evr_loop *l, int type, const struct sockaddr *sa,
+		     socklen_t len, bool v6only);
+/* Connections of every loop's socket of this address (a service's). */
+atomic_uint *evr__gport_conns(struct evr__gport *gp);
+
+/* Per-source counts across loops: a source's two slots; count one more
+ * connection in them unless that would put the source over limit; one
+ * fewer. */
+void evr__gsource_slots(const struct evr_group *g,
+			const uint8_t key[EVR__SRCKEY_LEN], uint32_t slot[2]);
+bool evr__gsource_take(struct evr_group *g, const uint32_t slot[2],
+		       uint32_t limit);
+void evr__gsource_put(struct evr_group *g, const uint32_t slot[2]);
 
 /* ---- the loop ---- */
 

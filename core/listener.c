@@ -12,9 +12,21 @@
  * A listener's memory lives while the kernel works on it (an armed accept)
  * and while connections it accepted are open (they use its module handlers
  * and configuration): refs counts both.
+ *
+ * Draining (evr_loop_drain) must not reset a client. Closing a listening
+ * socket resets the connections in its accept queue, and those whose
+ * handshake is under way (the client already sees them established); with
+ * SO_REUSEPORT every loop's socket has its own queue. So a draining
+ * listener first stops new handshakes (a socket filter drops a SYN without
+ * ACK: the client retries, then finds the port closed), accepts what is
+ * queued and what completes, and closes once its queue is empty and
+ * nothing came for LISTEN_QUIET_MS, an RTT or more. (The sysctl
+ * net.ipv4.tcp_migrate_req would move a closing socket's queue to another
+ * of the group, but it is machine-wide and the last socket has no other.)
  */
 #include "internal.h"
 
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -23,6 +35,7 @@
 #include <unistd.h>
 
 #define ACCEPT_PAUSE_MS 100
+#define LISTEN_QUIET_MS 250
 
 static int sockopt_on(int fd, int level, int name)
 {
@@ -176,6 +189,82 @@ void evr__listener_resumed(struct evr_listener *ls)
 		    (unsigned long long)more, PAUSE_LOG_MS / 1000);
 }
 
+/* ---- draining ---- */
+
+/* Drop a SYN without ACK (a new handshake); let everything else through,
+ * the ACK that completes a handshake under way included. Accepted sockets
+ * inherit the filter: on them it lets everything through. */
+static int stop_handshakes(int fd)
+{
+	static const struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),	   /* TCP flags */
+		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12), /* SYN, ACK */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+	};
+	struct sock_fprog fp = { .len = EVR_ARRAY_SIZE(f),
+				 .filter = (struct sock_filter *)f };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Connections completed and not yet accepted (a listener's tcpi_unacked
+ * is its accept queue). */
+static bool queue_empty(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return true;
+	return ti.tcpi_unacked == 0;
+}
+
+static void drain_check(struct evr_timer *t)
+{
+	struct evr_listener *ls =
+	    EVR_CONTAINER_OF(t, struct evr_listener, drain_timer);
+	struct evr_loop *l = ls->svc.loop;
+	uint64_t quiet = l->now - ls->drain_last;
+
+	if (ls->closing)
+		return;
+	if (quiet >= LISTEN_QUIET_MS && queue_empty(ls->fd)) {
+		evr_listener_close(ls);
+		return;
+	}
+	evr_timer_start(l, &ls->drain_timer,
+			quiet < LISTEN_QUIET_MS ? LISTEN_QUIET_MS - quiet : 10);
+}
+
+static void listener_drain(struct evr_listener *ls)
+{
+	struct evr_loop *l = ls->svc.loop;
+
+	if (ls->closing || ls->draining)
+		return;
+	if (stop_handshakes(ls->fd) < 0) {
+		evr_listener_close(ls); /* the old way: reset what is queued */
+		return;
+	}
+	ls->draining = true;
+	ls->drain_last = l->now;
+	evr_timer_start(l, &ls->drain_timer, LISTEN_QUIET_MS);
+}
+
+void evr__listener_drain_all(struct evr_loop *l)
+{
+	struct evr__list *it, *next;
+
+	for (it = l->listeners.next; it != &l->listeners; it = next) {
+		next = it->next;
+		listener_drain(EVR_CONTAINER_OF(it, struct evr_listener, link));
+	}
+}
+
 int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	       const struct evr_listen_cfg *cfg, struct evr_listener **out)
 {
@@ -191,6 +280,11 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	if (l->stopping)
 		return -ESHUTDOWN;
+	if (cfg->reuseport && l->group && !cfg->reuseport_shared) {
+		err = evr__gport_probe(l, SOCK_STREAM, sa, salen, cfg->v6only);
+		if (err < 0)
+			return err;
+	}
 	ls = calloc(1, sizeof(*ls));
 	if (!ls)
 		return -ENOMEM;
@@ -198,6 +292,18 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	if (fd < 0) {
 		free(ls);
 		return fd;
+	}
+	if (cfg->reuseport && l->group) {
+		struct evr__gport *gp;
+
+		err = evr__gport_join(l, fd, SOCK_STREAM,
+				      !cfg->reuseport_shared, &gp);
+		if (err < 0) {
+			close(fd);
+			free(ls);
+			return err;
+		}
+		ls->svc.gconns = evr__gport_conns(gp);
 	}
 	evr__svc_init(&ls->svc, l, cfg, listener_release);
 	ls->fd = fd;
@@ -207,6 +313,7 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		ls->addrlen = salen;
 	}
 	evr_timer_init(&ls->pause_timer, pause_expired);
+	evr_timer_init(&ls->drain_timer, drain_check);
 	evr__list_add_tail(&l->listeners, &ls->link);
 	l->st.listeners++;
 	err = l->be_ops->listener_start(ls);
@@ -226,6 +333,7 @@ void evr_listener_close(struct evr_listener *ls)
 		return;
 	ls->closing = true;
 	evr_timer_stop(l, &ls->pause_timer);
+	evr_timer_stop(l, &ls->drain_timer);
 	l->st.listeners--;
 	l->be_ops->listener_stop(ls);
 	evr__svc_put(&ls->svc);

@@ -214,11 +214,15 @@ static bool refill_pending(const struct evr_loop *l)
 }
 
 /* A loop of a group waits for its mailbox until it is told to stop or
- * drain, whatever it serves. */
+ * drain, whatever it serves; loop 0, where signals are handled, until
+ * every other loop has returned too (a second SIGTERM must reach them). */
 static bool loop_done(const struct evr_loop *l)
 {
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
 	    !evr__list_empty(&l->udps) || l->mb.more)
+		return false;
+	if (l->group && l->index == 0 &&
+	    atomic_load_explicit(&l->group->running, memory_order_acquire) > 1)
 		return false;
 	return l->stopping || l->draining || (l->timers.n == 0 && !l->group);
 }
@@ -278,7 +282,7 @@ void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms)
 		return;
 	}
 	l->draining = true;
-	evr__listener_close_all(l);
+	evr__listener_drain_all(l);
 	evr__udp_close_all(l);
 	evr__conn_drain_all(l);
 	evr_timer_init(&l->drain_timer, drain_expired);

@@ -126,6 +126,8 @@ struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err)
 		}
 		memcpy(s->key, key, KEYLEN);
 		s->hash = h;
+		if (l->group)
+			evr__gsource_slots(l->group, key, s->gslot);
 		s->next = t->b[h & (t->nb - 1)];
 		t->b[h & (t->nb - 1)] = s;
 		t->n++;

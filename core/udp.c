@@ -475,6 +475,11 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	if (l->stopping || l->draining)
 		return -ESHUTDOWN;
+	if (cfg->reuseport && l->group && !cfg->reuseport_shared) {
+		err = evr__gport_probe(l, SOCK_DGRAM, sa, salen, cfg->v6only);
+		if (err < 0)
+			return err;
+	}
 	err = udp_pool_ensure(l);
 	if (err < 0)
 		return err;
@@ -487,8 +492,19 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		return err;
 	}
 	fd = udp_socket(sa, salen, cfg);
+	if (fd >= 0 && cfg->reuseport && l->group) {
+		struct evr__gport *gp;
+
+		err = evr__gport_join(l, fd, SOCK_DGRAM, !cfg->reuseport_shared,
+				      &gp);
+		if (err < 0) {
+			close(fd);
+			fd = err;
+		}
+	}
 	if (fd < 0) {
 		free(u->buckets);
+		free(u->sketch);
 		free(u);
 		return fd;
 	}

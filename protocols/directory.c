@@ -19,7 +19,8 @@
  * title).
  *
  * The directory belongs to the service (every connection to it sees the
- * same entries) and starts with what evringd itself serves ("evringd"
+ * same entries, unguarded: a program with several loops serves it on one,
+ * EVR_PROTO_ONE_LOOP) and starts with what evringd itself serves ("evringd"
  * entries, which no one can change). Who may do what:
  *
  * - Any client may register session entries ("session"): they go when its
@@ -817,4 +818,6 @@ const struct evr_proto evr_proto_directory = {
 	.on_sent = dir_sent,
 	.on_eof = dir_eof,
 	.on_close = dir_close,
+	/* the table is the service's, changed by every connection */
+	.flags = EVR_PROTO_ONE_LOOP,
 };

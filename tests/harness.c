@@ -390,21 +390,41 @@ bool srv_log_has(const struct srv *s, const char *needle)
 	return strstr(srv_log(s), needle) != NULL;
 }
 
-/* One stats line: each field of EVR_STATS as " name=value"; all must be
- * there. */
-static int parse_stats(const char *line, struct srv_stats *st)
+/* One stats line, "stats: loops=N name=value ...", and the "stats+:"
+ * lines that continue it: each field of EVR_STATS as "name=value"; all
+ * must be there. */
+static int parse_stats(const char *from, struct srv_stats *st)
 {
-	const char *eol = strchr(line, '\n');
-	char key[64];
+	char line[8192], key[64];
+	const char *p = from;
+	size_t n = 0;
+
+	/* the first line, then each line right after that continues it */
+	for (;;) {
+		const char *end = strchr(p, '\n');
+		size_t k = end ? (size_t)(end - p) : strlen(p);
+
+		if (n + k + 2 > sizeof(line))
+			return -1;
+		line[n++] = ' ';
+		memcpy(line + n, p, k);
+		n += k;
+		if (!end || !strstr(end + 1, "stats+: ") ||
+		    (strchr(end + 1, '\n') &&
+		     strstr(end + 1, "stats+: ") > strchr(end + 1, '\n')))
+			break;
+		p = strstr(end + 1, "stats+: ") + strlen("stats+:");
+	}
+	line[n] = '\0';
 
 #define SRV_STATS_PARSE(name, type, help)                                      \
 	{                                                                      \
-		const char *p;                                                 \
+		const char *q;                                                 \
 		snprintf(key, sizeof(key), " %s=", #name);                     \
-		p = strstr(line, key);                                         \
-		if (!p || (eol && p > eol))                                    \
+		q = strstr(line, key);                                         \
+		if (!q)                                                        \
 			return -1;                                             \
-		st->name = strtoull(p + strlen(key), NULL, 10);                \
+		st->name = strtoull(q + strlen(key), NULL, 10);                \
 	}
 	EVR_STATS(SRV_STATS_PARSE)
 #undef SRV_STATS_PARSE
@@ -438,8 +458,9 @@ int srv_stats(struct srv *s, struct srv_stats *st)
 	while (now_ms() < deadline) {
 		const char *p = strstr(log_from(s, off), "stats: ");
 
-		if (p && strchr(p, '\n'))
-			return parse_stats(p, st);
+		/* (its continuation lines may not be written yet) */
+		if (p && strchr(p, '\n') && parse_stats(p, st) == 0)
+			return 0;
 		usleep(2000);
 	}
 	return -1;

@@ -1125,6 +1125,10 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 	/* handlers stamp connections and start timers: with the time of
 	 * now, not of before the wait */
 	l->now = evr__now_ms();
+	/* completions wait in the kernel's overflow list (NODROP): the next
+	 * enter flushes them, none is lost; counted */
+	if (EVR_UNLIKELY(io_uring_cq_has_overflow(&u->ring)))
+		l->st.cq_overflows++;
 	/* Copy each completion out and free its slot before dispatching, so
 	 * the kernel has room while handlers run. */
 	io_uring_for_each_cqe (&u->ring, head, cqe) {
