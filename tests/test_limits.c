@@ -3,7 +3,8 @@
  * test_limits.c - running out of file descriptors.
  *
  * With RLIMIT_NOFILE of 64 for evringd (ulimit -n 64) and 500 clients
- * connecting at once, more than it can accept: it must pause accepting
+ * connecting at once, more than it can accept, one loop must pause
+ * accepting
  * (one log line, no spinning: its CPU stays near zero), keep serving the
  * connections it has, and accept every waiting client as descriptors free
  * up again.
@@ -57,16 +58,13 @@ BACKEND_TEST(limits, emfile_pauses_without_spinning_and_recovers)
 	enum { N = 500 };
 	/* The limit is set before exec, as `ulimit -n` would: io_uring takes
 	 * RLIMIT_NOFILE when the multishot accept is armed, not later. */
-	const char *argv[] = { "/usr/bin/prlimit",
-			       "--nofile=64:64",
-			       evringd_path(),
-			       "--backend",
-			       backend,
-			       "-b",
-			       "127.0.0.1",
-			       "-s",
-			       "echo/tcp:0",
-			       NULL };
+	const char *argv[] = { "/usr/bin/prlimit", "--nofile=64:64",
+			       evringd_path(), "--backend", backend, "-b",
+			       "127.0.0.1", "-s", "echo/tcp:0",
+			       /* descriptors are the process's, queues each
+				* loop's: with two loops, one could take them
+				* all while the client waits on the other */
+			       "--threads", "1", NULL };
 	struct srv_stats st;
 	int fds[N];
 	uint16_t port;

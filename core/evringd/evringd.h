@@ -9,8 +9,10 @@
  *	options.c	the command line: services, options, limits
  *	config.c	the inetd.conf parser, pure (config.h)
  *	config_apply.c	a parsed file's services into the daemon's
- *	listeners.c	binding the sockets, the listener lines on stdout
- *	main.c		the loop, signals, counters, exit status
+ *	listeners.c	binding the sockets of every loop, the listener
+ *			lines on stdout
+ *	stats.c		the counters of every loop, summed: SIGUSR1's line
+ *	main.c		the loop group, signals, exit status
  *
  * One error convention: functions return 0 or -errno; a usage error has
  * been logged (with the option it is about) and is -EINVAL; a run-time
@@ -60,6 +62,16 @@ struct limit_key {
 extern const struct limit_key evd_limit_keys[];
 extern const size_t evd_nlimit_keys;
 
+/* A socket loop 0 bound; every other loop binds the same address, its
+ * port resolved, with SO_REUSEPORT. */
+struct bound {
+	struct service *s;
+	int pr;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool v6only;
+};
+
 #define DEFAULT_IDLE_MS	 (300 * 1000)
 #define DEFAULT_SEND_MS	 (60 * 1000)
 #define DEFAULT_DRAIN_MS (10 * 1000)
@@ -75,7 +87,14 @@ struct daemon {
 	uint32_t drain_ms;
 	int stop_signals;
 	struct evr_loop_opts lo;
-	struct evr_loop *loop;
+	struct evr_loop *loop; /* loop 0: signals */
+	struct evr_group *group;
+	unsigned threads; /* --threads; 0: the CPUs we may run on */
+	int *cpus;	  /* --cpus */
+	unsigned ncpus;
+	bool steer_cpu;
+	struct bound *bound; /* loop 0's sockets, for the others */
+	int nbound;
 	int nls;
 	struct evr_udp_guard guard; /* defaults of every UDP service */
 	uint16_t own_ports[MAX_SERVICES * 2];
@@ -112,8 +131,15 @@ bool evd_proto_can(const struct evr_proto *proto, int pr);
  * -ENOMEM. */
 int evd_config_apply(struct daemon *d);
 
-/* listeners.c: bind every service on every address, then print one line
- * per socket. 0 or -errno (logged). */
-int evd_start_listeners(struct daemon *d);
+/* listeners.c: on loop 0, bind every service on every address; on each
+ * other loop, the same sockets (but those of EVR_PROTO_ONE_LOOP modules).
+ * 0 or -errno (logged). Then print one line per socket of loop 0. */
+int evd_start_listeners(struct daemon *d, struct evr_loop *l);
+int evd_listen_more(struct daemon *d, struct evr_loop *l);
+void evd_print_listeners(const struct daemon *d);
+
+/* stats.c: log the counters of every loop, summed, as SIGUSR1 asks (from
+ * loop 0's thread). */
+void evd_log_stats(struct daemon *d, struct evr_loop *l);
 
 #endif /* EVRINGD_H */

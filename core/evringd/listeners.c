@@ -4,6 +4,13 @@
  * TCP and UDP, and one line per socket on stdout once all are open
  * ("listen SERVICE tcp ADDRESS:PORT BACKEND"; the `lsof -i` of evringd's
  * own sockets). A start that fails prints no line: nothing listens.
+ *
+ * With several loops, loop 0 binds first and records what it bound (the
+ * ports of port 0 resolved); each other loop binds the same addresses,
+ * every loop its own socket with SO_REUSEPORT, so that the kernel spreads
+ * the clients. A module whose configuration is a shared table
+ * (EVR_PROTO_ONE_LOOP: the directory) is served by loop 0 alone. The
+ * lines name each address once.
  */
 #include "evringd.h"
 
@@ -31,15 +38,27 @@ static void bind_error(const struct service *s, int pr, const char *addr,
 		    strerror(-err), hint);
 }
 
-/* Bind and serve; *ss becomes the address bound (port 0 resolved). */
-static int bind_one(struct daemon *d, struct service *s, int pr,
-		    struct sockaddr_storage *ss, socklen_t len, bool v6only)
+/* Every loop its own socket, but for a module served by one loop. */
+static bool shared_port(const struct evr_loop *l, const struct service *s)
+{
+	struct evr_group *g = evr_loop_group(l);
+
+	return g && evr_group_size(g) > 1 &&
+	       !(s->proto->flags & EVR_PROTO_ONE_LOOP);
+}
+
+/* Bind and serve on loop l; *ss becomes the address bound (port 0
+ * resolved); a UDP socket goes in udps[(*nudp)++]. */
+static int bind_one(struct daemon *d, struct evr_loop *l, struct service *s,
+		    int pr, struct sockaddr_storage *ss, socklen_t len,
+		    bool v6only, struct evr_udp **udps, int *nudp)
 {
 	struct evr_listen_cfg cfg = {
 		.proto = s->proto,
 		.conf = s->conf,
 		.name = s->name,
 		.v6only = v6only,
+		.reuseport = shared_port(l, s),
 		.backlog = (int)d->backlog,
 		.lim = d->lim,
 	};
@@ -48,6 +67,7 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		.conf = s->conf,
 		.name = s->name,
 		.v6only = v6only,
+		.reuseport = shared_port(l, s),
 		.guard = s->guard_set ? s->guard : d->guard,
 	};
 	struct evr_listener *ls;
@@ -59,16 +79,15 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		 * or ourselves, would answer back */
 		ucfg.guard.deny_ports = d->own_ports;
 		ucfg.guard.ndeny_ports = d->nown;
-		err = evr_udp_bind(d->loop, (struct sockaddr *)ss, len, &ucfg,
-				   &u);
+		err = evr_udp_bind(l, (struct sockaddr *)ss, len, &ucfg, &u);
 		if (!err) {
 			evr_udp_addr(u, ss, &len);
-			d->udps[d->nudp++] = u;
+			udps[(*nudp)++] = u;
 		}
 		return err;
 	}
 	evd_service_limits(d, s, &cfg.lim);
-	err = evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
+	err = evr_listen(l, (struct sockaddr *)ss, len, &cfg, &ls);
 	if (!err)
 		evr_listener_addr(ls, ss, &len);
 	return err;
@@ -109,6 +128,30 @@ static void tell_served(struct daemon *d, const struct service *s, int pr,
 
 static int listen_default(struct daemon *d, struct service *s, int pr);
 
+/* Loop 0's socket at ss, for the other loops to bind too. */
+static int remember(struct daemon *d, struct service *s, int pr,
+		    const struct sockaddr_storage *ss, bool v6only)
+{
+	struct bound *b;
+
+	if (d->nbound % 16 == 0) {
+		b = realloc(d->bound, (size_t)(d->nbound + 16) * sizeof(*b));
+		if (!b) {
+			evr_log_err("listeners: out of memory");
+			return -ENOMEM;
+		}
+		d->bound = b;
+	}
+	b = &d->bound[d->nbound++];
+	b->s = s;
+	b->pr = pr;
+	b->ss = *ss;
+	b->len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+					  : sizeof(struct sockaddr_in6);
+	b->v6only = v6only;
+	return 0;
+}
+
 static int listen_one(struct daemon *d, struct service *s, int pr,
 		      const char *host, bool v6only, bool optional)
 {
@@ -123,7 +166,7 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 				       "IPv4 or IPv6 address",
 				       host);
 	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
-	err = bind_one(d, s, pr, &ss, len, v6only);
+	err = bind_one(d, d->loop, s, pr, &ss, len, v6only, d->udps, &d->nudp);
 	if (err == -EAFNOSUPPORT && optional) {
 		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
 			     strerror(-err));
@@ -134,6 +177,9 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		return err;
 	}
 	d->nls++;
+	err = remember(d, s, pr, &ss, v6only);
+	if (err < 0)
+		return err;
 	port = port_of(&ss);
 	tell_served(d, s, pr, port);
 	if (d->nown < MAX_SERVICES * 2)
@@ -195,16 +241,21 @@ static int listen_hosts(struct daemon *d, struct service *s, int pr)
 }
 
 /* Every address (0.0.0.0 and ::, the IPv6 one optional), or the -b
- * addresses; only those of the service's family. */
+ * addresses; only those of the service's family. A module that serves
+ * the server's own counters (EVR_PROTO_LOCAL): the loopback addresses,
+ * unless -b gives others. */
 static int listen_default(struct daemon *d, struct service *s, int pr)
 {
+	bool local = s->proto->flags & EVR_PROTO_LOCAL;
 	int err = 0;
 
 	if (d->nbind == 0) {
 		if (s->family != AF_INET6)
-			err = listen_one(d, s, pr, "0.0.0.0", false, false);
+			err = listen_one(d, s, pr,
+					 local ? "127.0.0.1" : "0.0.0.0", false,
+					 false);
 		if (!err && s->family != AF_INET)
-			err = listen_one(d, s, pr, "::", true,
+			err = listen_one(d, s, pr, local ? "::1" : "::", true,
 					 s->family != AF_INET6);
 		return err;
 	}
@@ -218,8 +269,19 @@ static int listen_default(struct daemon *d, struct service *s, int pr)
 	return err;
 }
 
-int evd_start_listeners(struct daemon *d)
+/* Every port we serve, ephemeral ones included, is one no UDP service
+ * of ours answers. */
+static void deny_own_ports(const struct daemon *d, struct evr_udp **udps,
+			   int nudp)
 {
+	for (int i = 0; i < nudp; i++)
+		for (uint32_t p = 0; p < d->nown; p++)
+			evr_udp_deny_port(udps[i], d->own_ports[p]);
+}
+
+int evd_start_listeners(struct daemon *d, struct evr_loop *l)
+{
+	d->loop = l;
 	d->lines = calloc(LINES_MAX, sizeof(d->lines[0]));
 	if (!d->lines) {
 		evr_log_err("listeners: out of memory");
@@ -239,13 +301,38 @@ int evd_start_listeners(struct daemon *d)
 				return err;
 		}
 	}
-	/* every port we serve, ephemeral ones included, is one no UDP
-	 * service of ours answers */
-	for (int i = 0; i < d->nudp; i++)
-		for (uint32_t p = 0; p < d->nown; p++)
-			evr_udp_deny_port(d->udps[i], d->own_ports[p]);
+	deny_own_ports(d, d->udps, d->nudp);
+	return 0;
+}
+
+int evd_listen_more(struct daemon *d, struct evr_loop *l)
+{
+	struct evr_udp *udps[MAX_SERVICES * MAX_BINDS];
+	int nudp = 0;
+
+	for (int i = 0; i < d->nbound; i++) {
+		struct bound *b = &d->bound[i];
+		struct sockaddr_storage ss = b->ss;
+		char a[EVR_ADDRSTRLEN];
+		int err;
+
+		if (!shared_port(l, b->s))
+			continue;
+		err = bind_one(d, l, b->s, b->pr, &ss, b->len, b->v6only, udps,
+			       &nudp);
+		if (err < 0) {
+			evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
+			bind_error(b->s, b->pr, a, err);
+			return err;
+		}
+	}
+	deny_own_ports(d, udps, nudp);
+	return 0;
+}
+
+void evd_print_listeners(const struct daemon *d)
+{
 	for (int i = 0; i < d->nlines; i++)
 		printf("%s\n", d->lines[i]);
 	fflush(stdout);
-	return 0;
 }

@@ -8,10 +8,13 @@
  * (getservbyname) unless given. Every service listens on every bind address
  * (default: all IPv4 and all IPv6 addresses). One line per listening socket
  * goes to stdout ("listen SERVICE tcp ADDRESS:PORT BACKEND"); log lines go
- * to stderr. SIGINT and SIGTERM drain: listeners close, open connections
- * get --drain-timeout to finish, and it exits 0 (a second signal stops at
- * once). SIGUSR1 logs the loop's counters. SIGHUP and SIGUSR2 are logged
- * and otherwise ignored.
+ * to stderr. It runs --threads loops (default: one per CPU it may use),
+ * each serving every service on a socket of its own. Signals are handled
+ * on loop 0; stop and drain reach the others through their mailboxes.
+ * SIGINT and SIGTERM drain: listeners close, open connections get
+ * --drain-timeout to finish, and it exits 0 once every loop has drained
+ * (a second signal stops at once). SIGUSR1 logs the counters of every
+ * loop, summed. SIGHUP and SIGUSR2 are logged and otherwise ignored.
  *
  * Exit status: 0 after a clean stop, 1 for a run-time error (a port in use,
  * a privileged port, no backend), 2 for a usage error. Only main() turns
@@ -27,44 +30,53 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* The first SIGINT/SIGTERM drains, the second stops at once. */
-static void on_stop(struct evr_loop *l, int signo, void *arg)
-{
-	struct daemon *d = arg;
-	struct evr_stats st;
+/* The first SIGINT/SIGTERM drains, the second stops at once; every loop,
+ * once the open connections are counted. */
+struct stop_req {
+	struct daemon *d;
+	int signo;
+	bool now;
+};
 
-	evr_loop_stats(l, &st);
-	if (d->stop_signals++ || !d->drain_ms) {
+static void stop_counted(const struct evr_stats *per_loop, unsigned n,
+			 const struct evr_stats *total, void *arg)
+{
+	struct stop_req *r = arg;
+	unsigned long long open = total ? total->conns_open : 0;
+
+	(void)per_loop, (void)n;
+	if (r->now) {
 		evr_log_info("%s: stopping now, closing %llu connections",
-			     strsignal(signo),
-			     (unsigned long long)st.conns_open);
-		evr_loop_stop(l);
-		return;
+			     strsignal(r->signo), open);
+		evr_group_stop(r->d->group);
+	} else {
+		evr_log_info("%s: draining: no new connections, %llu open "
+			     "ones get up to %u ms to finish (signal again to "
+			     "stop now)",
+			     strsignal(r->signo), open, r->d->drain_ms);
+		evr_group_drain(r->d->group, r->d->drain_ms);
 	}
-	evr_log_info("%s: draining: no new connections, %llu open ones get "
-		     "up to %u ms to finish (signal again to stop now)",
-		     strsignal(signo), (unsigned long long)st.conns_open,
-		     d->drain_ms);
-	evr_loop_drain(l, d->drain_ms);
 }
 
-/* One line of every counter, name=value, in the order of EVR_STATS. */
+static void on_stop(struct evr_loop *l, int signo, void *arg)
+{
+	static struct stop_req req[2]; /* the drain, then the stop */
+	struct daemon *d = arg;
+	struct stop_req *r = &req[d->stop_signals ? 1 : 0];
+
+	r->d = d;
+	r->signo = signo;
+	r->now = d->stop_signals++ || !d->drain_ms;
+	if (d->stop_signals > 2)
+		r->now = true;
+	if (evr_group_stats(d->group, l, stop_counted, r) < 0)
+		stop_counted(NULL, 0, NULL, r);
+}
+
 static void on_stats(struct evr_loop *l, int signo, void *arg)
 {
-	struct evr_stats st;
-	char line[2048];
-	size_t off = 0;
-
-	(void)signo, (void)arg;
-	evr_loop_stats(l, &st);
-#define STAT_FIELD(name, type, help)                                           \
-	if (off < sizeof(line))                                                \
-		off += (size_t)snprintf(line + off, sizeof(line) - off,        \
-					"%s" #name "=%llu", off ? " " : "",    \
-					(unsigned long long)st.name);
-	EVR_STATS(STAT_FIELD)
-#undef STAT_FIELD
-	evr_log_info("stats: %s", line);
+	(void)signo;
+	evd_log_stats(arg, l);
 }
 
 /* SIGHUP (reload, for inetd, xinetd and nginx) and SIGUSR2 must not kill
@@ -111,9 +123,40 @@ static int signals_start(struct daemon *d)
 	return 0;
 }
 
+/* Each loop's start, on its own thread, in index order: loop 0 takes the
+ * signals and binds; the others bind what it bound. */
+static int setup(struct evr_loop *l, unsigned index, void *arg)
+{
+	struct daemon *d = arg;
+	int err;
+
+	if (index > 0)
+		return evd_listen_more(d, l);
+	d->loop = l;
+	err = signals_start(d);
+	return err ? err : evd_start_listeners(d, l);
+}
+
+static int group_start(struct daemon *d)
+{
+	struct evr_group_opts go;
+
+	evr_group_opts_init(&go);
+	go.loop = d->lo;
+	go.threads = d->threads;
+	go.cpus = d->cpus;
+	go.ncpus = d->ncpus;
+	go.steer_cpu = d->steer_cpu;
+	go.setup = setup;
+	go.arg = d;
+	return evr_group_start(&d->group, &go);
+}
+
 static void daemon_fini(struct daemon *d)
 {
-	evr_loop_free(d->loop);
+	evr_group_free(d->group);
+	free(d->bound);
+	free(d->cpus);
 	free(d->lines);
 	for (int i = 0; i < d->nsvc; i++) {
 		struct service *s = &d->svc[i];
@@ -143,27 +186,18 @@ int main(int argc, char **argv)
 					: EVRINGD_EXIT_RUNTIME;
 	}
 	raise_nofile();
-	err = evr_loop_new(&d.loop, &d.lo);
-	if (err < 0) {
-		if (err != -ENOTSUP && err != -EINVAL)
-			evr_log_err("cannot create the event loop: %s",
-				    strerror(-err));
-		daemon_fini(&d);
-		return err == -EINVAL ? EVRINGD_EXIT_USAGE
-				      : EVRINGD_EXIT_RUNTIME;
-	}
-	err = signals_start(&d);
-	if (!err)
-		err = evd_start_listeners(&d);
+	err = group_start(&d);
 	if (err) {
 		daemon_fini(&d);
 		return err == -EINVAL ? EVRINGD_EXIT_USAGE
 				      : EVRINGD_EXIT_RUNTIME;
 	}
-	evr_log_info("evringd %s: %d listening sockets, backend %s, pid %d",
+	evd_print_listeners(&d);
+	evr_log_info("evringd %s: %d listening sockets, backend %s, %u "
+		     "threads, pid %d",
 		     EVR_VERSION, d.nls, evr_loop_backend(d.loop),
-		     (int)getpid());
-	err = evr_loop_run(d.loop);
+		     evr_group_size(d.group), (int)getpid());
+	err = evr_group_run(d.group);
 	daemon_fini(&d);
 	if (err < 0) {
 		evr_log_err("event loop: %s", strerror(-err));

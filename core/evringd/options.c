@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 
 const char *const evd_proto_names[2] = { "tcp", "udp" };
 
@@ -66,6 +67,12 @@ static const char usage_text[] =
     "      --backlog N       listen(2) backlog (default 1024)\n"
     "      --backend NAME    auto (default), io_uring or epoll; also\n"
     "                        the EVRING_BACKEND environment variable\n"
+    "      --threads N       loops, one per thread, each serving every\n"
+    "                        service (default: the CPUs evringd may run\n"
+    "                        on; 1: one loop)\n"
+    "      --cpus LIST       pin loop i to the i-th CPU of LIST (0-3,8)\n"
+    "      --steer-cpu       with --cpus, a connection goes to the loop of\n"
+    "                        the CPU that received it (the NIC's queue)\n"
     "\n"
     "Limits (durations: 30, 30s, 500ms, 5m; sizes: 65536, 64K, 4M):\n"
     "      --idle-timeout T  close a connection idle for T (default "
@@ -579,6 +586,9 @@ enum {
 	OPT_BUF_COUNT,
 	OPT_SQ,
 	OPT_CQ,
+	OPT_THREADS,
+	OPT_CPUS,
+	OPT_STEER_CPU,
 	OPT_VERSION,
 };
 
@@ -610,6 +620,9 @@ static const struct option long_opts[] = {
 	{ "buf-count", required_argument, NULL, OPT_BUF_COUNT },
 	{ "sq-entries", required_argument, NULL, OPT_SQ },
 	{ "cq-entries", required_argument, NULL, OPT_CQ },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "steer-cpu", no_argument, NULL, OPT_STEER_CPU },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -625,6 +638,48 @@ static int parse_u32(const char *opt, const char *arg, uint32_t *out)
 		return evd_usage_error(
 		    "%s \"%.64s\": expected a positive number", opt, arg);
 	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "0-3,8,10-11": CPUs in order, at most EVR_GROUP_MAX. */
+static int parse_cpus(struct daemon *d, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	free(d->cpus);
+	d->cpus = calloc(EVR_GROUP_MAX, sizeof(*d->cpus));
+	d->ncpus = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && d->cpus && !err;
+	     t = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(t, '-');
+		long lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_long(t, 0, CPU_SETSIZE - 1, &lo) < 0 ||
+		    parse_long(dash ? dash + 1 : t, lo, CPU_SETSIZE - 1, &hi) <
+			0) {
+			err = -EINVAL;
+			break;
+		}
+		for (long c = lo; c <= hi; c++) {
+			if (d->ncpus == EVR_GROUP_MAX) {
+				err = -EINVAL;
+				break;
+			}
+			d->cpus[d->ncpus++] = (int)c;
+		}
+	}
+	free(copy);
+	if (!d->cpus)
+		return -ENOMEM;
+	if (err || !d->ncpus)
+		return evd_usage_error("--cpus \"%.64s\": expected CPU numbers "
+				       "and ranges (0-3,8)",
+				       arg);
 	return 0;
 }
 
@@ -775,6 +830,19 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 			err = parse_u32("--cq-entries", optarg,
 					&d->lo.cq_entries);
 			break;
+		case OPT_THREADS:
+			err = parse_u32("--threads", optarg, &d->threads);
+			if (!err && d->threads > EVR_GROUP_MAX)
+				err =
+				    evd_usage_error("--threads %u: at most %d",
+						    d->threads, EVR_GROUP_MAX);
+			break;
+		case OPT_CPUS:
+			err = parse_cpus(d, optarg);
+			break;
+		case OPT_STEER_CPU:
+			d->steer_cpu = true;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -802,6 +870,8 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 	if (optind < argc)
 		return evd_usage_error("unexpected argument \"%.64s\"",
 				       argv[optind]);
+	if (d->steer_cpu && !d->cpus)
+		return evd_usage_error("--steer-cpu needs --cpus");
 	if (verbose < 0)
 		evr_log_set_level(EVR_LOG_WARN);
 	else if (verbose > 0)
