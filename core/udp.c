@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,24 +236,28 @@ static bool bucket_take(struct evr_udp *u, struct evr__bucket *b)
  */
 #define EVR__UDP_LOOP_MS 1000
 
+/* Read once per process, by whichever loop asks first. */
+static uint16_t eph_lo, eph_hi;
+static pthread_once_t eph_once = PTHREAD_ONCE_INIT;
+
+static void ephemeral_range(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	unsigned a = 32768, b = 60999; /* the kernel's default */
+
+	if (f) {
+		if (fscanf(f, "%u %u", &a, &b) != 2 || !a || a > b || b > 65535)
+			a = 32768, b = 60999;
+		fclose(f);
+	}
+	eph_hi = (uint16_t)b;
+	eph_lo = (uint16_t)a;
+}
+
 static bool ephemeral_port(uint16_t port)
 {
-	static uint16_t lo, hi;
-
-	if (EVR_UNLIKELY(!lo)) {
-		FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
-		unsigned a = 32768, b = 60999; /* the kernel's default */
-
-		if (f) {
-			if (fscanf(f, "%u %u", &a, &b) != 2 || !a || a > b ||
-			    b > 65535)
-				a = 32768, b = 60999;
-			fclose(f);
-		}
-		hi = (uint16_t)b;
-		lo = (uint16_t)a;
-	}
-	return port >= lo && port <= hi;
+	pthread_once(&eph_once, ephemeral_range);
+	return port >= eph_lo && port <= eph_hi;
 }
 
 static uint64_t reply_sig(uint16_t port, const char *p, size_t len)
