@@ -134,6 +134,7 @@ static void wq_drop(struct evr_conn *c)
 		*pp = e->next;
 		queued_sub(c, e->len);
 		wq_release(l, e);
+		c->wq_n--;
 	}
 }
 
@@ -676,6 +677,7 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 		if (!c->wq_head)
 			c->wq_tail = NULL;
 		wq_release(l, e);
+		c->wq_n--;
 	}
 	c->wq_inflight = 0;
 	queued_sub(c, sent);
@@ -988,11 +990,46 @@ static struct evr_buf *pool_spare(struct evr_conn *c, struct evr_buf *b,
 	return copy;
 }
 
-int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
+/* Room for len more bytes in c's queue? Past wq_max the connection is
+ * aborted (a peer that does not read). */
+static int wq_admit(struct evr_conn *c, size_t len)
 {
 	struct evr_loop *l = c->loop;
 	const struct evr_conn_limits *lim = &c->svc->lim;
+	uint64_t more;
+
+	if (EVR_LIKELY(c->wq_bytes + len <= lim->wq_max))
+		return 0;
+	l->st.wq_overflows++;
+	if (evr__ratelimit(&l->rl_overflow, l->now, REFUSE_LOG_MS, &more))
+		evr_log_warn("%s: write queue over %u bytes (the peer does "
+			     "not read): closing (%llu more in the last %d s)",
+			     c->svc->name, lim->wq_max,
+			     (unsigned long long)more, REFUSE_LOG_MS / 1000);
+	evr_abort(c, -ENOBUFS);
+	return -ENOBUFS;
+}
+
+/* len bytes joined c's queue: backpressure, the budget, a send. */
+static void wq_account(struct evr_conn *c, size_t len)
+{
+	struct evr_loop *l = c->loop;
+
+	c->wq_bytes += len;
+	l->st.bytes_queued += len;
+	if (EVR_UNLIKELY(c->wq_bytes > c->svc->lim.wq_high))
+		read_pause(c, EVR__C_PAUSED_WQ);
+	if (EVR_UNLIKELY(l->st.bytes_queued > l->queued_max))
+		l->over_budget = true;
+	if (!(c->flags & EVR__C_SENDING))
+		schedule_flush(c);
+}
+
+int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
+{
+	struct evr_loop *l = c->loop;
 	struct evr__wq *e;
+	int err;
 
 	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
 		return -EPIPE;
@@ -1000,21 +1037,9 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	if (EVR_UNLIKELY(c->wq_bytes + len > lim->wq_max)) {
-		uint64_t more;
-
-		l->st.wq_overflows++;
-		if (evr__ratelimit(&l->rl_overflow, l->now, REFUSE_LOG_MS,
-				   &more))
-			evr_log_warn("%s: write queue over %u bytes (the peer "
-				     "does not read): closing (%llu more in "
-				     "the last %d s)",
-				     c->svc->name, lim->wq_max,
-				     (unsigned long long)more,
-				     REFUSE_LOG_MS / 1000);
-		evr_abort(c, -ENOBUFS);
-		return -ENOBUFS;
-	}
+	err = wq_admit(c, len);
+	if (EVR_UNLIKELY(err))
+		return err;
 	e = wq_alloc(l);
 	if (EVR_UNLIKELY(!e))
 		return -ENOMEM;
@@ -1028,15 +1053,26 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		c->last_progress = l->now; /* the send timeout starts */
 	}
 	c->wq_tail = e;
-	c->wq_bytes += len;
-	l->st.bytes_queued += len;
-	if (EVR_UNLIKELY(c->wq_bytes > lim->wq_high))
-		read_pause(c, EVR__C_PAUSED_WQ);
-	if (EVR_UNLIKELY(l->st.bytes_queued > l->queued_max))
-		l->over_budget = true;
-	if (!(c->flags & EVR__C_SENDING))
-		schedule_flush(c);
+	c->wq_n++;
+	wq_account(c, len);
 	return 0;
+}
+
+/*
+ * The queue's last entry can take len more copied bytes: a reply buffer
+ * of our own (a copy nobody else holds), whose slice ends where its data
+ * ends, with room after it, and not part of the send in flight. Small
+ * replies (a line of a line protocol, a CRLF after it) then share one
+ * buffer and one entry instead of costing a buffer each.
+ */
+static bool tail_takes(const struct evr_conn *c, size_t len)
+{
+	const struct evr__wq *t = c->wq_tail;
+	const struct evr_buf *b = t ? t->buf : NULL;
+
+	return b && b->kind != EVR__BUF_POOL && b->refs == 1 &&
+	       t->p + t->len == b->data + b->len && b->cap - b->len >= len &&
+	       !(c->wq_inflight && c->wq_n <= c->wq_inflight);
 }
 
 int evr_send(struct evr_conn *c, struct evr_buf *b)
@@ -1053,6 +1089,18 @@ int evr_send_copy(struct evr_conn *c, const void *p, size_t len)
 		return -EPIPE;
 	if (!len)
 		return 0;
+	if (tail_takes(c, len)) {
+		struct evr__wq *t = c->wq_tail;
+
+		err = wq_admit(c, len);
+		if (err)
+			return err;
+		memcpy(t->buf->data + t->buf->len, p, len);
+		t->buf->len += (uint32_t)len;
+		t->len += (uint32_t)len;
+		wq_account(c, len);
+		return 0;
+	}
 	b = evr_buf_new(c->loop, len);
 	if (!b)
 		return -ENOMEM;

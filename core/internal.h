@@ -186,6 +186,7 @@ struct evr_conn {
 	uint16_t user_pauses; /* evr_conn_pause() not yet resumed */
 	int err;	      /* why it closed */
 	uint32_t wq_inflight; /* queue entries covered by the send in flight */
+	uint32_t wq_n;	      /* queue entries */
 	struct evr__wq *wq_head, *wq_tail;
 	size_t wq_bytes;
 	/* received while reading was paused, for the module once it resumes
