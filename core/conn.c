@@ -42,8 +42,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WQ_CHUNK      64
-#define REFUSE_LOG_MS 10000
+#define WQ_CHUNK	 64
+#define REFUSE_LOG_MS	 10000
+#define ALLOC_BACKOFF_MS 100
 
 struct wq_chunk {
 	struct wq_chunk *next;
@@ -373,8 +374,16 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 
 	if (over_limits(ls, fd, &src))
 		return NULL;
-	c = conn_alloc(&ls->svc, fd, src);
+	/* Out of memory a moment ago: refuse at once rather than ask the
+	 * allocator again for every client of a flood (a failing allocator
+	 * can be slow: mimalloc tries to map a new arena each time), so that
+	 * the connections already open keep the loop. */
+	c = EVR_UNLIKELY(l->now < l->alloc_backoff_until)
+		? NULL
+		: conn_alloc(&ls->svc, fd, src);
 	if (EVR_UNLIKELY(!c)) {
+		if (l->now >= l->alloc_backoff_until)
+			l->alloc_backoff_until = l->now + ALLOC_BACKOFF_MS;
 		l->st.alloc_fails++;
 		if (evr__ratelimit(&l->rl_alloc, l->now, REFUSE_LOG_MS, &more))
 			evr_log_err("accept (%s): out of memory for a "
@@ -990,6 +999,14 @@ static struct evr_buf *pool_spare(struct evr_conn *c, struct evr_buf *b,
 	return copy;
 }
 
+/* A reply that cannot be queued (out of memory) would leave the stream
+ * going on with a hole in it: the connection is aborted instead. */
+static int send_failed(struct evr_conn *c, int err)
+{
+	evr_abort(c, err);
+	return err;
+}
+
 /* Room for len more bytes in c's queue? Past wq_max the connection is
  * aborted (a peer that does not read). */
 static int wq_admit(struct evr_conn *c, size_t len)
@@ -1042,7 +1059,7 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		return err;
 	e = wq_alloc(l);
 	if (EVR_UNLIKELY(!e))
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	e->buf = pool_spare(c, b, off, len);
 	e->p = e->buf == b ? b->data + off : e->buf->data;
 	e->len = (uint32_t)len;
@@ -1103,7 +1120,7 @@ int evr_send_copy(struct evr_conn *c, const void *p, size_t len)
 	}
 	b = evr_buf_new(c->loop, len);
 	if (!b)
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	memcpy(b->data, p, len);
 	b->len = (uint32_t)len;
 	err = evr_send(c, b);
@@ -1130,7 +1147,7 @@ int evr_vsendf(struct evr_conn *c, const char *fmt, va_list ap)
 		return -EPIPE;
 	b = evr_buf_new(c->loop, (size_t)n + 1);
 	if (!b)
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	vsnprintf(b->data, (size_t)n + 1, fmt, ap);
 	b->len = (uint32_t)n;
 	err = evr_send(c, b);

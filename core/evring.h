@@ -453,13 +453,18 @@ int evr_adopt(struct evr_connector *cn, int fd, struct evr_conn **out);
  * Queue the payload of b for sending, after everything queued before: takes
  * a reference, copies nothing. Bytes go out in order, with at most one send
  * in flight per socket. Returns 0, -EPIPE when the connection is closing.
+ * A send that cannot be queued aborts the connection, which would otherwise
+ * go on with a hole in its stream: -ENOBUFS past the queue's wq_max (logged
+ * once per 10 s), -ENOMEM out of memory.
  */
 int evr_send(struct evr_conn *c, struct evr_buf *b);
 
 /* Queue len bytes of b starting at b->data + off (a slice; no copy). */
 int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len);
 
-/* Queue a copy of len bytes at p. -ENOMEM when no buffer can be had. */
+/* Queue a copy of len bytes at p (joined to the last reply buffer when it
+ * has room). -ENOMEM, and the connection aborted, when no buffer can be
+ * had. */
 int evr_send_copy(struct evr_conn *c, const void *p, size_t len);
 
 /* Queue a printf-formatted copy. */

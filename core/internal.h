@@ -383,8 +383,9 @@ struct evr_loop {
 	bool over_budget; /* bytes_queued above queued_max */
 	uint64_t queued_max, queued_low;
 	uint32_t max_conns, max_per_source;
-	struct evr__list paused_all; /* connections paused by the budget */
-	struct evr__list redeliver;  /* resumed, with held bytes to hand over */
+	uint64_t alloc_backoff_until; /* ms: refuse accepts without trying */
+	struct evr__list paused_all;  /* connections paused by the budget */
+	struct evr__list redeliver; /* resumed, with held bytes to hand over */
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
 	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc;
