@@ -296,8 +296,9 @@ struct evr_udp {
 	bool closing;
 	bool armed;   /* a receive is armed (io_uring) / registered */
 	bool starved; /* on loop->udp_starved */
-	/* inside on_datagram: the sender's entry and address (replies to it
-	 * are capped and remembered) */
+	/* inside on_datagram: replies to the sender are capped, and
+	 * remembered in its entry (NULL when it needs none) */
+	bool in_handler;
 	struct evr__bucket *cur;
 	const struct sockaddr *cur_peer;
 	socklen_t cur_peerlen;
