@@ -209,6 +209,21 @@ struct evr_conn {
 	_Alignas(16) unsigned char state[];
 };
 
+/*
+ * Flags for a send of the first n queue entries: MSG_MORE when it is the
+ * last of a connection that closes gracefully, so that the reply and the
+ * FIN of the close that follows leave in one segment (a daytime or an HTTP
+ * "Connection: close" reply: one packet fewer each way, measured as the
+ * largest saving of a connection's cost). The close comes right after the
+ * send completes (or the lingering close's shutdown), which pushes the
+ * corked bytes out.
+ */
+static inline int evr__conn_send_more(const struct evr_conn *c, uint32_t n)
+{
+	return (c->flags & EVR__C_CLOSING) && !c->err && n == c->wq_n ? MSG_MORE
+								      : 0;
+}
+
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000
 
