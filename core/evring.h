@@ -12,9 +12,9 @@
  * under <evring/...>: <evring/modules.h> (the built-in modules and modules
  * by name), <evring/line.h> (the line framer), <evring/daytime.h>.
  *
- * Layout of this header: conventions, loop, buffers, timers, signals,
- * listeners, UDP, outbound connections, connections, protocol modules,
- * addresses, logging.
+ * Layout of this header: conventions, version, loop, buffers, timers,
+ * signals, listeners, UDP, outbound connections, connections, protocol
+ * modules, addresses, logging.
  *
  * Conventions
  * - Functions that can fail return 0 (or a count) on success and -errno on
@@ -41,7 +41,30 @@
 extern "C" {
 #endif
 
-#define EVR_VERSION "0.1.0"
+/*
+ * Version of these headers; evr_version() tells the library's, which may be
+ * newer than the headers a program was built with (same major version: the
+ * soname is libevring.so.MAJOR). EVR_VERSION_NUM is 0xMMmmpp.
+ */
+#define EVR_VERSION_MAJOR 0
+#define EVR_VERSION_MINOR 1
+#define EVR_VERSION_PATCH 0
+#define EVR__STR(x)	  #x
+#define EVR__XSTR(x)	  EVR__STR(x)
+#define EVR_VERSION                                                            \
+	EVR__XSTR(EVR_VERSION_MAJOR)                                           \
+	"." EVR__XSTR(EVR_VERSION_MINOR) "." EVR__XSTR(EVR_VERSION_PATCH)
+#define EVR_VERSION_NUM                                                        \
+	((EVR_VERSION_MAJOR << 16) | (EVR_VERSION_MINOR << 8) |                \
+	 EVR_VERSION_PATCH)
+/* True when the headers are at least version a.b.c. */
+#define EVR_VERSION_AT_LEAST(a, b, c)                                          \
+	(EVR_VERSION_NUM >= (((a) << 16) | ((b) << 8) | (c)))
+
+/* The library's version at run time: EVR_VERSION_NUM and EVR_VERSION of
+ * the libevring the program runs with. */
+unsigned evr_version(void);
+const char *evr_version_string(void);
 
 #if defined(__GNUC__)
 #define EVR_PRINTF(f, a) __attribute__((format(printf, f, a)))
