@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_deploy.c - evring deployed as a Debian library and daemon.
+ *
+ * Install: `make install` into a scratch DESTDIR lays out the library
+ * (libevring.a, libevring.so.VERSION with its .so.MAJOR and .so links),
+ * the headers (<evring.h>, <evring/...>), evring.pc, the programs and the
+ * man pages; a program copied out of the tree (tests/deploy/
+ * installed_echo.c) builds with nothing but `pkg-config --cflags --libs
+ * evring`, shared and static, and runs; `make uninstall` removes every
+ * file install wrote.
+ *
+ * These tests run make and cc from the source tree: $EVRING_SRC, else the
+ * current directory when it holds core/evring.h (`make test` runs there).
+ * The tree's build directory is $EVRING_BUILD; nothing is rebuilt, and
+ * everything written goes to a scratch directory under /tmp, removed
+ * afterwards.
+ */
+#include "harness.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SH_TIMEOUT_MS 120000
+
+/* Built with sanitizers (make check): programs linked with the library
+ * need them too, and make must use the same build directory. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SAN_CFLAGS "-fsanitize=address,undefined "
+#define SAN_MAKE   "SANITIZE=address,undefined "
+#else
+#define SAN_CFLAGS ""
+#define SAN_MAKE   ""
+#endif
+
+static char scratch[64];
+
+static void scratch_make(void)
+{
+	snprintf(scratch, sizeof(scratch), "/tmp/evring-deploy-XXXXXX");
+	cr_assert_not_null(mkdtemp(scratch), "mkdtemp: %s", strerror(errno));
+}
+
+static void scratch_remove(void)
+{
+	char cmd[128];
+
+	if (!scratch[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", scratch);
+	scratch[0] = '\0';
+}
+
+static const char *src_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *e = getenv("EVRING_SRC");
+
+	if (e && *e)
+		return e;
+	if (access("core/evring.h", R_OK) == 0 && getcwd(dir, sizeof(dir)))
+		return dir;
+	return NULL;
+}
+
+static const char *build_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *b = getenv("EVRING_BUILD");
+
+	if (!b || !*b)
+		b = "build";
+	if (!realpath(b, dir))
+		snprintf(dir, sizeof(dir), "%s", b);
+	return dir;
+}
+
+/* Run a shell command (printf-formatted) with make's variables of a
+ * surrounding make removed; output in out. Returns the exit status. */
+static int sh(char *out, size_t outlen, const char *fmt, ...) EVR_PRINTF(3, 4);
+static int sh(char *out, size_t outlen, const char *fmt, ...)
+{
+	char cmd[4096];
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	va_list ap;
+	int n;
+
+	n = snprintf(cmd, sizeof(cmd),
+		     "unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES; ");
+	va_start(ap, fmt);
+	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return run_capture(argv, out, outlen, SH_TIMEOUT_MS);
+}
+
+static void need_tools(const char *tools)
+{
+	char out[512];
+
+	if (!src_dir())
+		cr_skip_test("not run from the source tree (set EVRING_SRC)");
+	if (sh(out, sizeof(out),
+	       "for t in %s; do command -v $t >/dev/null "
+	       "|| { echo $t; exit 1; }; done",
+	       tools) != 0)
+		cr_skip_test("%s is not installed (make deps installs it)",
+			     out);
+}
+
+#define PREFIX "/opt/evring-test"
+
+/* make install into scratch/dest with PREFIX; the tree must be built. */
+static void install(void)
+{
+	static char out[65536];
+	int rc;
+
+	rc = sh(out, sizeof(out),
+		"make -C '%s' --no-print-directory -s " SAN_MAKE
+		"BUILD='%s' DESTDIR='%s/dest' PREFIX=" PREFIX " install",
+		src_dir(), build_dir(), scratch);
+	cr_assert_eq(rc, 0, "make install failed (%d):\n%s", rc, out);
+}
+
+static bool exists(const char *rel)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/dest%s", scratch, rel);
+	return lstat(path, &st) == 0;
+}
+
+static void link_is(const char *rel, const char *target)
+{
+	char path[512], got[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/dest%s", scratch, rel);
+	n = readlink(path, got, sizeof(got) - 1);
+	cr_assert_gt(n, 0, "%s is not a symbolic link", rel);
+	got[n] = '\0';
+	cr_assert_str_eq(got, target, "%s points to %s", rel, got);
+}
+
+/* pkg-config on the staged install, as a packager's build uses it. */
+#define PKGCONFIG                                                              \
+	"PKG_CONFIG_PATH='%s/dest" PREFIX "/lib/pkgconfig' "                   \
+	"PKG_CONFIG_SYSROOT_DIR='%s/dest' pkg-config"
+
+Test(install, lays_out_library_headers_programs_and_pc, .timeout = 180,
+     .fini = scratch_remove)
+{
+	static const char *const files[] = {
+		PREFIX "/lib/libevring.a",
+		PREFIX "/lib/libevring.so." EVR_VERSION,
+		PREFIX "/include/evring.h",
+		PREFIX "/include/evring/modules.h",
+		PREFIX "/include/evring/builtin.def",
+		PREFIX "/include/evring/line.h",
+		PREFIX "/include/evring/daytime.h",
+		PREFIX "/lib/pkgconfig/evring.pc",
+		PREFIX "/sbin/evringd",
+		PREFIX "/bin/evring-bench",
+	};
+	static char out[8192];
+	char so[32];
+
+	need_tools("make cc pkg-config readelf");
+	scratch_make();
+	install();
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		cr_expect(exists(files[i]), "%s was not installed", files[i]);
+	snprintf(so, sizeof(so), "libevring.so.%d", EVR_VERSION_MAJOR);
+	link_is(PREFIX "/lib/libevring.so", so);
+	cr_assert_eq(sh(out, sizeof(out),
+			"cd '%s/dest" PREFIX "/lib' && "
+			"readlink libevring.so.%d && readelf "
+			"-d libevring.so." EVR_VERSION,
+			scratch, EVR_VERSION_MAJOR),
+		     0, "%s", out);
+	cr_expect(strstr(out, "libevring.so." EVR_VERSION "\n"),
+		  "libevring.so.%d does not point to the versioned file: %s",
+		  EVR_VERSION_MAJOR, out);
+	cr_expect(strstr(out, "Library soname: [libevring.so.0]"),
+		  "the soname is not libevring.so.0:\n%s", out);
+
+	/* evring.pc: the version of the headers, the installed paths,
+	 * nothing of DESTDIR */
+	cr_assert_eq(sh(out, sizeof(out),
+			"export PKG_CONFIG_PATH='%s/dest" PREFIX
+			"/lib/pkgconfig'; for q in --modversion --cflags "
+			"--libs --print-requires-private; do pkg-config $q "
+			"evring || exit 1; done",
+			scratch),
+		     0, "%s", out);
+	cr_expect(strstr(out, EVR_VERSION "\n"), "modversion: %s", out);
+	cr_expect(strstr(out, "-I" PREFIX "/include"), "cflags: %s", out);
+	cr_expect(strstr(out, "-L" PREFIX "/lib -levring"), "libs: %s", out);
+	cr_expect(strstr(out, "liburing"), "requires.private: %s", out);
+	cr_expect(!strstr(out, "/dest"), "DESTDIR leaked into evring.pc: %s",
+		  out);
+
+	/* the installed daemon runs and knows its version */
+	cr_assert_eq(sh(out, sizeof(out),
+			"'%s/dest" PREFIX "/sbin/evringd' --version", scratch),
+		     0, "%s", out);
+	cr_expect_str_eq(out, "evringd " EVR_VERSION "\n");
+}
+
+/* Build tests/deploy/installed_echo.c from a copy outside the tree with
+ * the flags pkg-config gives (static: -Wl,-Bstatic around them), run it
+ * against the staged library, and return readelf's NEEDED lines. */
+static void build_and_run(bool static_link, char *needed, size_t len)
+{
+	static char out[16384];
+	int rc;
+
+	scratch_make();
+	install();
+	rc = sh(out, sizeof(out),
+		"mkdir '%s/user' && cp '%s/tests/deploy/installed_echo.c' "
+		"'%s/user/' && cd '%s/user' && cc " SAN_CFLAGS
+		"-o installed_echo installed_echo.c $(" PKGCONFIG
+		" --cflags evring) %s$(" PKGCONFIG " %s--libs evring)%s",
+		scratch, src_dir(), scratch, scratch, scratch, scratch,
+		static_link ? "-Wl,-Bstatic " : "", scratch, scratch,
+		static_link ? "--static " : "",
+		static_link ? " -Wl,-Bdynamic" : "");
+	cr_assert_eq(rc, 0, "the out-of-tree build failed:\n%s", out);
+	rc = sh(out, sizeof(out),
+		"LD_LIBRARY_PATH='%s/dest" PREFIX "/lib' "
+		"'%s/user/installed_echo'",
+		scratch, scratch);
+	cr_assert_eq(rc, 0, "installed_echo failed (%d):\n%s", rc, out);
+	cr_expect(strstr(out, "echo ok, libevring " EVR_VERSION), "%s", out);
+	rc = sh(needed, len,
+		"readelf -d '%s/user/installed_echo' | grep NEEDED || true",
+		scratch);
+	cr_assert_eq(rc, 0, "readelf: %s", needed);
+}
+
+Test(install, program_built_with_pkg_config_runs_shared, .timeout = 180,
+     .fini = scratch_remove)
+{
+	char needed[2048];
+
+	need_tools("make cc pkg-config readelf");
+	build_and_run(false, needed, sizeof(needed));
+	cr_expect(strstr(needed, "[libevring.so.0]"),
+		  "not linked against libevring.so.0:\n%s", needed);
+}
+
+Test(install, program_built_with_pkg_config_runs_static, .timeout = 180,
+     .fini = scratch_remove)
+{
+	char needed[2048];
+
+	need_tools("make cc pkg-config readelf");
+	build_and_run(true, needed, sizeof(needed));
+	cr_expect(!strstr(needed, "libevring"),
+		  "static build still needs the shared library:\n%s", needed);
+	cr_expect(!strstr(needed, "liburing"),
+		  "pkg-config --static did not bring liburing's static "
+		  "library:\n%s",
+		  needed);
+}
+
+Test(install, uninstall_removes_every_file_install_wrote, .timeout = 180,
+     .fini = scratch_remove)
+{
+	static char out[8192];
+	int rc;
+
+	need_tools("make find");
+	scratch_make();
+	install();
+	rc = sh(out, sizeof(out),
+		"make -C '%s' --no-print-directory -s " SAN_MAKE
+		"BUILD='%s' DESTDIR='%s/dest' PREFIX=" PREFIX
+		" uninstall >/dev/null && find '%s/dest' ! -type d",
+		src_dir(), build_dir(), scratch, scratch);
+	cr_assert_eq(rc, 0, "make uninstall failed:\n%s", out);
+	cr_expect_str_empty(out, "left behind:\n%s", out);
+}
+
+Test(version, run_time_version_is_the_headers_version)
+{
+	char num[16];
+
+	cr_assert_eq(evr_version(), (unsigned)EVR_VERSION_NUM);
+	cr_assert_str_eq(evr_version_string(), EVR_VERSION);
+	snprintf(num, sizeof(num), "%u.%u.%u", evr_version() >> 16,
+		 (evr_version() >> 8) & 0xff, evr_version() & 0xff);
+	cr_assert_str_eq(num, EVR_VERSION);
+	cr_assert(EVR_VERSION_AT_LEAST(0, 1, 0));
+	cr_assert(!EVR_VERSION_AT_LEAST(EVR_VERSION_MAJOR + 1, 0, 0));
+}
