@@ -253,14 +253,13 @@ static bool refuse(struct evr_listener *ls, int fd, const char *why,
 		   uint32_t limit)
 {
 	struct evr_loop *l = ls->svc.loop;
-	uint64_t more;
 
 	l->st.conns_refused++;
-	if (evr__ratelimit(&l->rl_refuse, l->now, REFUSE_LOG_MS, &more))
+	if (evr__ratelimit(l, &l->rl_refuse, REFUSE_LOG_MS,
+			   "accept: connections refused by a limit"))
 		evr_log_warn("accept (%s): refused a connection: %s limit of "
-			     "%u reached (%llu more refused in the last %d s)",
-			     ls->svc.name, why, limit, (unsigned long long)more,
-			     REFUSE_LOG_MS / 1000);
+			     "%u reached (more are summed up in %d s)",
+			     ls->svc.name, why, limit, REFUSE_LOG_MS / 1000);
 	close(fd);
 	return true;
 }
@@ -302,7 +301,8 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	struct evr_loop *l = svc->loop;
 	struct evr_conn *c;
 
-	c = evr__calloc(1, sizeof(*c) + svc->proto.p->state_size);
+	c = evr__calloc(1, sizeof(*c) + svc->proto.p->state_size +
+			       evr__conn_ext_size(svc));
 	if (EVR_UNLIKELY(!c))
 		return NULL;
 	c->loop = l;
@@ -313,6 +313,7 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	c->conf = svc->conf;
 	c->fd = fd;
 	c->src = src;
+	evr__conn_ext_init(c);
 	c->last_active = c->last_progress = l->now;
 	evr__list_init(&c->starve);
 	evr__list_init(&c->paused);
@@ -330,7 +331,6 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	struct evr_loop *l = ls->svc.loop;
 	struct evr__source *src = NULL;
 	struct evr_conn *c;
-	uint64_t more;
 	int err;
 
 	if (over_limits(ls, fd, &src))
@@ -338,12 +338,13 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	c = conn_alloc(&ls->svc, fd, src);
 	if (EVR_UNLIKELY(!c)) {
 		l->st.alloc_fails++;
-		if (evr__ratelimit(&l->rl_alloc, l->now, REFUSE_LOG_MS, &more))
+		if (evr__ratelimit(l, &l->rl_alloc, REFUSE_LOG_MS,
+				   "accept: connections closed for want of "
+				   "memory"))
 			evr_log_err("accept (%s): out of memory for a "
-				    "connection; closed it (%llu more in the "
-				    "last %d s)",
-				    ls->svc.name, (unsigned long long)more,
-				    REFUSE_LOG_MS / 1000);
+				    "connection; closed it (more are summed "
+				    "up in %d s)",
+				    ls->svc.name, REFUSE_LOG_MS / 1000);
 		if (src)
 			evr__source_put(l, src);
 		close(fd);
@@ -510,6 +511,8 @@ void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
 	struct evr_loop *l = c->loop;
 
+	if (c->ext)
+		c->ext->bytes_in += b->len;
 	if (EVR_LIKELY(!(c->flags & EVR__C_CLOSING))) {
 		c->last_active = l->now;
 		c->proto->on_data(c, b);
@@ -558,6 +561,8 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 	}
 	c->wq_inflight = 0;
 	queued_sub(c, sent);
+	if (c->ext)
+		c->ext->bytes_out += sent;
 	if (c->flags & EVR__C_CLOSED) {
 		wq_drop(c);
 		return;
@@ -678,6 +683,8 @@ static void conn_finish(struct evr_conn *c)
 	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
 	wq_drop(c);
 	c->proto->on_close(c, c->err);
+	if (c->svc->log_conns)
+		evr__conn_log(c);
 	if (!conn_linger(c))
 		conn_release(c);
 }
@@ -868,16 +875,13 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 	if (!len)
 		return 0;
 	if (EVR_UNLIKELY(c->wq_bytes + len > lim->wq_max)) {
-		uint64_t more;
-
 		l->st.wq_overflows++;
-		if (evr__ratelimit(&l->rl_overflow, l->now, REFUSE_LOG_MS,
-				   &more))
+		if (evr__ratelimit(l, &l->rl_overflow, REFUSE_LOG_MS,
+				   "connections closed: write queue over max"))
 			evr_log_warn("%s: write queue over %u bytes (the peer "
-				     "does not read): closing (%llu more in "
-				     "the last %d s)",
+				     "does not read): closing (more are summed "
+				     "up in %d s)",
 				     c->svc->name, lim->wq_max,
-				     (unsigned long long)more,
 				     REFUSE_LOG_MS / 1000);
 		evr_abort(c, -ENOBUFS);
 		return -ENOBUFS;
@@ -1041,6 +1045,11 @@ bool evr_conn_closing(const struct evr_conn *c)
 int evr_conn_peer(const struct evr_conn *c, struct sockaddr_storage *ss,
 		  socklen_t *len)
 {
+	if (c->ext && c->ext->peerlen) {
+		memcpy(ss, &c->ext->peer, c->ext->peerlen);
+		*len = c->ext->peerlen;
+		return 0;
+	}
 	*len = sizeof(*ss);
 	if (getpeername(c->fd, (struct sockaddr *)ss, len) < 0)
 		return -errno;

@@ -319,6 +319,12 @@ struct evr_listen_cfg {
 	int backlog;	  /* default 1024 */
 	bool v6only;	  /* IPV6_V6ONLY on an IPv6 socket */
 	bool reuseport;	  /* SO_REUSEPORT, one listener per loop */
+	/* The connection log: one info line per connection when it ends,
+	 * "conn NAME peer=ADDR duration=1.250s in=BYTES out=BYTES end=HOW"
+	 * (HOW: closed, peer_closed, timeout, reset, overflow, shutdown or
+	 * error:ERRNO), at most 100 lines per second per loop (the rest
+	 * are counted and summed up). Off by default. */
+	bool log_conns;
 	struct evr_conn_limits lim;
 };
 
@@ -596,6 +602,28 @@ int evr_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *ss,
 /* Logging                                                             */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Log lines. The library logs a few events itself, one line each (at most
+ * one per interval for events that repeat, the rest counted and summed up
+ * when the interval ends, "WHAT: N more in the last 10 s"):
+ *
+ *   evr_loop_new()      the backend chosen and why another was refused
+ *                       (info), a forced backend that cannot run (err)
+ *   evr_listen(),
+ *   evr_udp_bind(),
+ *   evr_connector_new() an invalid module (err)
+ *   the running loop    accepting paused and resumed (EMFILE, ENFILE,
+ *                       ENOMEM: warn, info), connections refused by a
+ *                       limit (warn), write queues over wq_max (warn),
+ *                       UDP datagrams dropped by the guard (warn), idle
+ *                       and send timeouts (debug), the drain deadline
+ *                       (warn), the connection log when a listener asks
+ *                       for it (info), failed system calls of a backend
+ *                       (err)
+ *   evr_loop_free()     the counts of rate-limited events not reported yet
+ *
+ * Every other function reports errors only by its return value.
+ */
 enum evr_log_level {
 	EVR_LOG_ERR,
 	EVR_LOG_WARN,
@@ -603,10 +631,37 @@ enum evr_log_level {
 	EVR_LOG_DEBUG,
 };
 
-/* Lines go to stderr as "ident: level: message". */
+/*
+ * Where lines go. By default to stderr as "ident: level: message", one
+ * write(2) per line; when stderr is the systemd journal's stream (see
+ * evr_log_stderr_is_journal) as "<N>message", N the syslog priority.
+ *
+ * A program takes every line, with its level, by setting a handler: fn is
+ * called for each line at or above the level set, with the message (no
+ * ident, level or newline; at most 1023 bytes; valid for the call only)
+ * and arg. fn runs on the thread that logs (the loop's) and must not call
+ * evr_log. NULL restores the default. Not thread-safe: set it before
+ * starting loops.
+ */
+typedef void (*evr_log_fn)(enum evr_log_level level, const char *msg,
+			   void *arg);
+void evr_log_set_handler(evr_log_fn fn, void *arg);
+
 void evr_log_set_level(enum evr_log_level level);
 enum evr_log_level evr_log_get_level(void);
+/* The default handler's ident ("evring"); the string must outlive its
+ * use. */
 void evr_log_set_ident(const char *ident);
+/* "error", "warning", "info", "debug". */
+const char *evr_log_level_name(enum evr_log_level level);
+/* The syslog(3) priority of a level: LOG_ERR, LOG_WARNING, LOG_INFO,
+ * LOG_DEBUG (3, 4, 6, 7), also the journal's "<N>" prefix. */
+int evr_log_syslog_priority(enum evr_log_level level);
+/* True when stderr is the stream systemd connected to the journal: the
+ * environment variable JOURNAL_STREAM ("DEVICE:INODE") names it
+ * (systemd.exec(5)). */
+bool evr_log_stderr_is_journal(void);
+
 void evr_log(enum evr_log_level level, const char *fmt, ...) EVR_PRINTF(2, 3);
 void evr_vlog(enum evr_log_level level, const char *fmt, va_list ap);
 

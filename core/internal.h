@@ -17,6 +17,7 @@
 #include "evring.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/uio.h>
@@ -160,6 +161,8 @@ struct evr__svc {
 	uint32_t nconns;
 	uint32_t refs; /* owner + kernel operations + connections */
 	void (*release)(struct evr__svc *svc); /* at refs == 0 */
+	/* the connection log (connlog.c) */
+	bool log_conns;
 };
 
 void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
@@ -192,6 +195,8 @@ struct evr_conn {
 	struct evr_timer timer;	 /* idle and send timeouts; lingering close */
 	uint64_t last_active;	 /* ms: last byte received or sent */
 	uint64_t last_progress;	 /* ms: last send progress or queue start */
+	/* what only some services keep (connlog.c); NULL for the others */
+	struct evr__conn_ext *ext;
 	/* The backend's own part: no one else reads or writes these. */
 	struct {
 		void *req; /* io_uring: send context or connect address */
@@ -199,6 +204,28 @@ struct evr_conn {
 	} be;
 	_Alignas(16) unsigned char state[];
 };
+
+/*
+ * What a connection keeps only when its service asks for it (the
+ * connection log): it sits after the module's state, in the same
+ * allocation, so that other connections pay one pointer.
+ */
+struct evr__conn_ext {
+	uint64_t started; /* ms */
+	uint64_t bytes_in, bytes_out;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
+	socklen_t peerlen; /* 0: not known */
+};
+
+/* connlog.c: extra bytes to allocate for a connection of svc; set c->ext
+ * up (c->svc and c->fd set); the log line at the end of c. */
+size_t evr__conn_ext_size(const struct evr__svc *svc);
+void evr__conn_ext_init(struct evr_conn *c);
+void evr__conn_log(struct evr_conn *c);
 
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000
@@ -236,17 +263,37 @@ struct evr_listener {
 void evr__listener_close_all(struct evr_loop *l);
 void evr__listener_free_all(struct evr_loop *l);
 
-/* ---- log lines at most once per interval ---- */
+/* ---- log lines at most n per interval (log.c) ---- */
 
 struct evr__ratelimit {
-	uint64_t next;	     /* ms: no line before */
-	uint64_t suppressed; /* events since the last line */
+	uint64_t next;	     /* ms: the end of the current interval */
+	uint64_t suppressed; /* events refused in it; > 0: on l->ratelimits */
+	uint32_t used;	     /* lines logged in it */
+	uint32_t interval_ms;
+	uint8_t level; /* of the summary line */
+	struct evr__list link;
+	char what[96]; /* "WHAT: N more in the last 10 s" */
 };
 
-/* True when a line may be logged now; *suppressed gets how many events
- * went unlogged since the last one. */
-bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
-		    uint32_t interval_ms, uint64_t *suppressed);
+/*
+ * True when a line may be logged now: at most n per interval. The events
+ * refused are counted, and when the interval ends the loop logs "WHAT: N
+ * more in the last S s" at level, WHAT formatted from fmt (only for the
+ * first event refused in an interval). A zeroed structure is ready; its
+ * owner calls evr__ratelimit_fini() before freeing it.
+ */
+bool evr__ratelimit_n(struct evr_loop *l, struct evr__ratelimit *r,
+		      uint32_t interval_ms, uint32_t n,
+		      enum evr_log_level level, const char *fmt, ...)
+    EVR_PRINTF(6, 7);
+/* One line per interval, summed up at warning level. */
+#define evr__ratelimit(l, r, interval_ms, ...)                                 \
+	evr__ratelimit_n(l, r, interval_ms, 1, EVR_LOG_WARN, __VA_ARGS__)
+/* Log what r counted, now, and forget it. */
+void evr__ratelimit_fini(struct evr_loop *l, struct evr__ratelimit *r);
+void evr__ratelimits_init(struct evr_loop *l);
+/* Every pending count now (the loop is going away). */
+void evr__ratelimits_flush(struct evr_loop *l);
 
 /* ---- UDP (udp.c) ---- */
 
@@ -352,7 +399,10 @@ struct evr_loop {
 	struct evr__list paused_all; /* connections paused by the budget */
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
-	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc;
+	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc, rl_connlog;
+	/* limiters with events to report, and the timer that reports them */
+	struct evr__list ratelimits;
+	struct evr_timer rl_timer;
 	struct evr__pool pool;	/* TCP receive pool */
 	struct evr__pool upool; /* UDP receive pool, count 0 until needed */
 	uint32_t udp_buf_count, udp_buf_size;

@@ -91,6 +91,7 @@ void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
 	snprintf(svc->name, sizeof(svc->name), "%s",
 		 cfg->name ? cfg->name : cfg->proto->name);
 	svc->nconns = 0;
+	svc->log_conns = cfg->log_conns;
 	svc->refs = 1; /* the owner's */
 	svc->release = release;
 }

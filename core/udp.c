@@ -57,16 +57,15 @@ static void drop_log(struct evr_udp *u, enum evr__udp_drop kind,
 {
 	struct evr_loop *l = u->svc.loop;
 	char a[EVR_ADDRSTRLEN] = "-";
-	uint64_t more;
 
-	if (!evr__ratelimit(&u->rl[kind], l->now, DROP_LOG_MS, &more))
+	if (!evr__ratelimit(l, &u->rl[kind], DROP_LOG_MS, "udp %s: %s",
+			    u->svc.name, drop_what[kind]))
 		return;
 	if (peer)
 		evr_addr_str(peer, a, sizeof(a));
-	evr_log_warn("udp %s: %s: %s (%llu more of this kind in the last "
-		     "%d s; counted, next line in %d s)",
-		     u->svc.name, a, drop_what[kind], (unsigned long long)more,
-		     DROP_LOG_MS / 1000, DROP_LOG_MS / 1000);
+	evr_log_warn("udp %s: %s: %s (counted; more of this kind are summed "
+		     "up in %d s)",
+		     u->svc.name, a, drop_what[kind], DROP_LOG_MS / 1000);
 }
 
 /* ---- the guard ---- */
@@ -276,6 +275,8 @@ static void udp_release(struct evr__svc *svc)
 {
 	struct evr_udp *u = EVR_CONTAINER_OF(svc, struct evr_udp, svc);
 
+	for (int i = 0; i < EVR__UDP__COUNT; i++)
+		evr__ratelimit_fini(svc->loop, &u->rl[i]);
 	evr__list_del(&u->link);
 	free(u->buckets);
 	free(u->be);
