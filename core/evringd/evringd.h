@@ -7,6 +7,9 @@
  * core/internal.h. Its files, by concern:
  *
  *	options.c	the command line: services, options, limits
+ *	deploy_opts.c	the options of a system service: logging,
+ *			privileges (their own table, parsed by options.c)
+ *	logging.c	where log lines go: journal, RFC 3339, syslog
  *	listeners.c	binding the sockets, the listener lines on stdout
  *	main.c		the loop, signals, counters, exit status
  *
@@ -20,6 +23,8 @@
 
 #include "evring.h"
 #include "evring/modules.h"
+
+#include <getopt.h>
 
 #define EVRINGD_EXIT_RUNTIME 1
 #define EVRINGD_EXIT_USAGE   2
@@ -39,6 +44,8 @@ struct service {
 	bool guard_set;
 	struct evr_conn_limits lim;
 	unsigned lim_set; /* bits of evd_limit_keys[] given with -o */
+	/* deploy_opts.c: -o NAME.log_conns: 0 the default, 1 on, 2 off */
+	uint8_t log_conns;
 };
 
 /* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
@@ -79,6 +86,10 @@ struct daemon {
 	/* the listener lines, printed once every socket is open */
 	char (*lines)[160];
 	int nlines;
+	/* deploy_opts.c */
+	int log_format;	     /* enum evd_log_format */
+	int syslog_facility; /* -1: no syslog */
+	bool log_conns;	     /* --log-conns */
 };
 
 /* options.c: 0, 1 when done (--help, --version printed), or -errno. */
@@ -89,5 +100,29 @@ int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
 /* listeners.c: bind every service on every address, then print one line
  * per socket. 0 or -errno (logged). */
 int evd_start_listeners(struct daemon *d);
+
+/* deploy_opts.c: options with getopt values from EVD_OPT_DEPLOY up,
+ * handled by evd_deploy_option(); their help; the -o keys every service
+ * takes (evd_deploy_service_option: -ENOENT when key is not one). */
+#define EVD_OPT_DEPLOY 1024
+extern const struct option evd_deploy_opts[];
+extern const char evd_deploy_usage[];
+void evd_deploy_init(struct daemon *d);
+int evd_deploy_option(struct daemon *d, int opt, const char *arg);
+int evd_deploy_service_option(struct daemon *d, struct service *s,
+			      const char *key, const char *value);
+
+/* logging.c */
+enum evd_log_format {
+	EVD_LOG_AUTO,
+	EVD_LOG_JOURNAL,
+	EVD_LOG_RFC3339,
+	EVD_LOG_PLAIN,
+};
+int evd_log_parse_format(const char *s, enum evd_log_format *out);
+int evd_log_parse_facility(const char *s, int *out);
+/* Take the library's lines and write them as configured. */
+void evd_log_start(const struct daemon *d);
+void evd_log_stop(void);
 
 #endif /* EVRINGD_H */

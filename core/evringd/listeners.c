@@ -40,6 +40,7 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		.v6only = v6only,
 		.backlog = (int)d->backlog,
 		.lim = d->lim,
+		.log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns,
 	};
 	struct evr_udp_cfg ucfg = {
 		.proto = s->proto,

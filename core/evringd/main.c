@@ -114,6 +114,7 @@ static int signals_start(struct daemon *d)
 static void daemon_fini(struct daemon *d)
 {
 	evr_loop_free(d->loop);
+	evd_log_stop();
 	free(d->lines);
 	for (int i = 0; i < d->nsvc; i++) {
 		struct service *s = &d->svc[i];
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
 		       : err == -EINVAL ? EVRINGD_EXIT_USAGE
 					: EVRINGD_EXIT_RUNTIME;
 	}
+	evd_log_start(&d);
 	raise_nofile();
 	err = evr_loop_new(&d.loop, &d.lo);
 	if (err < 0) {

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * deploy_opts.c - the options evringd takes to run as a system service:
+ * where log lines go, the connection log.
+ *
+ * They have their own getopt_long table (values from EVD_OPT_DEPLOY up)
+ * that options.c appends to its own, their own lines of help, and the -o
+ * keys every service takes (log_conns). Errors are usage errors, logged
+ * here with the option they are about (evd_usage_error).
+ */
+#include "evringd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+enum {
+	OPT_LOG_FORMAT = EVD_OPT_DEPLOY,
+	OPT_SYSLOG,
+	OPT_LOG_CONNS,
+};
+
+const struct option evd_deploy_opts[] = {
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "syslog", optional_argument, NULL, OPT_SYSLOG },
+	{ "log-conns", no_argument, NULL, OPT_LOG_CONNS },
+	{ NULL, 0, NULL, 0 },
+};
+
+const char evd_deploy_usage[] =
+    "Logging:\n"
+    "      --log-format F    auto (default: journal under systemd, else\n"
+    "                        rfc3339), journal (\"<N>\" priorities), "
+    "rfc3339\n"
+    "                        (timestamped lines) or plain\n"
+    "      --syslog[=FACILITY]\n"
+    "                        log through syslog(3) instead of stderr\n"
+    "                        (daemon, user, local0..local7; default "
+    "daemon)\n"
+    "      --log-conns       one line per connection at its end: peer,\n"
+    "                        service, duration, bytes in and out, how it\n"
+    "                        ended (at most 100 per second); per service:\n"
+    "                        -o NAME.log_conns=on|off\n"
+    "\n";
+
+void evd_deploy_init(struct daemon *d)
+{
+	d->log_format = EVD_LOG_AUTO;
+	d->syslog_facility = -1;
+}
+
+int evd_deploy_option(struct daemon *d, int opt, const char *arg)
+{
+	enum evd_log_format f;
+
+	switch (opt) {
+	case OPT_LOG_FORMAT:
+		if (evd_log_parse_format(arg, &f) < 0)
+			return evd_usage_error("--log-format \"%s\": expected "
+					       "auto, journal, rfc3339 or "
+					       "plain",
+					       arg);
+		d->log_format = (int)f;
+		return 0;
+	case OPT_SYSLOG:
+		if (evd_log_parse_facility(arg ? arg : "daemon",
+					   &d->syslog_facility) < 0)
+			return evd_usage_error("--syslog=\"%s\": expected "
+					       "daemon, user or local0..local7",
+					       arg);
+		return 0;
+	case OPT_LOG_CONNS:
+		d->log_conns = true;
+		return 0;
+	}
+	return evd_usage_error("unknown option");
+}
+
+static int parse_onoff(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "yes"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "no"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int evd_deploy_service_option(struct daemon *d, struct service *s,
+			      const char *key, const char *value)
+{
+	bool on;
+
+	(void)d;
+	if (!strcmp(key, "log_conns")) {
+		if (parse_onoff(value, &on) < 0)
+			return evd_usage_error("option %s.log_conns=\"%s\": "
+					       "expected on or off",
+					       s->name, value);
+		s->log_conns = on ? 1 : 2;
+		return 0;
+	}
+	return -ENOENT;
+}
