@@ -327,8 +327,13 @@ bench-quick: all $(PEERS)
 
 # ---- run -----------------------------------------------------------------
 
-# Standard ports as root, else shifted by 10000 (10007, 10013).
-RUN_ARGS ?= -s echo -s daytime $(if $(filter 0,$(shell id -u)),,--port-offset 10000)
+# Standard ports as root, else shifted by 10000 (10007, 10013); on the
+# loopback addresses only (::1 where the kernel has IPv6): a quick start
+# serves no other machine. make run RUN_ARGS='-s echo -s daytime' serves
+# every interface.
+RUN_ARGS ?= -s echo -s daytime -b 127.0.0.1 \
+	$(if $(wildcard /proc/net/if_inet6),-b ::1) \
+	$(if $(filter 0,$(shell id -u)),,--port-offset 10000)
 
 run:
 	$(Q)$(MAKE) --no-print-directory deps

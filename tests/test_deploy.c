@@ -15,11 +15,15 @@
  * The tree's build directory is $EVRING_BUILD; nothing is rebuilt, and
  * everything written goes to a scratch directory under /tmp, removed
  * afterwards.
+ *
+ * Signals: SIGHUP and SIGUSR2, which service managers and operators send,
+ * never kill evringd.
  */
 #include "harness.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,4 +307,55 @@ Test(version, run_time_version_is_the_headers_version)
 	cr_assert_str_eq(num, EVR_VERSION);
 	cr_assert(EVR_VERSION_AT_LEAST(0, 1, 0));
 	cr_assert(!EVR_VERSION_AT_LEAST(EVR_VERSION_MAJOR + 1, 0, 0));
+}
+
+/* ---- signals a daemon is sent ---- */
+
+/*
+ * inetd, xinetd and nginx take SIGHUP as "reload", and service managers
+ * send it (ExecReload=kill -HUP): it must never kill evringd, nor must
+ * SIGUSR2. Each is logged; the server goes on serving.
+ */
+BACKEND_TEST(signals, hup_and_usr2_are_logged_and_do_not_kill)
+{
+	static const char *const svcs[] = { "echo", NULL };
+	static const int sigs[] = { SIGHUP, SIGUSR2, SIGHUP };
+	struct srv s;
+	char buf[8];
+	int fd, before;
+
+	cr_assert_eq(srv_start_services(&s, backend, svcs), 0);
+	fd = tcp_connect(AF_INET, srv_port(&s, "echo", AF_INET));
+	cr_assert_geq(fd, 0);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		int64_t deadline = now_ms() + 10000;
+
+		before = count_substr(srv_log(&s), "\n");
+		cr_assert_eq(kill(s.pid, sigs[i]), 0);
+		while (count_substr(srv_log(&s), "\n") == before &&
+		       now_ms() < deadline)
+			usleep(5000);
+		cr_assert_gt(count_substr(srv_log(&s), "\n"), before,
+			     "%s was not logged:\n%s", strsignal(sigs[i]),
+			     srv_log(&s));
+		/* the connection opened before still echoes, and a new one
+		 * is accepted */
+		cr_assert_eq(xfer(fd, "ping", 4, buf, 4, false, 10000), 0,
+			     "no echo after %s", strsignal(sigs[i]));
+		cr_assert_eq(memcmp(buf, "ping", 4), 0);
+		{
+			int fd2 =
+			    tcp_connect(AF_INET, srv_port(&s, "echo", AF_INET));
+
+			cr_assert_geq(fd2, 0, "not accepting after %s",
+				      strsignal(sigs[i]));
+			cr_assert_eq(xfer(fd2, "pong", 4, buf, 4, true, 10000),
+				     0);
+			close(fd2);
+		}
+	}
+	cr_assert(strstr(srv_log(&s), strsignal(SIGUSR2)), "%s", srv_log(&s));
+	close(fd);
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0,
+		     "it must still stop cleanly");
 }
