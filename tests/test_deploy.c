@@ -359,3 +359,212 @@ BACKEND_TEST(signals, hup_and_usr2_are_logged_and_do_not_kill)
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0,
 		     "it must still stop cleanly");
 }
+
+/* ---- privileges ---- */
+
+/* A TCP port below 1024 free on 127.0.0.1, 0 if none. */
+static uint16_t free_low_port(void)
+{
+	for (uint16_t p = 1023; p > 600; p--) {
+		struct sockaddr_storage ss;
+		socklen_t len = loopback_addr(AF_INET, p, &ss);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+
+		close(fd);
+		if (ok)
+			return p;
+	}
+	return 0;
+}
+
+static long unprivileged_port_start(void)
+{
+	char buf[16] = "";
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	return buf[0] ? atol(buf) : 1024;
+}
+
+/* The value of a "Key:" line of /proc/PID/status, or "". */
+static const char *proc_status(pid_t pid, const char *key)
+{
+	static char val[128];
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	val[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return val;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			snprintf(val, sizeof(val), "%s", line + klen + 1);
+			val[strcspn(val, "\n")] = '\0';
+			break;
+		}
+	fclose(f);
+	return val;
+}
+
+static void need_root_and_a_low_port(uint16_t *port)
+{
+	if (geteuid() != 0)
+		cr_skip_test("changing user needs root (make test as root "
+			     "covers it)");
+	if (unprivileged_port_start() <= 600)
+		cr_skip_test("ports below 1024 are not privileged here "
+			     "(ip_unprivileged_port_start=%ld): binding "
+			     "first proves nothing",
+			     unprivileged_port_start());
+	*port = free_low_port();
+	if (!*port)
+		cr_skip_test("no free port below 1024 on 127.0.0.1");
+}
+
+static void echoes(struct srv *s)
+{
+	char buf[4];
+	int fd = tcp_connect(AF_INET, srv_port(s, "echo", AF_INET));
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(xfer(fd, "ping", 4, buf, 4, true, 10000), 0);
+	cr_assert_eq(memcmp(buf, "ping", 4), 0);
+	close(fd);
+}
+
+/*
+ * Started as root with --user nobody: the port below 1024 is bound first
+ * (nobody could not bind it), then the process serving it runs as nobody,
+ * with nobody's groups and no capability left.
+ */
+BACKEND_TEST(privileged, user_serves_after_binding_below_1024)
+{
+	char spec[32];
+	const char *args[] = { "-b",	 "127.0.0.1", "-s", spec,
+			       "--user", "nobody",    NULL };
+	uint16_t port;
+	struct srv s;
+
+	need_root_and_a_low_port(&port);
+	snprintf(spec, sizeof(spec), "echo/tcp:%u", port);
+	cr_assert_eq(srv_start(&s, backend, 1, args), 0);
+	cr_assert_eq(srv_port(&s, "echo", AF_INET), port);
+	cr_assert_lt(port, unprivileged_port_start());
+	echoes(&s);
+	cr_assert_str_eq(proc_status(s.pid, "Uid"),
+			 "\t65534\t65534\t65534\t65534");
+	cr_assert_str_eq(proc_status(s.pid, "Gid"),
+			 "\t65534\t65534\t65534\t65534");
+	cr_assert_str_eq(proc_status(s.pid, "CapEff"), "\t0000000000000000");
+	cr_assert_str_eq(proc_status(s.pid, "CapPrm"), "\t0000000000000000");
+	cr_assert_str_eq(proc_status(s.pid, "CapAmb"), "\t0000000000000000");
+	cr_assert_null(strstr(proc_status(s.pid, "Groups"), " 0 "),
+		       "root's group kept: %s", proc_status(s.pid, "Groups"));
+	cr_assert(srv_log_has(&s, "privileges dropped after binding: uid "
+				  "65534 (nobody)"),
+		  "%s", srv_log(&s));
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+}
+
+/*
+ * What systemd's DynamicUser= with AmbientCapabilities=
+ * CAP_NET_BIND_SERVICE gives: not root, one capability. It binds the port
+ * below 1024 and is dropped as soon as every socket is open.
+ */
+BACKEND_TEST(privileged, ambient_bind_capability_is_dropped_after_binding)
+{
+	char spec[32], be[32];
+	const char *args[] = { "setpriv",
+			       "--reuid=65534",
+			       "--regid=65534",
+			       "--clear-groups",
+			       "--inh-caps=+net_bind_service",
+			       "--ambient-caps=+net_bind_service",
+			       evringd_path(),
+			       be,
+			       "-b",
+			       "127.0.0.1",
+			       "-s",
+			       spec,
+			       NULL };
+	uint16_t port;
+	struct srv s;
+
+	need_root_and_a_low_port(&port);
+	if (access(evringd_path(), X_OK) != 0)
+		cr_skip_test("%s is not executable", evringd_path());
+	snprintf(spec, sizeof(spec), "echo/tcp:%u", port);
+	snprintf(be, sizeof(be), "--backend=%s", backend);
+	cr_assert_eq(srv_spawn(&s, 1, args), 0,
+		     "as uid 65534 with CAP_NET_BIND_SERVICE (can uid 65534 "
+		     "reach %s?)",
+		     evringd_path());
+	cr_assert_eq(srv_port(&s, "echo", AF_INET), port);
+	echoes(&s);
+	cr_assert_str_eq(proc_status(s.pid, "Uid"),
+			 "\t65534\t65534\t65534\t65534");
+	cr_assert_str_eq(proc_status(s.pid, "CapEff"), "\t0000000000000000");
+	cr_assert_str_eq(proc_status(s.pid, "CapPrm"), "\t0000000000000000");
+	cr_assert_str_eq(proc_status(s.pid, "CapAmb"), "\t0000000000000000");
+	cr_assert(srv_log_has(&s, "capabilities dropped after binding"), "%s",
+		  srv_log(&s));
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+}
+
+Test(privileges, unknown_user_or_group_is_a_usage_error_before_binding)
+{
+	static const char *const cases[][6] = {
+		{ "--user", "no-such-user-evring", NULL, NULL,
+		  "--user no-such-user-evring: no such user" },
+		{ "--user", "nobody", "--group", "no-such-group-evring",
+		  "--group no-such-group-evring: no such group" },
+		{ "--group", "nogroup", NULL, NULL,
+		  "--group nogroup: only with --user" },
+	};
+	char out[4096];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[] = { evringd_path(), "-b",
+				       "127.0.0.1",    "-s",
+				       "echo/tcp:0",   cases[i][0],
+				       cases[i][1],    cases[i][2],
+				       cases[i][3],    NULL };
+
+		cr_assert_eq(run_capture(argv, out, sizeof(out), 10000), 2,
+			     "%s", out);
+		cr_assert(strstr(out, cases[i][4]), "no \"%s\" in: %s",
+			  cases[i][4], out);
+		cr_assert_null(strstr(out, "listen "), "it bound: %s", out);
+	}
+}
+
+/* Not root: another user is out of reach, and it says why. */
+Test(privileges, another_user_without_root_exits_1)
+{
+	const char *direct[] = { evringd_path(), "-b",	   "127.0.0.1", "-s",
+				 "echo/tcp:0",	 "--user", "root",	NULL };
+	const char *as_nobody[] = { "setpriv",	     "--reuid=65534",
+				    "--regid=65534", "--clear-groups",
+				    evringd_path(),  "-b",
+				    "127.0.0.1",     "-s",
+				    "echo/tcp:0",    "--user",
+				    "root",	     NULL };
+	char out[4096];
+	int rc;
+
+	rc = run_capture(geteuid() == 0 ? as_nobody : direct, out, sizeof(out),
+			 10000);
+	if (rc == 127 || rc == 126)
+		cr_skip_test("cannot run evringd as uid 65534: %s", out);
+	cr_assert_eq(rc, 1, "%s", out);
+	cr_assert(strstr(out, "--user root: evringd runs as uid"), "%s", out);
+	cr_assert_null(strstr(out, "listen "), "it bound: %s", out);
+}

@@ -7,9 +7,11 @@
  * core/internal.h. Its files, by concern:
  *
  *	options.c	the command line: services, options, limits
- *	deploy_opts.c	the options of a system service: logging,
- *			privileges (their own table, parsed by options.c)
+ *	deploy.c	running as a system service: its options (their
+ *			own table, parsed by options.c) and the steps
+ *			main.c takes before binding and once bound
  *	logging.c	where log lines go: journal, RFC 3339, syslog
+ *	privs.c		dropping root after binding (--user, --group)
  *	listeners.c	binding the sockets, the listener lines on stdout
  *	main.c		the loop, signals, counters, exit status
  *
@@ -25,6 +27,7 @@
 #include "evring/modules.h"
 
 #include <getopt.h>
+#include <sys/types.h>
 
 #define EVRINGD_EXIT_RUNTIME 1
 #define EVRINGD_EXIT_USAGE   2
@@ -44,7 +47,7 @@ struct service {
 	bool guard_set;
 	struct evr_conn_limits lim;
 	unsigned lim_set; /* bits of evd_limit_keys[] given with -o */
-	/* deploy_opts.c: -o NAME.log_conns: 0 the default, 1 on, 2 off */
+	/* deploy.c: -o NAME.log_conns: 0 the default, 1 on, 2 off */
 	uint8_t log_conns;
 };
 
@@ -86,10 +89,14 @@ struct daemon {
 	/* the listener lines, printed once every socket is open */
 	char (*lines)[160];
 	int nlines;
-	/* deploy_opts.c */
-	int log_format;	     /* enum evd_log_format */
-	int syslog_facility; /* -1: no syslog */
-	bool log_conns;	     /* --log-conns */
+	/* deploy.c */
+	int log_format;		  /* enum evd_log_format */
+	int syslog_facility;	  /* -1: no syslog */
+	bool log_conns;		  /* --log-conns */
+	const char *user, *group; /* --user, --group */
+	uid_t run_uid;		  /* resolved by privs.c */
+	gid_t run_gid;
+	char run_user[64];
 };
 
 /* options.c: 0, 1 when done (--help, --version printed), or -errno. */
@@ -101,9 +108,12 @@ int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
  * per socket. 0 or -errno (logged). */
 int evd_start_listeners(struct daemon *d);
 
-/* deploy_opts.c: options with getopt values from EVD_OPT_DEPLOY up,
- * handled by evd_deploy_option(); their help; the -o keys every service
- * takes (evd_deploy_service_option: -ENOENT when key is not one). */
+/* deploy.c: options with getopt values from EVD_OPT_DEPLOY up, handled
+ * by evd_deploy_option(); their help; the -o keys every service takes
+ * (evd_deploy_service_option: -ENOENT when key is not one). main() calls
+ * evd_deploy_prepare() once the command line is read, before the loop is
+ * made, and evd_deploy_ready() once every listener is open, before the
+ * loop runs; both return 0 or -errno (logged; -EINVAL: usage). */
 #define EVD_OPT_DEPLOY 1024
 extern const struct option evd_deploy_opts[];
 extern const char evd_deploy_usage[];
@@ -111,6 +121,13 @@ void evd_deploy_init(struct daemon *d);
 int evd_deploy_option(struct daemon *d, int opt, const char *arg);
 int evd_deploy_service_option(struct daemon *d, struct service *s,
 			      const char *key, const char *value);
+int evd_deploy_prepare(struct daemon *d);
+int evd_deploy_ready(struct daemon *d);
+
+/* privs.c: look --user and --group up (at start); switch to them, or
+ * drop capabilities, once bound. */
+int evd_privs_resolve(struct daemon *d);
+int evd_privs_drop(struct daemon *d);
 
 /* logging.c */
 enum evd_log_format {

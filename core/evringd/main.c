@@ -144,6 +144,12 @@ int main(int argc, char **argv)
 					: EVRINGD_EXIT_RUNTIME;
 	}
 	evd_log_start(&d);
+	err = evd_deploy_prepare(&d);
+	if (err) {
+		daemon_fini(&d);
+		return err == -EINVAL ? EVRINGD_EXIT_USAGE
+				      : EVRINGD_EXIT_RUNTIME;
+	}
 	raise_nofile();
 	err = evr_loop_new(&d.loop, &d.lo);
 	if (err < 0) {
@@ -157,6 +163,8 @@ int main(int argc, char **argv)
 	err = signals_start(&d);
 	if (!err)
 		err = evd_start_listeners(&d);
+	if (!err)
+		err = evd_deploy_ready(&d);
 	if (err) {
 		daemon_fini(&d);
 		return err == -EINVAL ? EVRINGD_EXIT_USAGE

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * deploy_opts.c - the options evringd takes to run as a system service:
- * where log lines go, the connection log.
+ * deploy.c - evringd as a system service: the options it takes for that
+ * (where log lines go, the connection log, the user to run as) and the
+ * steps main() takes around binding.
  *
- * They have their own getopt_long table (values from EVD_OPT_DEPLOY up)
- * that options.c appends to its own, their own lines of help, and the -o
- * keys every service takes (log_conns). Errors are usage errors, logged
- * here with the option they are about (evd_usage_error).
+ * The options have their own getopt_long table (values from
+ * EVD_OPT_DEPLOY up) that options.c appends to its own, their own lines of
+ * help, and the -o keys every service takes (log_conns). Errors are usage
+ * errors, logged here with the option they are about (evd_usage_error).
+ *
+ * Steps: evd_deploy_prepare() before anything is bound (look the user up),
+ * evd_deploy_ready() once every socket is open (drop privileges).
  */
 #include "evringd.h"
 
@@ -18,12 +22,16 @@ enum {
 	OPT_LOG_FORMAT = EVD_OPT_DEPLOY,
 	OPT_SYSLOG,
 	OPT_LOG_CONNS,
+	OPT_USER,
+	OPT_GROUP,
 };
 
 const struct option evd_deploy_opts[] = {
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "syslog", optional_argument, NULL, OPT_SYSLOG },
 	{ "log-conns", no_argument, NULL, OPT_LOG_CONNS },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "group", required_argument, NULL, OPT_GROUP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -41,6 +49,13 @@ const char evd_deploy_usage[] =
     "                        service, duration, bytes in and out, how it\n"
     "                        ended (at most 100 per second); per service:\n"
     "                        -o NAME.log_conns=on|off\n"
+    "\n"
+    "Privileges:\n"
+    "      --user USER       started as root: once every socket is bound,\n"
+    "                        run as USER (its groups, its uid; no\n"
+    "                        capability is kept)\n"
+    "      --group GROUP     with --user: run with this group instead of\n"
+    "                        USER's\n"
     "\n";
 
 void evd_deploy_init(struct daemon *d)
@@ -72,6 +87,12 @@ int evd_deploy_option(struct daemon *d, int opt, const char *arg)
 	case OPT_LOG_CONNS:
 		d->log_conns = true;
 		return 0;
+	case OPT_USER:
+		d->user = arg;
+		return 0;
+	case OPT_GROUP:
+		d->group = arg;
+		return 0;
 	}
 	return evd_usage_error("unknown option");
 }
@@ -102,4 +123,14 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int evd_deploy_prepare(struct daemon *d)
+{
+	return evd_privs_resolve(d);
+}
+
+int evd_deploy_ready(struct daemon *d)
+{
+	return evd_privs_drop(d);
 }
