@@ -16,6 +16,9 @@
  * everything written goes to a scratch directory under /tmp, removed
  * afterwards.
  *
+ * Man pages: docs/man/ renders without a warning (mandoc -T lint, man
+ * --warnings), and evring(3) names every function of the public headers.
+ *
  * Signals: SIGHUP and SIGUSR2, which service managers and operators send,
  * never kill evringd.
  */
@@ -174,6 +177,9 @@ Test(install, lays_out_library_headers_programs_and_pc, .timeout = 180,
 		PREFIX "/lib/pkgconfig/evring.pc",
 		PREFIX "/sbin/evringd",
 		PREFIX "/bin/evring-bench",
+		PREFIX "/share/man/man8/evringd.8",
+		PREFIX "/share/man/man1/evring-bench.1",
+		PREFIX "/share/man/man3/evring.3",
 	};
 	static char out[8192];
 	char so[32];
@@ -567,4 +573,43 @@ Test(privileges, another_user_without_root_exits_1)
 	cr_assert_eq(rc, 1, "%s", out);
 	cr_assert(strstr(out, "--user root: evringd runs as uid"), "%s", out);
 	cr_assert_null(strstr(out, "listen "), "it bound: %s", out);
+}
+
+/* ---- man pages ---- */
+
+Test(man, pages_render_without_warnings, .timeout = 60)
+{
+	static char out[16384];
+	int rc;
+
+	need_tools("mandoc man");
+	rc = sh(out, sizeof(out),
+		"cd '%s/docs/man' && n=0 && for p in *.[1-8]; do "
+		"n=$((n + 1)); mandoc -T lint -W warning $p || exit 1; "
+		"LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $p 2>&1 "
+		">/dev/null || exit 1; done; echo pages=$n",
+		src_dir());
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert_str_eq(out, "pages=3\n", "warnings, or not the 3 pages:\n%s",
+			 out);
+}
+
+/* Every evr_ function the public headers declare is on evring(3). */
+Test(man, evring_3_names_every_public_function)
+{
+	static char out[16384];
+	int rc;
+
+	if (!src_dir())
+		cr_skip_test("not run from the source tree (set EVRING_SRC)");
+	rc = sh(out, sizeof(out),
+		"cd '%s' && sed -n 's/^[a-z][^(]*[ "
+		"*]\\(evr_[a-z0-9_]*\\)(.*/\\1/p' "
+		"core/evring.h protocols/modules.h protocols/line.h "
+		"protocols/daytime.h | sort -u | while read f; do "
+		"grep -q \"^\\.Fn $f\\( \\|$\\)\" docs/man/evring.3 || echo "
+		"\"missing: $f\"; done; echo checked",
+		src_dir());
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_assert_str_eq(out, "checked\n", "%s", out);
 }
