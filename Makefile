@@ -5,6 +5,7 @@
 #                        build/evring-bench (never installs anything)
 #   make install         copy them, the headers, evring.pc and the man pages
 #                        under DESTDIR/PREFIX; make uninstall removes them
+#   make install-systemd the unit files of docs/systemd/
 #   make run             install what is missing, build, start evringd
 #   make test            install what is missing, build, run every test
 #                        (both backends); ends with "N passed, N failed,
@@ -103,7 +104,7 @@ EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
 
 .PHONY: all deps run test test-build examples clean check check-layers \
 	check-format format bench bench-quick peers valgrind soak install \
-	uninstall check-buildflags
+	uninstall install-systemd check-buildflags
 
 all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
 	$(BUILD)/evringd $(BUILD)/evring-bench
@@ -115,7 +116,7 @@ all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
 BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
 RUN_PKGS := netbase tzdata
 TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
-	pkg-config binutils dpkg-dev
+	pkg-config binutils dpkg-dev mandoc man-db systemd
 
 # $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
 # installed when INSTALL is 1 and we are root; otherwise the apt-get
@@ -217,6 +218,10 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL ?= install
 
 MAN_PAGES := $(wildcard docs/man/*.[1-8])
+# Unit files: not part of install (a package puts them where its systemd
+# looks); make install-systemd writes them with ExecStart in $(SBINDIR).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := $(wildcard docs/systemd/*.service docs/systemd/*.socket)
 
 # The paths install writes, relative to DESTDIR; uninstall removes these.
 INSTALLED = $(LIBDIR)/libevring.a $(LIBDIR)/$(SHLIB) $(LIBDIR)/$(SONAME) \
@@ -253,8 +258,18 @@ install: all
 
 uninstall: FORCE
 	$(call say,RM,$(DESTDIR)$(PREFIX))
-	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED)) \
+		$(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
 	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/evring 2>/dev/null || true
+
+install-systemd: FORCE
+	$(call say,INSTALL,$(DESTDIR)$(SYSTEMDUNITDIR))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)for u in $(UNITS); do \
+		t=$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
+		sed 's|/usr/sbin/evringd|$(SBINDIR)/evringd|g' $$u >$$t && \
+		chmod 0644 $$t || exit 1; \
+	done
 
 FORCE:
 
@@ -469,8 +484,9 @@ check:
 # io_uring_enter), so the io_uring suites are left to `make check`.
 VG_BUILD := build/vg
 # Tests of timing or CPU use (valgrind slows the code 20-50x) and of
-# privilege changes are left out, and so is the install suite (it runs
-# make and cc); they run in `make test` and `make check`.
+# privilege changes are left out, and so are the suites that run other
+# programs (install: make and cc; man: mandoc; units: systemd-analyze);
+# they run in `make test` and `make check`.
 VG_SKIP := !(privileged_*|emfile_*|dribbling_*)
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite
@@ -488,7 +504,7 @@ valgrind:
 		EVRING_WRAP="$(VALGRIND)" \
 			$(VALGRIND) --trace-children=yes \
 			--trace-children-skip='*valgrind*' $$t --short-filename \
-			--filter '!(*_io_uring|backend_*|install)/$(VG_SKIP)' \
+			--filter '!(*_io_uring|backend_*|install|man|units)/$(VG_SKIP)' \
 			|| failed="$$failed $$(basename $$t)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \

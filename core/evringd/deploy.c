@@ -9,8 +9,11 @@
  * help, and the -o keys every service takes (log_conns). Errors are usage
  * errors, logged here with the option they are about (evd_usage_error).
  *
- * Steps: evd_deploy_prepare() before anything is bound (look the user up),
- * evd_deploy_ready() once every socket is open (drop privileges).
+ * Steps: evd_deploy_prepare() before anything is bound (read what systemd
+ * passed, look the user up), evd_deploy_ready() once every socket is open
+ * (drop privileges, then tell systemd), evd_deploy_stopping() when a
+ * signal stops evringd, evd_deploy_reloading() and evd_deploy_reloaded()
+ * around a reload.
  */
 #include "evringd.h"
 
@@ -127,10 +130,31 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 
 int evd_deploy_prepare(struct daemon *d)
 {
+	evd_notify_init();
 	return evd_privs_resolve(d);
 }
 
 int evd_deploy_ready(struct daemon *d)
 {
-	return evd_privs_drop(d);
+	int err = evd_privs_drop(d);
+
+	if (err)
+		return err;
+	evd_notify_ready(d);
+	return 0;
+}
+
+void evd_deploy_stopping(struct daemon *d, bool drain)
+{
+	evd_notify_stopping(d, drain);
+}
+
+void evd_deploy_reloading(struct daemon *d)
+{
+	evd_notify_reloading(d);
+}
+
+void evd_deploy_reloaded(struct daemon *d)
+{
+	evd_notify_ready(d);
 }

@@ -12,6 +12,8 @@
  *			main.c takes before binding and once bound
  *	logging.c	where log lines go: journal, RFC 3339, syslog
  *	privs.c		dropping root after binding (--user, --group)
+ *	notify.c	sd_notify: READY, RELOADING, STOPPING, STATUS,
+ *			WATCHDOG
  *	listeners.c	binding the sockets, the listener lines on stdout
  *	main.c		the loop, signals, counters, exit status
  *
@@ -123,6 +125,21 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 			      const char *key, const char *value);
 int evd_deploy_prepare(struct daemon *d);
 int evd_deploy_ready(struct daemon *d);
+/* The drain (drain true) or the immediate stop begins. */
+void evd_deploy_stopping(struct daemon *d, bool drain);
+/* A reload begins; it is done (listeners open again). */
+void evd_deploy_reloading(struct daemon *d);
+void evd_deploy_reloaded(struct daemon *d);
+
+/* notify.c: read and unset $NOTIFY_SOCKET and $WATCHDOG_USEC (at start);
+ * READY=1 with STATUS and the watchdog timer (every listener open);
+ * RELOADING=1 with MONOTONIC_USEC; STOPPING=1. No-ops without
+ * $NOTIFY_SOCKET. */
+int evd_notify_init(void);
+bool evd_notify_enabled(void);
+void evd_notify_ready(struct daemon *d);
+void evd_notify_reloading(struct daemon *d);
+void evd_notify_stopping(struct daemon *d, bool drain);
 
 /* privs.c: look --user and --group up (at start); switch to them, or
  * drop capabilities, once bound. */

@@ -34,6 +34,7 @@ static void on_stop(struct evr_loop *l, int signo, void *arg)
 	struct evr_stats st;
 
 	evr_loop_stats(l, &st);
+	evd_deploy_stopping(d, !d->stop_signals && d->drain_ms);
 	if (d->stop_signals++ || !d->drain_ms) {
 		evr_log_info("%s: stopping now, closing %llu connections",
 			     strsignal(signo),
