@@ -79,7 +79,7 @@ struct evr_buf *evr__pool_get(struct evr__pool *p)
 {
 	struct evr_buf *b = p->free;
 
-	if (!b)
+	if (!b || EVR__FAULT(EVR__F_POOL))
 		return NULL;
 	p->free = b->next;
 	p->nfree--;

@@ -631,6 +631,13 @@ static void conn_release(struct evr_conn *c)
 
 	evr_timer_stop(l, &c->timer);
 	c->flags &= ~EVR__C_LINGER;
+	if (c->flags & EVR__C_RESET) {
+		/* bytes were thrown away: end with a reset, not a FIN the
+		 * peer would take for the end of a whole stream */
+		struct linger lin = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+	}
 	l->be_ops->conn_close(c);
 	if (c->refs == 0 && !(c->flags & EVR__C_ZOMBIE))
 		zombie_push(c);
@@ -988,6 +995,8 @@ void evr_abort(struct evr_conn *c, int err)
 	/* err marks an abort for the flush pass; keep the first reason */
 	if (!c->err)
 		c->err = err ? err : -ECONNABORTED;
+	if (c->wq_bytes || (c->flags & EVR__C_SENDING))
+		c->flags |= EVR__C_RESET;
 	wq_drop(c);
 	schedule_flush(c);
 }

@@ -146,6 +146,7 @@ struct evr_loop_opts {
 	X(udp_drop_port, counter, "dropped: source port 0 or a reflector")     \
 	X(udp_drop_addr, counter, "dropped: broadcast/multicast/unspecified")  \
 	X(udp_drop_rate, counter, "dropped: the source's bucket was empty")    \
+	X(udp_drop_loop, counter, "dropped: our own reply coming back")        \
 	X(udp_capped, counter, "replies cut to the amplification cap")         \
 	X(udp_trunc, counter, "dropped: larger than a receive buffer")         \
 	X(udp_tx_drop, counter, "replies dropped: socket or queue full")       \
@@ -375,8 +376,14 @@ struct evr_udp_guard {
 	/* Source addresses tracked by the buckets (default 4096): a fixed
 	 * table, so memory stays flat under a flood from many sources. */
 	uint32_t sources;
-	/* A reply is at most this many times its request (default 1: never
-	 * larger than the request); longer replies are cut to it.
+	/* A reply to a datagram (sent from within on_datagram to its sender)
+	 * is at most this many times the request, counted in bytes on the
+	 * wire: payload plus 28 bytes of IPv4 and UDP headers, or 48 of
+	 * IPv6 and UDP. Default 3: enough for daytime's line to a 1-byte
+	 * request (about 2.5x) and time's 4 bytes to an empty datagram
+	 * (1.14x), while chargen, 358.8x in US-CERT TA14-017A, is held to
+	 * 3x. A longer reply is not sent at all (a cut reply is useless to
+	 * the client): it is counted in udp_capped and logged.
 	 * EVR_UDP_UNLIMITED turns the cap off. */
 	uint32_t amplification;
 };
@@ -407,10 +414,13 @@ struct evr_loop *evr_udp_loop(const struct evr_udp *u);
 
 /*
  * Send len bytes of b at b->data + off as one datagram to peer: takes a
- * reference, copies nothing. From within on_datagram the reply is capped by
- * the guard's amplification limit. UDP never blocks: when the socket or the
- * send queue is full the datagram is dropped and counted. Returns 0,
- * -EMSGSIZE, -EINVAL, -ENOMEM.
+ * reference, copies nothing. A reply from within on_datagram to the
+ * sender over the guard's amplification limit is not sent (-EMSGSIZE,
+ * counted in udp_capped, logged at most once per 10 s); see
+ * evr_udp_reply_max(). UDP never blocks: when the socket or the send queue
+ * is full the datagram is dropped and counted. Returns 0, -EMSGSIZE (over
+ * the limit, or over 65507 bytes to IPv4, 65527 to IPv6), -EINVAL,
+ * -ENOMEM.
  */
 int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 		     size_t len, const struct sockaddr *peer,
@@ -419,6 +429,12 @@ int evr_udp_send(struct evr_udp *u, struct evr_buf *b,
 		 const struct sockaddr *peer, socklen_t peerlen);
 int evr_udp_send_copy(struct evr_udp *u, const void *p, size_t len,
 		      const struct sockaddr *peer, socklen_t peerlen);
+
+/* Inside on_datagram: the longest reply payload to the datagram's sender
+ * that the amplification limit lets through (chargen chooses its length
+ * with it). Elsewhere: the longest datagram payload of the socket's
+ * family. */
+size_t evr_udp_reply_max(const struct evr_udp *u);
 
 /* ------------------------------------------------------------------ */
 /* Outbound connections                                                */

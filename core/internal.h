@@ -125,6 +125,7 @@ enum {
 	EVR__C_PAUSED_ALL = 1 << 10,  /* on loop->paused_all: over budget */
 	EVR__C_CONNECTING = 1 << 11,  /* outbound, not yet connected */
 	EVR__C_PAUSED_USER = 1 << 12, /* reading paused by the module */
+	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -297,17 +298,27 @@ void evr__ratelimits_flush(struct evr_loop *l);
 
 /* ---- UDP (udp.c) ---- */
 
+/* A source address as limits count it: the family, then the IPv4 address
+ * or the IPv6 /64 (IPv4-mapped IPv6 counts as IPv4). */
+#define EVR__SRCKEY_LEN 17
+
+/* A source's entry in a UDP socket's table (udp.c). */
 struct evr__bucket {
-	uint8_t key[17]; /* family, address (IPv6: the /64) */
+	uint8_t key[EVR__SRCKEY_LEN];
 	uint8_t used;
-	uint32_t mtokens; /* thousandths of a token */
-	uint64_t last;	  /* ms of the last refill */
+	uint32_t mtokens;   /* thousandths of a token */
+	uint32_t slot;	    /* in the sketch of evicted debts */
+	uint64_t last;	    /* ms of the last refill */
+	uint64_t seen;	    /* ms of the last datagram: eviction order */
+	uint64_t reply_sig; /* port and payload of our last reply; 0: none */
+	uint64_t reply_at;  /* ms it was sent */
 };
 
 enum evr__udp_drop {
 	EVR__UDP_DROP_PORT,
 	EVR__UDP_DROP_ADDR,
 	EVR__UDP_DROP_RATE,
+	EVR__UDP_DROP_LOOP,
 	EVR__UDP_CAPPED,
 	EVR__UDP_TRUNC,
 	EVR__UDP_TX_DROP,
@@ -320,9 +331,13 @@ struct evr_udp {
 	struct evr__svc svc; /* first: svc->release frees the socket */
 	int fd;
 	bool closing;
-	bool armed;	  /* a receive is armed (io_uring) / registered */
-	bool starved;	  /* on loop->udp_starved */
-	bool in_handler;  /* inside on_datagram: replies are capped */
+	bool armed;   /* a receive is armed (io_uring) / registered */
+	bool starved; /* on loop->udp_starved */
+	/* inside on_datagram: the sender's entry and address (replies to it
+	 * are capped and remembered) */
+	struct evr__bucket *cur;
+	const struct sockaddr *cur_peer;
+	socklen_t cur_peerlen;
 	bool dirty;	  /* on the loop's UDP flush list */
 	uint32_t req_len; /* size of the datagram being handled */
 	struct evr_udp_guard guard;
@@ -330,7 +345,9 @@ struct evr_udp {
 	uint32_t ndeny;
 	struct evr__bucket *buckets;
 	uint32_t nbuckets; /* a power of two */
-	uint64_t seed;
+	uint32_t *sketch;  /* when evicted sources' buckets are full again */
+	uint32_t nsketch;  /* a power of two */
+	uint64_t seed, seed2;
 	struct evr__ratelimit rl[EVR__UDP__COUNT];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -352,7 +369,7 @@ struct evr__source {
 	struct evr__source *next;
 	uint32_t count;
 	uint32_t hash;
-	uint8_t key[17]; /* family, then the address (IPv6: its /64) */
+	uint8_t key[EVR__SRCKEY_LEN];
 };
 
 struct evr__sources {
@@ -361,6 +378,13 @@ struct evr__sources {
 	uint32_t n;
 	uint64_t seed;
 };
+
+/* The key of sa (-EAFNOSUPPORT for another family), and its hash under a
+ * secret seed (so that chosen addresses cannot pile up in one bucket). */
+int evr__source_key(const struct sockaddr *sa, uint8_t key[EVR__SRCKEY_LEN]);
+uint32_t evr__source_hash(uint64_t seed, const uint8_t key[EVR__SRCKEY_LEN]);
+/* A random seed (never 0); salt makes up for a getrandom() that fails. */
+uint64_t evr__random_seed(const void *salt);
 
 /* The entry of the peer of fd with its count raised; NULL with *err set
  * (-ENOMEM, or the getpeername error). */
@@ -433,6 +457,15 @@ uint64_t evr__now_ms(void);
 
 /* ---- fault injection (fault.c), for tests ---- */
 
+/*
+ * Injection points. Each acts at one place per backend, outside the code
+ * that ships: io_uring filters completions between the CQ and their
+ * handlers (fault_dispatch in backend/uring.c); epoll makes its system
+ * calls through evr__sys, a table that points at fault wrappers while a
+ * point is set (SQLite's aSyscall[] is the model). Allocation, the pool
+ * and short sends act where the core allocates, hands out pool buffers and
+ * gathers a send.
+ */
 enum evr__fault_point {
 	EVR__F_ALLOC,	   /* evr__malloc/evr__calloc return NULL */
 	EVR__F_ACCEPT,	   /* an accept fails with err */
@@ -465,6 +498,16 @@ size_t evr__fault_cut(enum evr__fault_point p, size_t len);
 #define EVR__FAULT(p) (EVR_UNLIKELY(evr__faults_on) ? evr__fault_hit(p) : 0)
 #define EVR__FAULT_CUT(p, len)                                                 \
 	(EVR_UNLIKELY(evr__faults_on) ? evr__fault_cut(p, len) : (len))
+
+/* The system calls of the epoll backend: the real ones, or fault wrappers
+ * while a point is set. */
+struct evr__syscalls {
+	int (*accept4)(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+	ssize_t (*recv)(int fd, void *p, size_t n, int flags);
+	ssize_t (*sendmsg)(int fd, const struct msghdr *m, int flags);
+};
+
+extern struct evr__syscalls evr__sys;
 
 /* Shorten an iovec array of *cnt entries to at most limit bytes. */
 static inline size_t evr__iov_cut(struct iovec *iov, int *cnt, size_t limit)

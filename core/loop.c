@@ -190,6 +190,15 @@ out_free:
 
 static void signals_fini(struct evr_loop *l);
 
+/* Receives wait for buffers and some are free: the next refill pass
+ * restarts more of them, so the loop must not sleep meanwhile (no
+ * connection with data waiting may wait while free buffers exist). */
+static bool refill_pending(const struct evr_loop *l)
+{
+	return (l->pool.nfree && !evr__list_empty(&l->starved)) ||
+	       (l->upool.nfree && !evr__list_empty(&l->udp_starved));
+}
+
 static bool loop_done(const struct evr_loop *l)
 {
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
@@ -219,12 +228,13 @@ int evr_loop_run(struct evr_loop *l)
 		if (loop_done(l))
 			break;
 		timeout = evr__timers_next(l);
-		if (l->flush_head || timeout > INT32_MAX)
-			timeout = l->flush_head ? 0 : INT32_MAX;
+		if (l->flush_head || refill_pending(l))
+			timeout = 0;
+		else if (timeout > INT32_MAX)
+			timeout = INT32_MAX;
 		err = l->be_ops->poll(l, (int)timeout);
 		if (err < 0)
 			break;
-		l->now = evr__now_ms();
 		evr__timers_run(l);
 	}
 	l->be_ops->submit(l);

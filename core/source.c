@@ -19,20 +19,20 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#define KEYLEN 17
+#define KEYLEN EVR__SRCKEY_LEN
 
-static int make_key(const struct sockaddr_storage *ss, uint8_t key[KEYLEN])
+int evr__source_key(const struct sockaddr *sa, uint8_t key[KEYLEN])
 {
 	memset(key, 0, KEYLEN);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
 
 		key[0] = 4;
 		memcpy(key + 1, &in->sin_addr, 4);
 		return 0;
 	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
 
 		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
 			key[0] = 4;
@@ -46,7 +46,7 @@ static int make_key(const struct sockaddr_storage *ss, uint8_t key[KEYLEN])
 	return -EAFNOSUPPORT;
 }
 
-static uint32_t hash_key(uint64_t seed, const uint8_t key[KEYLEN])
+uint32_t evr__source_hash(uint64_t seed, const uint8_t key[KEYLEN])
 {
 	uint64_t a, b, h;
 
@@ -61,6 +61,15 @@ static uint32_t hash_key(uint64_t seed, const uint8_t key[KEYLEN])
 	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
 	return (uint32_t)(h ^ (h >> 31));
+}
+
+uint64_t evr__random_seed(const void *salt)
+{
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)(uintptr_t)salt ^ evr__now_ms();
+	return seed ? seed : 1;
 }
 
 static int grow(struct evr__sources *t)
@@ -98,14 +107,14 @@ struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err)
 		*err = -errno;
 		return NULL;
 	}
-	*err = make_key(&ss, key);
+	*err = evr__source_key((struct sockaddr *)&ss, key);
 	if (*err)
 		return NULL;
-	if (!t->seed && getrandom(&t->seed, sizeof(t->seed), 0) < 0)
-		t->seed = (uint64_t)(uintptr_t)t ^ evr__now_ms();
+	if (!t->seed)
+		t->seed = evr__random_seed(t);
 	if (t->n >= t->nb && (*err = grow(t)) < 0)
 		return NULL;
-	h = hash_key(t->seed, key);
+	h = evr__source_hash(t->seed, key);
 	for (s = t->b[h & (t->nb - 1)]; s; s = s->next)
 		if (s->hash == h && !memcmp(s->key, key, KEYLEN))
 			break;

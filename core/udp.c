@@ -13,12 +13,15 @@
  *     and the ports the server serves itself (two such services would
  *     answer each other forever);
  *   - broadcast, multicast and unspecified source addresses;
+ *   - our own last reply to a source coming back from it (two servers
+ *     forged into answering each other);
  *   - sources whose token bucket is empty (replies per second per address,
  *     in a fixed-size table: a flood from many sources cannot grow memory,
- *     it only evicts);
- * and replies from within on_datagram are cut to the amplification limit
- * (by default never larger than the request). Each kind of drop is counted;
- * the first of each kind in an interval is logged, the rest only counted.
+ *     it only evicts, and evicting refills nobody's bucket);
+ * and a reply from within on_datagram longer on the wire than the
+ * amplification limit allows is not sent at all (a cut reply is useless to
+ * a client). Each kind of drop is counted; the first of each kind in an
+ * interval is logged, the rest only counted.
  */
 #include "internal.h"
 
@@ -27,14 +30,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
-#define DROP_LOG_MS	10000
-#define RATE_DEFAULT	100
-#define BURST_DEFAULT	200
-#define SOURCES_DEFAULT 4096
-#define UDP_PAYLOAD_MAX 65507 /* IPv4: 65535 - 20 (IP) - 8 (UDP) */
+#define DROP_LOG_MS	      10000
+#define RATE_DEFAULT	      100
+#define BURST_DEFAULT	      200
+#define SOURCES_DEFAULT	      4096
+#define AMPLIFICATION_DEFAULT 3
+/* The largest payloads: 65535 - 20 (IPv4) - 8 (UDP); an IPv6 payload
+ * length of 65535 - 8 (UDP), jumbograms aside. */
+#define UDP_PAYLOAD_MAX4 65507
+#define UDP_PAYLOAD_MAX6 65527
+/* Bytes on the wire besides the payload: IPv4 20 + UDP 8; IPv6 40 + 8. */
+#define UDP_HDR4 28
+#define UDP_HDR6 48
 
 /* Ports of services that answer a datagram unsolicited: answering them
  * starts a loop or reflects (RFC 862 echo, RFC 867 daytime, RFC 865 qotd,
@@ -47,7 +56,9 @@ static const char *const drop_what[EVR__UDP__COUNT] = {
 	[EVR__UDP_DROP_ADDR] = "broadcast, multicast or unspecified source "
 			       "address",
 	[EVR__UDP_DROP_RATE] = "the source is over its reply rate",
-	[EVR__UDP_CAPPED] = "reply cut to the amplification limit",
+	[EVR__UDP_DROP_LOOP] = "our own reply came back (another server "
+			       "answering us)",
+	[EVR__UDP_CAPPED] = "reply over the amplification limit, not sent",
 	[EVR__UDP_TRUNC] = "datagram larger than a receive buffer",
 	[EVR__UDP_TX_DROP] = "reply dropped: socket send queue full",
 };
@@ -112,83 +123,154 @@ static bool addr_special(const struct sockaddr *sa)
 	return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_MULTICAST(a);
 }
 
-static void source_key(const struct sockaddr *sa, uint8_t key[17])
-{
-	memset(key, 0, 17);
-	if (sa->sa_family == AF_INET) {
-		key[0] = 4;
-		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return;
-	}
-	const struct in6_addr *a =
-	    &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(a)) {
-		key[0] = 4;
-		memcpy(key + 1, &a->s6_addr[12], 4);
-	} else {
-		key[0] = 6;
-		memcpy(key + 1, a, 8); /* one subscriber holds a /64 */
-	}
-}
-
-static uint32_t key_hash(uint64_t seed, const uint8_t key[17])
-{
-	uint64_t a, b, h = seed ^ key[0];
-
-	memcpy(&a, key + 1, 8);
-	memcpy(&b, key + 9, 8);
-	h ^= a;
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-	h ^= b + (h >> 31);
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	return (uint32_t)(h ^ (h >> 31));
-}
+/* ---- per-source state: token buckets and the last reply ---- */
 
 /*
- * Take a token from the source's bucket. The table is 2-way set
- * associative; a source that finds no entry evicts the one of its set
- * refilled longest ago and starts with a full bucket (an attacker who
- * churns sources only evicts, it never gains memory).
+ * One entry per source address (IPv6: its /64) in a fixed 2-way set
+ * associative table: a flood from many sources cannot grow memory. A source
+ * that finds no entry takes the one of its set used longest ago. What the
+ * evicted source still owed (the time its bucket would be full again) goes
+ * into a sketch, a flat array indexed by a second hash and merged by
+ * maximum, and a source entering the table starts from its sketch slot: so
+ * churning sources through the table never refills anyone's bucket. (The
+ * price: a newcomer that shares a slot with a source that emptied its
+ * bucket starts as empty, for at most burst / rate seconds.)
  */
-static bool bucket_take(struct evr_udp *u, const struct sockaddr *peer)
+static uint32_t full_at(const struct evr_udp *u, const struct evr__bucket *b)
 {
-	uint64_t now = u->svc.loop->now;
-	struct evr__bucket *set, *b;
-	uint8_t key[17];
-	uint32_t h;
+	uint64_t missing = (uint64_t)u->guard.burst * 1000u - b->mtokens;
 
-	if (u->guard.rate == EVR_UDP_UNLIMITED)
-		return true;
-	source_key(peer, key);
-	h = key_hash(u->seed, key) & (u->nbuckets - 2);
-	set = &u->buckets[h];
-	if (set[0].used && !memcmp(set[0].key, key, 17))
-		b = &set[0];
-	else if (set[1].used && !memcmp(set[1].key, key, 17))
-		b = &set[1];
-	else {
-		b = !set[0].used		 ? &set[0]
-		    : !set[1].used		 ? &set[1]
-		    : set[0].last <= set[1].last ? &set[0]
-						 : &set[1];
-		memcpy(b->key, key, 17);
-		b->used = 1;
-		b->mtokens = u->guard.burst * 1000u;
-		b->last = now;
-	}
+	return (uint32_t)(b->last +
+			  (missing + u->guard.rate - 1) / u->guard.rate);
+}
+
+static void refill(struct evr_udp *u, struct evr__bucket *b, uint64_t now)
+{
+	uint64_t cap = (uint64_t)u->guard.burst * 1000u;
+
 	if (now > b->last) {
 		uint64_t add = (now - b->last) * u->guard.rate; /* milli */
-		uint64_t cap = (uint64_t)u->guard.burst * 1000u;
 
 		b->mtokens =
 		    (uint32_t)(b->mtokens + add > cap ? cap : b->mtokens + add);
 		b->last = now;
 	}
+}
+
+static struct evr__bucket *bucket_get(struct evr_udp *u,
+				      const struct sockaddr *peer)
+{
+	uint64_t now = u->svc.loop->now;
+	bool limited = u->guard.rate != EVR_UDP_UNLIMITED;
+	uint8_t key[EVR__SRCKEY_LEN];
+	struct evr__bucket *set, *b;
+
+	evr__source_key(peer, key);
+	set = &u->buckets[evr__source_hash(u->seed, key) & (u->nbuckets - 2)];
+	for (int i = 0; i < 2; i++) {
+		if (set[i].used && !memcmp(set[i].key, key, EVR__SRCKEY_LEN)) {
+			set[i].seen = now;
+			return &set[i];
+		}
+	}
+	b = !set[0].used		 ? &set[0]
+	    : !set[1].used		 ? &set[1]
+	    : set[0].seen <= set[1].seen ? &set[0]
+					 : &set[1];
+	if (b->used && limited) {
+		uint32_t *slot = &u->sketch[b->slot];
+
+		refill(u, b, now);
+		if ((int32_t)(full_at(u, b) - *slot) > 0)
+			*slot = full_at(u, b);
+	}
+	memset(b, 0, sizeof(*b));
+	memcpy(b->key, key, EVR__SRCKEY_LEN);
+	b->used = 1;
+	b->seen = b->last = now;
+	b->mtokens = u->guard.burst * 1000u;
+	if (limited) {
+		uint32_t full;
+		int32_t owed;
+
+		b->slot = evr__source_hash(u->seed2, key) & (u->nsketch - 1);
+		full = u->sketch[b->slot];
+		owed = (int32_t)(full - (uint32_t)now);
+		if (owed > 0)
+			b->mtokens =
+			    (uint64_t)owed * u->guard.rate >= b->mtokens
+				? 0
+				: b->mtokens - (uint32_t)owed * u->guard.rate;
+	}
+	return b;
+}
+
+static bool bucket_take(struct evr_udp *u, struct evr__bucket *b)
+{
+	if (u->guard.rate == EVR_UDP_UNLIMITED)
+		return true;
+	refill(u, b, u->svc.loop->now);
 	if (b->mtokens < 1000)
 		return false;
 	b->mtokens -= 1000;
 	return true;
+}
+
+/*
+ * Two servers that answer datagrams, forged into talking to each other
+ * (each "replying" to the other's port), would go on for ever, slowed only
+ * by the rate limit. Each remembers the last reply it sent to a source:
+ * its port and a hash of its payload. A datagram from that port with that
+ * payload within EVR__UDP_LOOP_MS is our own reply coming back: dropped,
+ * which ends the exchange within a round or two whatever the two services
+ * are (echo returns a reply as it is; daytime and time repeat within their
+ * second; chargen sees its own line come back from an echo).
+ *
+ * A client that sends the same payload again and again looks the same, so
+ * the rule applies only to peers whose port lies outside the kernel's
+ * ephemeral range (net.ipv4.ip_local_port_range): clients send from there,
+ * servers answer from ports they were given. Two servers both bound to
+ * ports of the ephemeral range are left to the rate limit.
+ */
+#define EVR__UDP_LOOP_MS 1000
+
+static bool ephemeral_port(uint16_t port)
+{
+	static uint16_t lo, hi;
+
+	if (EVR_UNLIKELY(!lo)) {
+		FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+		unsigned a = 32768, b = 60999; /* the kernel's default */
+
+		if (f) {
+			if (fscanf(f, "%u %u", &a, &b) != 2 || !a || a > b ||
+			    b > 65535)
+				a = 32768, b = 60999;
+			fclose(f);
+		}
+		hi = (uint16_t)b;
+		lo = (uint16_t)a;
+	}
+	return port >= lo && port <= hi;
+}
+
+static uint64_t reply_sig(uint16_t port, const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ port ^ ((uint64_t)len << 16);
+	size_t n = len < 64 ? len : 64;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ULL; /* FNV-1a */
+	return h | 1; /* 0: no reply recorded */
+}
+
+static bool our_reply(const struct evr_udp *u, const struct evr__bucket *b,
+		      uint16_t port, const struct evr_buf *buf)
+{
+	uint64_t now = u->svc.loop->now;
+
+	return b->reply_sig && now - b->reply_at < EVR__UDP_LOOP_MS &&
+	       b->reply_sig == reply_sig(port, buf->data, buf->len);
 }
 
 void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
@@ -196,6 +278,8 @@ void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
 		       bool truncated)
 {
 	struct evr_stats *st = &u->svc.loop->st;
+	struct evr__bucket *src;
+	uint16_t port = peer_port(peer);
 
 	st->udp_rx++;
 	if (EVR_UNLIKELY(truncated)) {
@@ -203,21 +287,27 @@ void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
 		drop_log(u, EVR__UDP_TRUNC, peer);
 	} else if (u->closing) {
 		/* closed meanwhile: not answered */
-	} else if (EVR_UNLIKELY(port_denied(u, peer_port(peer)))) {
+	} else if (EVR_UNLIKELY(port_denied(u, port))) {
 		st->udp_drop_port++;
 		drop_log(u, EVR__UDP_DROP_PORT, peer);
 	} else if (EVR_UNLIKELY(!u->guard.allow_special_addrs &&
 				addr_special(peer))) {
 		st->udp_drop_addr++;
 		drop_log(u, EVR__UDP_DROP_ADDR, peer);
-	} else if (!bucket_take(u, peer)) {
+	} else if (EVR_UNLIKELY(
+		       our_reply(u, src = bucket_get(u, peer), port, b))) {
+		st->udp_drop_loop++;
+		drop_log(u, EVR__UDP_DROP_LOOP, peer);
+	} else if (!bucket_take(u, src)) {
 		st->udp_drop_rate++;
 		drop_log(u, EVR__UDP_DROP_RATE, peer);
 	} else {
-		u->in_handler = true;
+		u->cur = src;
+		u->cur_peer = peer;
+		u->cur_peerlen = peerlen;
 		u->req_len = b->len;
 		u->svc.proto.p->on_datagram(u, b, peer, peerlen);
-		u->in_handler = false;
+		u->cur = NULL;
 	}
 	evr_buf_unref(b);
 }
@@ -279,6 +369,7 @@ static void udp_release(struct evr__svc *svc)
 		evr__ratelimit_fini(svc->loop, &u->rl[i]);
 	evr__list_del(&u->link);
 	free(u->buckets);
+	free(u->sketch);
 	free(u->be);
 	free(u);
 }
@@ -297,7 +388,7 @@ static int guard_resolve(struct evr_udp *u, const struct evr_udp_guard *g)
 	if (u->guard.burst > 4000000)
 		u->guard.burst = 4000000; /* milli-tokens fit 32 bits */
 	if (!u->guard.amplification)
-		u->guard.amplification = 1;
+		u->guard.amplification = AMPLIFICATION_DEFAULT;
 	u->nbuckets = 2;
 	while (u->nbuckets < (g->sources ? g->sources : SOURCES_DEFAULT) &&
 	       u->nbuckets < (1u << 22))
@@ -308,13 +399,21 @@ static int guard_resolve(struct evr_udp *u, const struct evr_udp_guard *g)
 	if (u->ndeny)
 		memcpy(u->deny, g->deny_ports, u->ndeny * sizeof(u->deny[0]));
 	u->guard.deny_ports = NULL;
-	if (u->guard.rate == EVR_UDP_UNLIMITED)
-		return 0;
+	/* the table serves the reply-loop rule even without a rate limit */
 	u->buckets = calloc(u->nbuckets, sizeof(*u->buckets));
 	if (!u->buckets)
 		return -ENOMEM;
-	if (getrandom(&u->seed, sizeof(u->seed), 0) < 0)
-		u->seed = (uint64_t)(uintptr_t)u ^ evr__now_ms();
+	u->seed = evr__random_seed(u);
+	u->seed2 = evr__random_seed(&u->seed);
+	if (u->guard.rate == EVR_UDP_UNLIMITED)
+		return 0;
+	u->nsketch = 2 * u->nbuckets;
+	u->sketch = calloc(u->nsketch, sizeof(*u->sketch));
+	if (!u->sketch) {
+		free(u->buckets);
+		u->buckets = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -481,10 +580,45 @@ struct evr_loop *evr_udp_loop(const struct evr_udp *u)
 	return u->svc.loop;
 }
 
+static bool ipv4_wire(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET ||
+	       IN6_IS_ADDR_V4MAPPED(
+		   &((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+static size_t payload_max(const struct sockaddr *sa)
+{
+	return ipv4_wire(sa) ? UDP_PAYLOAD_MAX4 : UDP_PAYLOAD_MAX6;
+}
+
+/* Inside on_datagram, the longest reply the amplification limit lets
+ * through to the datagram's sender: its request's bytes on the wire times
+ * the limit, less the headers of the reply. */
+static size_t reply_cap(const struct evr_udp *u)
+{
+	size_t hdr = ipv4_wire(u->cur_peer) ? UDP_HDR4 : UDP_HDR6;
+	uint64_t wire = ((uint64_t)u->req_len + hdr) * u->guard.amplification;
+	size_t max = payload_max(u->cur_peer);
+
+	if (u->guard.amplification == EVR_UDP_UNLIMITED)
+		return max;
+	return wire - hdr < max ? (size_t)(wire - hdr) : max;
+}
+
+size_t evr_udp_reply_max(const struct evr_udp *u)
+{
+	if (u->cur)
+		return reply_cap(u);
+	return u->addr.ss_family == AF_INET ? UDP_PAYLOAD_MAX4
+					    : UDP_PAYLOAD_MAX6;
+}
+
 int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 		     size_t len, const struct sockaddr *peer, socklen_t peerlen)
 {
 	struct evr_loop *l = u->svc.loop;
+	bool reply;
 	int err;
 
 	if (u->closing)
@@ -492,19 +626,25 @@ int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 	if (off > b->len || len > b->len - off ||
 	    peerlen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	if (u->in_handler && u->guard.amplification != EVR_UDP_UNLIMITED &&
-	    len > (uint64_t)u->req_len * u->guard.amplification) {
-		len = (uint64_t)u->req_len * u->guard.amplification;
+	reply = u->cur && peerlen == u->cur_peerlen &&
+		!memcmp(peer, u->cur_peer, peerlen);
+	if (reply && len > reply_cap(u)) {
 		l->st.udp_capped++;
 		drop_log(u, EVR__UDP_CAPPED, peer);
+		return -EMSGSIZE;
 	}
-	if (len > UDP_PAYLOAD_MAX)
+	if (len > payload_max(peer))
 		return -EMSGSIZE;
 	err = l->be_ops->udp_send(u, b, b->data + off, (uint32_t)len, peer,
 				  peerlen);
 	if (err < 0) {
 		evr__udp_tx_drop(u);
 		return err;
+	}
+	if (reply && !ephemeral_port(peer_port(peer))) {
+		u->cur->reply_sig =
+		    reply_sig(peer_port(peer), b->data + off, len);
+		u->cur->reply_at = l->now;
 	}
 	return 0;
 }
@@ -521,7 +661,7 @@ int evr_udp_send_copy(struct evr_udp *u, const void *p, size_t len,
 	struct evr_buf *b;
 	int err;
 
-	if (len > UDP_PAYLOAD_MAX)
+	if (len > payload_max(peer))
 		return -EMSGSIZE;
 	b = evr_buf_new(u->svc.loop, len ? len : 1);
 	if (!b)

@@ -84,6 +84,7 @@ static void *server_main(void *arg)
 
 void server_start(struct server *s, const char *backend)
 {
+	skip_unless_backend_runs(backend);
 	s->o.backend = backend;
 	pthread_mutex_init(&s->mu, NULL);
 	cr_assert_eq(pthread_create(&s->th, NULL, server_main, s), 0);

@@ -40,6 +40,8 @@ struct server {
 	int run_err;
 };
 
+/* Skips the test, with the reason, where backend is "io_uring" and
+ * io_uring cannot run here. */
 void server_start(struct server *s, const char *backend);
 struct evr_stats server_stats(struct server *s);
 /* Asserts that connections, buffers (UDP ones too) and queues get back to

@@ -149,9 +149,13 @@ Test(backend_choice, env_variable_chooses, .timeout = 60)
 	cr_assert_eq(srv_start(&s, NULL, 1, argv), 0);
 	cr_assert_str_eq(s.backend, "epoll");
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
-	/* the command line wins over the environment */
-	cr_assert_eq(srv_start(&s, "io_uring", 1, argv), 0);
-	cr_assert_str_eq(s.backend, "io_uring");
+	/* The command line wins over the environment. Asked for io_uring by
+	 * the environment and for epoll by the command line, so that the
+	 * test means the same where io_uring cannot run (there an ignored
+	 * command line would make evringd exit instead of serving). */
+	setenv("EVRING_BACKEND", "io_uring", 1);
+	cr_assert_eq(srv_start(&s, "epoll", 1, argv), 0);
+	cr_assert_str_eq(s.backend, "epoll");
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
 }
 
@@ -160,9 +164,9 @@ Test(backend_choice, auto_prefers_io_uring_where_it_runs, .timeout = 60)
 	const char *argv[] = { "-b", "127.0.0.1", "-s", "echo/tcp:0", NULL };
 	struct srv s;
 
+	skip_unless_backend_runs("io_uring");
 	unsetenv("EVRING_BACKEND");
-	cr_assert_eq(srv_start(&s, "io_uring", 1, argv), 0,
-		     "io_uring cannot run on this machine");
+	cr_assert_eq(srv_start(&s, "io_uring", 1, argv), 0);
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
 	cr_assert_eq(srv_start(&s, "auto", 1, argv), 0);
 	cr_assert_str_eq(s.backend, "io_uring");

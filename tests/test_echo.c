@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,7 +46,7 @@ static void echo_roundtrip(int family, uint16_t port, size_t n, uint32_t seed)
 	char *out = malloc(n), *in = malloc(n);
 	int fd = tcp_connect(family, port);
 
-	cr_assert_geq(fd, 0, "connect");
+	cr_assert_geq(fd, 0, "connect: %s", strerror(errno));
 	fill_pattern(out, n, seed);
 	cr_assert_eq(xfer(fd, out, n, in, n, false, 30000), 0,
 		     "echo of %zu bytes did not come back whole", n);
@@ -86,7 +87,7 @@ BACKEND_TEST(echo, thousand_concurrent_connections)
 	port = srv_port(&s, "echo", AF_INET);
 	for (int i = 0; i < N; i++) {
 		fds[i] = tcp_connect(AF_INET, port);
-		cr_assert_geq(fds[i], 0, "connect #%d", i);
+		cr_assert_geq(fds[i], 0, "connect #%d: %s", i, strerror(errno));
 	}
 	/* Every connection sends its own bytes before any reads. */
 	for (int i = 0; i < N; i++) {
@@ -150,7 +151,7 @@ BACKEND_TEST(echo, clients_reset_mid_stream)
 		int fd = tcp_connect(AF_INET, port);
 		char tmp[1000];
 
-		cr_assert_geq(fd, 0);
+		cr_assert_geq(fd, 0, "connect #%d: %s", i, strerror(errno));
 		/* Push data without reading much, so the server has bytes
 		 * queued and sends in flight, then reset the connection. */
 		int fl = 1 + i % 3;
@@ -185,7 +186,7 @@ BACKEND_TEST(echo, ten_thousand_connections_leave_no_trace)
 		int fd = tcp_connect(AF_INET, port);
 		char c = (char)i, r = 0;
 
-		cr_assert_geq(fd, 0, "connect #%d", i);
+		cr_assert_geq(fd, 0, "connect #%d: %s", i, strerror(errno));
 		cr_assert_eq(write_all(fd, &c, 1), 0);
 		cr_assert_eq(read_exact(fd, &r, 1), 1, "conn #%d", i);
 		cr_assert_eq(r, c);

@@ -33,8 +33,10 @@ struct evr__backend {
 	int (*probe)(const struct evr_loop_opts *o, char *why, size_t whylen);
 	int (*init)(struct evr_loop *l, const struct evr_loop_opts *o);
 	void (*fini)(struct evr_loop *l);
-	/* Submit pending work, wait up to timeout_ms (-1: forever) and
-	 * dispatch what completed. Returns 0 or -errno (fatal). */
+	/* Submit pending work, wait up to timeout_ms (-1: forever), set
+	 * l->now to the time after the wait, then dispatch what completed
+	 * (handlers stamp connections and start timers with l->now).
+	 * Returns 0 or -errno (fatal). */
 	int (*poll)(struct evr_loop *l, int timeout_ms);
 	/* Hand the kernel what is prepared without waiting (closes prepared
 	 * in the last iteration, before evr_loop_run() returns). */

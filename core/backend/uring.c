@@ -42,7 +42,7 @@ enum uring_op {
 	OP_ACCEPT,  /* listener */
 	OP_RECV,    /* connection */
 	OP_SEND,    /* connection */
-	OP_SIGNAL,  /* loop: signalfd readable */
+	OP_SIGNAL,  /* loop: the signal pipe is readable */
 	OP_CONNECT, /* connection */
 	OP_URECV,   /* UDP socket: multishot recvmsg */
 	OP_USEND,   /* udp_ctx: one datagram */
@@ -78,16 +78,54 @@ struct udp_ctx {
 
 #define UDP_INFLIGHT_MAX 8192
 
+/* Contexts of requests in flight, kept for reuse (at most CTX_CACHE_MAX):
+ * objects whose first member is the link. */
+struct obj_cache {
+	void *head;
+	unsigned n;
+};
+
+static void *cache_get(struct obj_cache *c, size_t size)
+{
+	void **o = c->head;
+
+	if (!o)
+		return malloc(size);
+	c->head = *o;
+	c->n--;
+	return o;
+}
+
+static void cache_put(struct obj_cache *c, void *o)
+{
+	if (c->n >= CTX_CACHE_MAX) {
+		free(o);
+		return;
+	}
+	*(void **)o = c->head;
+	c->head = o;
+	c->n++;
+}
+
+static void cache_fini(struct obj_cache *c)
+{
+	while (c->head) {
+		void **o = c->head;
+
+		c->head = *o;
+		free(o);
+	}
+	c->n = 0;
+}
+
 struct uring_be {
 	struct io_uring ring;
 	struct buf_ring rings[2];
 	unsigned setup_flags;
 	unsigned skip_flag; /* IOSQE_CQE_SKIP_SUCCESS where supported */
 	unsigned cq_batch;  /* max completions dispatched per poll */
-	struct send_ctx *ctx_free;
-	unsigned nctx_free;
-	struct udp_ctx *uctx_free;
-	unsigned nuctx_free, udp_inflight;
+	struct obj_cache send_ctxs, udp_ctxs;
+	unsigned udp_inflight;
 };
 
 static inline struct uring_be *U(struct evr_loop *l)
@@ -347,18 +385,8 @@ static void uring_fini(struct evr_loop *l)
 		if (u->rings[i].br)
 			munmap(u->rings[i].br, (size_t)u->rings[i].entries *
 						   sizeof(struct io_uring_buf));
-	while (u->uctx_free) {
-		struct udp_ctx *x = u->uctx_free;
-
-		u->uctx_free = x->next;
-		free(x);
-	}
-	while (u->ctx_free) {
-		struct send_ctx *x = u->ctx_free;
-
-		u->ctx_free = x->next;
-		free(x);
-	}
+	cache_fini(&u->udp_ctxs);
+	cache_fini(&u->send_ctxs);
 	free(u);
 	l->be = NULL;
 }
@@ -445,22 +473,8 @@ static void on_accept(struct evr_loop *l, void *p, int res, unsigned flags)
 	struct evr_listener *ls = p;
 	bool more = flags & EVR_IORING_CQE_F_MORE;
 
-	(void)l;
 	if (!more)
 		ls->armed = false;
-	if (res >= 0 && EVR_UNLIKELY(evr__faults_on)) {
-		int ferr = evr__fault_hit(EVR__F_ACCEPT);
-
-		if (ferr) { /* as if the accept had failed */
-			close(res);
-			res = ferr;
-			if (more && !accept_transient(res)) {
-				/* a real error ends the multishot accept */
-				add_cancel(U(l), tag(ls, OP_ACCEPT));
-				evr__listener_pause(ls, res);
-			}
-		}
-	}
 	if (res >= 0) {
 		if (ls->closing) {
 			close(res);
@@ -530,20 +544,6 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 
 	if (!more)
 		c->flags &= ~EVR__C_RECV;
-	if (res > 0 && EVR_UNLIKELY(evr__faults_on)) {
-		/* only errors that end the connection: turning delivered
-		 * bytes into a retryable error would lose them */
-		int ferr = evr__fault_hit(EVR__F_RECV);
-
-		if (ferr && ferr != -EINTR && ferr != -EAGAIN) {
-			if (flags & EVR_IORING_CQE_F_BUFFER)
-				evr_buf_unref(evr__pool_take(
-				    &l->pool,
-				    flags >> EVR_IORING_CQE_BUFFER_SHIFT));
-			flags &= ~EVR_IORING_CQE_F_BUFFER;
-			res = ferr;
-		}
-	}
 	if (flags & EVR_IORING_CQE_F_BUFFER) {
 		/* The kernel may consume a buffer for a zero-byte (EOF)
 		 * completion too: it comes back to the pool either way. */
@@ -551,18 +551,6 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 		    &l->pool, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
 
 		if (EVR_LIKELY(b && res > 0)) {
-			size_t cut =
-			    EVR__FAULT_CUT(EVR__F_RECV_SHORT, (size_t)res);
-
-			if (EVR_UNLIKELY(cut < (size_t)res)) {
-				/* a test's short read: the same bytes in two
-				 * deliveries */
-				evr_buf_ref(b);
-				b->len = (uint32_t)cut;
-				evr__conn_data(c, b);
-				b->data += cut;
-				res -= (int)cut;
-			}
 			b->len = (uint32_t)res;
 			evr__conn_data(c, b);
 		} else if (b) {
@@ -588,32 +576,11 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 		evr__conn_put(c);
 }
 
-static struct send_ctx *ctx_get(struct uring_be *u)
-{
-	struct send_ctx *x = u->ctx_free;
-
-	if (x) {
-		u->ctx_free = x->next;
-		u->nctx_free--;
-		return x;
-	}
-	return malloc(sizeof(*x));
-}
-
-static void ctx_put(struct uring_be *u, struct send_ctx *x)
-{
-	if (u->nctx_free >= CTX_CACHE_MAX) {
-		free(x);
-		return;
-	}
-	x->next = u->ctx_free;
-	u->ctx_free = x;
-	u->nctx_free++;
-}
-
-/* MSG_WAITALL asks io_uring to finish a short send on a stream socket
- * itself instead of completing it partially. */
-#define SEND_FLAGS (MSG_NOSIGNAL | MSG_WAITALL)
+/* No MSG_WAITALL: a send on a socket whose buffer fills completes with
+ * what the socket took, so that progress shows while bytes move (the send
+ * timeout watches it) instead of only at the end of the whole queue; the
+ * core sends the rest. */
+#define SEND_FLAGS MSG_NOSIGNAL
 
 static void uring_conn_send(struct evr_conn *c)
 {
@@ -624,7 +591,7 @@ static void uring_conn_send(struct evr_conn *c)
 	unsigned n = 0;
 
 	if (e->next) {
-		x = ctx_get(u);
+		x = cache_get(&u->send_ctxs, sizeof(*x));
 		if (!x) {
 			evr_abort(c, -ENOMEM);
 			return;
@@ -648,7 +615,7 @@ static void uring_conn_send(struct evr_conn *c)
 	sqe = get_sqe(u);
 	if (!sqe) {
 		if (x)
-			ctx_put(u, x);
+			cache_put(&u->send_ctxs, x);
 		evr_abort(c, -EBUSY);
 		return;
 	}
@@ -674,16 +641,8 @@ static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
 	(void)flags;
 	c->flags &= ~EVR__C_SENDING;
 	if (c->be.req) {
-		ctx_put(U(l), c->be.req);
+		cache_put(&U(l)->send_ctxs, c->be.req);
 		c->be.req = NULL;
-	}
-	if (res >= 0 && EVR_UNLIKELY(evr__faults_on)) {
-		int ferr = evr__fault_hit(EVR__F_SEND);
-
-		/* io_uring retries EINTR and EAGAIN itself; other errors end
-		 * the connection, so nothing is lost */
-		if (ferr && ferr != -EINTR && ferr != -EAGAIN)
-			res = ferr;
 	}
 	if (res >= 0)
 		evr__conn_sent(c, (size_t)res);
@@ -750,11 +709,8 @@ static void uring_conn_close(struct evr_conn *c)
 
 	if (c->flags & EVR__C_CONNECTING)
 		add_cancel(u, tag(c, OP_CONNECT));
-	if (c->flags & EVR__C_SENDING) {
-		/* An abort: make a send blocked on a full socket give up. */
-		shutdown(c->fd, SHUT_RDWR);
+	if (c->flags & EVR__C_SENDING) /* an abort: the core set a reset */
 		add_cancel(u, tag(c, OP_SEND));
-	}
 	if (c->flags & EVR__C_RECV)
 		add_cancel(u, tag(c, OP_RECV));
 	add_close(u, c->fd);
@@ -847,18 +803,12 @@ static int uring_udp_send(struct evr_udp *s, struct evr_buf *b, char *p,
 
 	if (u->udp_inflight >= UDP_INFLIGHT_MAX)
 		return -ENOBUFS;
-	x = u->uctx_free;
-	if (x) {
-		u->uctx_free = x->next;
-		u->nuctx_free--;
-	} else if (!(x = malloc(sizeof(*x)))) {
+	x = cache_get(&u->udp_ctxs, sizeof(*x));
+	if (!x)
 		return -ENOMEM;
-	}
 	sqe = get_sqe(u);
 	if (!sqe) {
-		x->next = u->uctx_free;
-		u->uctx_free = x;
-		u->nuctx_free++;
+		cache_put(&u->udp_ctxs, x);
 		return -EBUSY;
 	}
 	x->u = s;
@@ -891,13 +841,7 @@ static void on_usend(struct evr_loop *l, void *p, int res, unsigned flags)
 		evr__udp_tx_drop(s);
 	evr_buf_unref(x->buf);
 	u->udp_inflight--;
-	if (u->nuctx_free < CTX_CACHE_MAX) {
-		x->next = u->uctx_free;
-		u->uctx_free = x;
-		u->nuctx_free++;
-	} else {
-		free(x);
-	}
+	cache_put(&u->udp_ctxs, x);
 	evr__svc_put(&s->svc);
 }
 
@@ -961,6 +905,77 @@ static const cqe_handler handlers[OP__COUNT] = {
 };
 /* clang-format on */
 
+/*
+ * Fault injection (tests only; core/fault.c): one filter between the CQ
+ * and the handlers, so that the handlers are the code that ships. It
+ * turns completions into the failures a test asked for, and owns the rule
+ * that makes this safe: a provided buffer the kernel filled is returned to
+ * the pool (or delivered) here, whatever the handler is then told.
+ * Only failures that end the operation are injected into receives and
+ * sends: turning delivered bytes into a retryable error would lose them,
+ * and io_uring retries EINTR and EAGAIN itself.
+ */
+static bool fault_ends(int ferr)
+{
+	return ferr && ferr != -EINTR && ferr != -EAGAIN;
+}
+
+static void fault_dispatch(struct evr_loop *l, unsigned op, void *p, int res,
+			   unsigned flags)
+{
+	bool more = flags & EVR_IORING_CQE_F_MORE;
+	unsigned id = flags >> EVR_IORING_CQE_BUFFER_SHIFT;
+	int ferr;
+
+	switch (op) {
+	case OP_ACCEPT:
+		if (res < 0 || !(ferr = evr__fault_hit(EVR__F_ACCEPT)))
+			break;
+		close(res); /* as if the accept had failed */
+		res = ferr;
+		if (more && accept_transient(ferr))
+			return;
+		if (more) {
+			/* a real error ends a multishot accept: the cancel's
+			 * completion comes back to on_accept */
+			add_cancel(U(l), tag(p, OP_ACCEPT));
+			evr__listener_pause(p, ferr);
+			return;
+		}
+		break;
+	case OP_RECV:
+		if (res <= 0 || !(flags & EVR_IORING_CQE_F_BUFFER))
+			break;
+		ferr = evr__fault_hit(EVR__F_RECV);
+		if (fault_ends(ferr)) {
+			evr_buf_unref(evr__pool_take(&l->pool, id));
+			flags &= ~EVR_IORING_CQE_F_BUFFER;
+			res = ferr;
+			break;
+		}
+		size_t cut = evr__fault_cut(EVR__F_RECV_SHORT, (size_t)res);
+
+		if (cut < (size_t)res) {
+			/* a short read: the same bytes in two deliveries */
+			struct evr_buf *b = evr__pool_take(&l->pool, id);
+
+			evr_buf_ref(b);
+			b->len = (uint32_t)cut;
+			evr__conn_data(p, b);
+			b->data += cut;
+			b->len = (uint32_t)(res - (int)cut);
+			evr__conn_data(p, b);
+			flags &= ~EVR_IORING_CQE_F_BUFFER; /* delivered */
+		}
+		break;
+	case OP_SEND:
+		if (res >= 0 && fault_ends(ferr = evr__fault_hit(EVR__F_SEND)))
+			res = ferr;
+		break;
+	}
+	handlers[op](l, p, res, flags);
+}
+
 static int uring_poll(struct evr_loop *l, int timeout_ms)
 {
 	struct uring_be *u = U(l);
@@ -995,6 +1010,9 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 		evr_log_err("io_uring_enter: %s", evr__strerror(ret));
 		return ret;
 	}
+	/* handlers stamp connections and start timers: with the time of
+	 * now, not of before the wait */
+	l->now = evr__now_ms();
 	/* Copy each completion out and free its slot before dispatching, so
 	 * the kernel has room while handlers run. */
 	io_uring_for_each_cqe (&u->ring, head, cqe) {
@@ -1003,8 +1021,13 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 		unsigned flags = cqe->flags;
 
 		io_uring_cq_advance(&u->ring, 1);
-		handlers[ud & TAG_MASK](l, (void *)(uintptr_t)(ud & ~TAG_MASK),
-					res, flags);
+		if (EVR_UNLIKELY(evr__faults_on))
+			fault_dispatch(l, ud & TAG_MASK,
+				       (void *)(uintptr_t)(ud & ~TAG_MASK), res,
+				       flags);
+		else
+			handlers[ud & TAG_MASK](
+			    l, (void *)(uintptr_t)(ud & ~TAG_MASK), res, flags);
 		if (++n == u->cq_batch)
 			break;
 	}

@@ -80,15 +80,19 @@ static const char usage_text[] =
     "      --queued-max SIZE all connections together (default 256M)\n"
     "\n"
     "UDP guard (per service too: -o NAME.udp_rate=N, udp_burst, "
-    "udp_amplification):\n"
+    "udp_sources,\nudp_amplification):\n"
     "      --udp-rate N      replies per second per source address "
     "(default\n"
     "                        100; off: no limit)\n"
     "      --udp-burst N     bucket size per source (default 200)\n"
+    "      --udp-sources N   source addresses the buckets track at once\n"
+    "                        (default 4096; memory stays fixed)\n"
     "      --udp-amplification N\n"
-    "                        a reply is at most N times its request "
-    "(default 1;\n"
-    "                        off: no cap)\n"
+    "                        a reply is at most N times its request in "
+    "bytes on\n"
+    "                        the wire, IP and UDP headers included "
+    "(default 3;\n"
+    "                        off: no cap); a longer reply is not sent\n"
     "      --udp-allow-reflector-ports\n"
     "                        answer source ports 0, 7, 13, 17, 19, 37, "
     "53, 123,\n"
@@ -356,6 +360,8 @@ static int set_udp_key(struct evr_udp_guard *g, const char *key, const char *v)
 		g->rate = off ? EVR_UDP_UNLIMITED : (uint32_t)n;
 	else if (!strcmp(key, "udp_burst") && !off)
 		g->burst = (uint32_t)n;
+	else if (!strcmp(key, "udp_sources") && !off)
+		g->sources = (uint32_t)n;
 	else if (!strcmp(key, "udp_amplification"))
 		g->amplification = off ? EVR_UDP_UNLIMITED : (uint32_t)n;
 	else
@@ -503,6 +509,7 @@ enum {
 	OPT_UDP_RATE,
 	OPT_UDP_BUF,
 	OPT_UDP_BURST,
+	OPT_UDP_SOURCES,
 	OPT_UDP_AMP,
 	OPT_UDP_REFLECT,
 	OPT_UDP_SPECIAL,
@@ -532,6 +539,7 @@ static const struct option long_opts[] = {
 	{ "udp-rate", required_argument, NULL, OPT_UDP_RATE },
 	{ "udp-buf-size", required_argument, NULL, OPT_UDP_BUF },
 	{ "udp-burst", required_argument, NULL, OPT_UDP_BURST },
+	{ "udp-sources", required_argument, NULL, OPT_UDP_SOURCES },
 	{ "udp-amplification", required_argument, NULL, OPT_UDP_AMP },
 	{ "udp-allow-reflector-ports", no_argument, NULL, OPT_UDP_REFLECT },
 	{ "udp-allow-special-addrs", no_argument, NULL, OPT_UDP_SPECIAL },
@@ -602,12 +610,22 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 				return evd_usage_error("too many options");
 			opts[nopts++] = optarg;
 			break;
-		case 'b':
+		case 'b': {
+			struct sockaddr_storage ss;
+			socklen_t len;
+
 			if (d->nbind == MAX_BINDS)
 				return evd_usage_error(
 				    "too many bind addresses");
+			/* before the loop exists: a usage error is one line */
+			if (evr_addr_parse(optarg, 0, &ss, &len) < 0)
+				return evd_usage_error(
+				    "bind address \"%.64s\": not a numeric "
+				    "IPv4 or IPv6 address",
+				    optarg);
 			d->bind[d->nbind++] = optarg;
 			break;
+		}
 		case OPT_PORT_OFFSET:
 			if (parse_long(optarg, -65535, 65535, &d->port_offset))
 				return evd_usage_error("--port-offset \"%s\": "
@@ -630,11 +648,13 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 			break;
 		case OPT_UDP_RATE:
 		case OPT_UDP_BURST:
+		case OPT_UDP_SOURCES:
 		case OPT_UDP_AMP:
 			if (set_udp_key(&d->guard,
-					c == OPT_UDP_RATE ? "udp_rate"
-					: c == OPT_UDP_BURST
-					    ? "udp_burst"
+					c == OPT_UDP_RATE    ? "udp_rate"
+					: c == OPT_UDP_BURST ? "udp_burst"
+					: c == OPT_UDP_SOURCES
+					    ? "udp_sources"
 					    : "udp_amplification",
 					optarg) < 0)
 				return evd_usage_error("%s \"%s\": expected a "
