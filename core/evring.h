@@ -337,6 +337,20 @@ struct evr_listen_cfg {
 int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	       const struct evr_listen_cfg *cfg, struct evr_listener **out);
 
+/*
+ * Serve a TCP socket that is bound already, inherited from a service
+ * manager (systemd's socket activation) or a parent, as evr_listen() serves
+ * its own: IPv4 or IPv6, listening (listen(2) is called with cfg's backlog
+ * if it is not yet), made nonblocking; cfg's v6only and reuseport are what
+ * the socket has. On success the listener owns fd (it serves a
+ * close-on-exec duplicate and fd is closed); on failure fd is left open
+ * and -errno returned: -EPROTOTYPE (not a stream socket), -EAFNOSUPPORT
+ * (not IPv4 or IPv6), -ENOTSOCK, or what evr_listen() returns. Logs
+ * nothing.
+ */
+int evr_listen_fd(struct evr_loop *l, int fd, const struct evr_listen_cfg *cfg,
+		  struct evr_listener **out);
+
 /* Stop accepting and close the socket. Connections already accepted go on.
  * The listener's memory is freed once the kernel has let go of it. */
 void evr_listener_close(struct evr_listener *ls);
@@ -402,6 +416,11 @@ struct evr_udp;
 /* Bind a UDP socket and start receiving; -errno on failure (not logged). */
 int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		 const struct evr_udp_cfg *cfg, struct evr_udp **out);
+/* The same for a bound UDP socket inherited from a service manager or a
+ * parent, as evr_listen_fd() for TCP: on success u owns fd; on failure fd
+ * is left open (-EPROTOTYPE: not a datagram socket). */
+int evr_udp_bind_fd(struct evr_loop *l, int fd, const struct evr_udp_cfg *cfg,
+		    struct evr_udp **out);
 /* Stop and close; its memory goes once the kernel has let go of it. */
 void evr_udp_close(struct evr_udp *u);
 int evr_udp_addr(const struct evr_udp *u, struct sockaddr_storage *ss,

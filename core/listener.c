@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -160,33 +161,41 @@ void evr__listener_resumed(struct evr_listener *ls)
 		     (unsigned long long)(ls->svc.loop->now - ls->pause_since));
 }
 
-int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
-	       const struct evr_listen_cfg *cfg, struct evr_listener **out)
+static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
 {
-	struct evr_listener *ls;
 	char why[128];
-	int fd, err;
 
-	if (!cfg || !cfg->proto || salen > sizeof(struct sockaddr_storage))
+	if (!cfg || !cfg->proto)
 		return -EINVAL;
 	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
 		return -EINVAL;
 	if (l->stopping)
 		return -ESHUTDOWN;
+	return 0;
+}
+
+/* What evr_listen() and evr_listen_fd() share once the socket is bound and
+ * listening: on failure fd is closed. sa: the address to report when
+ * getsockname fails (NULL: none). */
+static int listener_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
+			  socklen_t salen, const struct evr_listen_cfg *cfg,
+			  struct evr_listener **out)
+{
+	struct evr_listener *ls;
+	int err;
+
 	ls = calloc(1, sizeof(*ls));
-	if (!ls)
+	if (!ls) {
+		close(fd);
 		return -ENOMEM;
-	fd = listen_socket(sa, salen, cfg);
-	if (fd < 0) {
-		free(ls);
-		return fd;
 	}
 	evr__svc_init(&ls->svc, l, cfg, listener_release);
 	ls->fd = fd;
 	ls->addrlen = sizeof(ls->addr);
 	if (getsockname(fd, (struct sockaddr *)&ls->addr, &ls->addrlen) < 0) {
-		memcpy(&ls->addr, sa, salen);
-		ls->addrlen = salen;
+		ls->addrlen = sa ? salen : 0;
+		if (sa)
+			memcpy(&ls->addr, sa, salen);
 	}
 	evr_timer_init(&ls->pause_timer, pause_expired);
 	evr__list_add_tail(&l->listeners, &ls->link);
@@ -198,6 +207,68 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	*out = ls;
 	return 0;
+}
+
+int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+	       const struct evr_listen_cfg *cfg, struct evr_listener **out)
+{
+	int fd, err;
+
+	if (salen > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	err = listen_check(l, cfg);
+	if (err < 0)
+		return err;
+	fd = listen_socket(sa, salen, cfg);
+	if (fd < 0)
+		return fd;
+	return listener_serve(l, fd, sa, salen, cfg, out);
+}
+
+/* An inherited socket as evr_listen() makes its own: TCP over IPv4 or
+ * IPv6, nonblocking, TCP_NODELAY (accepted sockets inherit it), listening.
+ * The listener serves a close-on-exec duplicate, so that fd is the
+ * caller's to close on failure. */
+int evr_listen_fd(struct evr_loop *l, int fd, const struct evr_listen_cfg *cfg,
+		  struct evr_listener **out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), ilen = sizeof(int);
+	int type = 0, accepting = 0, own, fl, err;
+
+	err = listen_check(l, cfg);
+	if (err < 0)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0)
+		return -errno;
+	if (type != SOCK_STREAM)
+		return -EPROTOTYPE;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	ilen = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &ilen) < 0)
+		return -errno;
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return -errno;
+	fl = fcntl(own, F_GETFL);
+	if (fl < 0 || fcntl(own, F_SETFL, fl | O_NONBLOCK) < 0)
+		err = -errno;
+	if (!err)
+		err = sockopt_on(own, IPPROTO_TCP, TCP_NODELAY);
+	if (!err && !accepting &&
+	    listen(own, cfg->backlog > 0 ? cfg->backlog : 1024) < 0)
+		err = -errno;
+	if (err) {
+		close(own);
+		return err;
+	}
+	err = listener_serve(l, own, NULL, 0, cfg, out);
+	if (!err)
+		close(fd);
+	return err;
 }
 
 void evr_listener_close(struct evr_listener *ls)
