@@ -91,7 +91,7 @@ PUBLIC_LINKS := $(PUBLIC_PROTO_HDRS:protocols/%=$(BUILD)/include/evring/%)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o
-TEST_TOOLS := $(BUILD)/tests/seccomp-launch
+TEST_TOOLS := $(BUILD)/tests/seccomp-launch $(BUILD)/tests/listen-fds
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(TEST_HELPER_OBJS)
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)
@@ -375,6 +375,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) \
 		$(LDFLAGS_ALL) -lcriterion $(LIBS) -pthread
 
 $(BUILD)/tests/seccomp-launch: tests/tools/seccomp_launch.c | $(BUILD)/.pkgs-build
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
+$(BUILD)/tests/listen-fds: tests/tools/listen_fds.c | $(BUILD)/.pkgs-build
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)

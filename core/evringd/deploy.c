@@ -130,7 +130,12 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 
 int evd_deploy_prepare(struct daemon *d)
 {
+	int err;
+
 	evd_notify_init();
+	err = evd_activation_init(d);
+	if (err)
+		return err;
 	return evd_privs_resolve(d);
 }
 

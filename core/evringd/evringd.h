@@ -14,6 +14,7 @@
  *	privs.c		dropping root after binding (--user, --group)
  *	notify.c	sd_notify: READY, RELOADING, STOPPING, STATUS,
  *			WATCHDOG
+ *	activation.c	sockets passed by systemd, matched by name
  *	listeners.c	binding the sockets, the listener lines on stdout
  *	main.c		the loop, signals, counters, exit status
  *
@@ -130,6 +131,12 @@ void evd_deploy_stopping(struct daemon *d, bool drain);
 /* A reload begins; it is done (listeners open again). */
 void evd_deploy_reloading(struct daemon *d);
 void evd_deploy_reloaded(struct daemon *d);
+
+/* activation.c: take the sockets of $LISTEN_FDS (when $LISTEN_PID is
+ * ours), check each against the services (-EINVAL, logged, on a
+ * mismatch); then the ones for s over pr, into fds (at most max). */
+int evd_activation_init(struct daemon *d);
+int evd_activated(const struct service *s, int pr, int *fds, int max);
 
 /* notify.c: read and unset $NOTIFY_SOCKET and $WATCHDOG_USEC (at start);
  * READY=1 with STATUS and the watchdog timer (every listener open);
