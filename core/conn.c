@@ -276,7 +276,8 @@ static bool over_limits(struct evr_listener *ls, int fd,
 		return refuse(ls, fd, "global", l->max_conns);
 	if (ls->svc.lim.max_conns && ls->svc.nconns >= ls->svc.lim.max_conns)
 		return refuse(ls, fd, "service", ls->svc.lim.max_conns);
-	if (!l->max_per_source)
+	/* behind a PROXY header the source is known only later (proxy.c) */
+	if (!l->max_per_source || ls->svc.proxy)
 		return false;
 	*src = evr__source_get(l, fd, &err);
 	if (!*src) {
@@ -351,12 +352,13 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 		return NULL;
 	}
 	l->st.conns_accepted++;
-	err = c->proto->on_accept(c);
+	/* a PROXY header first: on_accept once it is in (proxy.c) */
+	err = evr__proxy_start(c) ? 0 : c->proto->on_accept(c);
 	if (err < 0) {
 		evr_abort(c, err);
 		return c;
 	}
-	if (l->draining)
+	if (l->draining && !(c->ext && c->ext->proxy_pending))
 		c->proto->on_drain(c);
 	if (c->flags & EVR__C_CLOSING)
 		return c;
@@ -511,8 +513,15 @@ void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
 	struct evr_loop *l = c->loop;
 
-	if (c->ext)
+	if (c->ext) {
+		/* the PROXY header first; what follows it is data */
+		if (c->ext->proxy_pending && !(c->flags & EVR__C_CLOSING) &&
+		    !evr__proxy_feed(c, b)) {
+			evr_buf_unref(b);
+			return;
+		}
 		c->ext->bytes_in += b->len;
+	}
 	if (EVR_LIKELY(!(c->flags & EVR__C_CLOSING))) {
 		c->last_active = l->now;
 		c->proto->on_data(c, b);
@@ -535,6 +544,8 @@ void evr__conn_eof(struct evr_conn *c)
 		conn_release(c);
 		return;
 	}
+	if (EVR_UNLIKELY(c->ext) && evr__proxy_eof(c))
+		return;
 	if (!(c->flags & EVR__C_CLOSING))
 		c->proto->on_eof(c);
 }
@@ -689,9 +700,10 @@ static void conn_finish(struct evr_conn *c)
 		evr__list_del(&c->paused);
 	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
 	wq_drop(c);
-	c->proto->on_close(c, c->err);
-	if (c->svc->log_conns)
-		evr__conn_log(c);
+	if (EVR_LIKELY(!c->ext) || evr__conn_ext_accepted(c))
+		c->proto->on_close(c, c->err);
+	if (c->ext)
+		evr__conn_ext_finish(c);
 	if (!conn_linger(c))
 		conn_release(c);
 }

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * connlog.c - the connection log (evr_listen_cfg.log_conns), and the part
- * of a connection only such services keep.
+ * of a connection only some services keep.
  *
- * A service that logs its connections gives each one a struct
- * evr__conn_ext after the module's state, in the same allocation: the
- * start time, the bytes received and sent, and the peer's address taken
- * at accept (a connection reset before its end can no longer tell it).
- * Others pay one NULL pointer and a test of it per receive and send.
+ * A service that logs its connections, or takes the PROXY protocol
+ * (proxy.c), gives each one a struct evr__conn_ext after the module's
+ * state, in the same allocation: the start time, the bytes received and
+ * sent, the peer's address taken at accept (a connection reset before its
+ * end can no longer tell it) or from the PROXY header, and the header's
+ * state. Others pay one NULL pointer and a test of it per receive and
+ * send.
  *
  * When the connection ends (after on_close) one info line tells who, which
  * service, how long, how many bytes each way and how it ended:
@@ -29,11 +31,16 @@
 #define EXT_OFF(state_size)                                                    \
 	(((state_size) + EXT_ALIGN - 1) & ~(size_t)(EXT_ALIGN - 1))
 
+static bool svc_ext(const struct evr__svc *svc)
+{
+	return svc->log_conns || svc->proxy;
+}
+
 size_t evr__conn_ext_size(const struct evr__svc *svc)
 {
 	size_t st = svc->proto.p->state_size;
 
-	if (!svc->log_conns)
+	if (!svc_ext(svc))
 		return 0;
 	return EXT_OFF(st) - st + sizeof(struct evr__conn_ext);
 }
@@ -42,10 +49,11 @@ void evr__conn_ext_init(struct evr_conn *c)
 {
 	struct evr__conn_ext *x;
 
-	if (!c->svc->log_conns)
+	if (!svc_ext(c->svc))
 		return;
 	x = (struct evr__conn_ext *)(c->state +
 				     EXT_OFF(c->svc->proto.p->state_size));
+	x->conn = c;
 	x->started = c->loop->now;
 	x->peerlen = sizeof(x->peer);
 	/* an outbound connection has no peer yet: asked again at the end */
@@ -81,7 +89,12 @@ static const char *end_word(const struct evr_conn *c, char *buf, size_t len)
 	return buf;
 }
 
-void evr__conn_log(struct evr_conn *c)
+bool evr__conn_ext_accepted(const struct evr_conn *c)
+{
+	return !c->ext->proxy_pending;
+}
+
+static void conn_log(struct evr_conn *c)
 {
 	struct evr_loop *l = c->loop;
 	struct evr__conn_ext *x = c->ext;
@@ -109,4 +122,11 @@ void evr__conn_log(struct evr_conn *c)
 	    c->svc->name, peer, (unsigned long long)(ms / 1000),
 	    (unsigned long long)(ms % 1000), (unsigned long long)x->bytes_in,
 	    (unsigned long long)x->bytes_out, end_word(c, end, sizeof(end)));
+}
+
+void evr__conn_ext_finish(struct evr_conn *c)
+{
+	evr_timer_stop(c->loop, &c->ext->proxy_timer);
+	if (c->svc->log_conns)
+		conn_log(c);
 }

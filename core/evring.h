@@ -151,7 +151,8 @@ struct evr_loop_opts {
 	X(udp_trunc, counter, "dropped: larger than a receive buffer")         \
 	X(udp_tx_drop, counter, "replies dropped: socket or queue full")       \
 	X(udp_bufs_total, gauge, "UDP receive pool buffers")                   \
-	X(udp_bufs_free, gauge, "UDP pool buffers available")
+	X(udp_bufs_free, gauge, "UDP pool buffers available")                  \
+	X(proxy_refused, counter, "closed: a wrong or late PROXY header")
 
 struct evr_stats {
 #define EVR__STATS_FIELD(name, type, help) uint64_t name;
@@ -313,6 +314,19 @@ struct evr_conn_limits {
 	uint32_t max_conns;
 };
 
+/*
+ * The PROXY protocol (haproxy's doc/proxy-protocol.txt) on a listener:
+ * every connection starts with the header a load balancer puts in front
+ * of it, giving the client's address. Configured, never guessed (anyone
+ * could claim any address): a listener with proxy set takes no connection
+ * without a valid header of that version.
+ */
+enum evr_proxy {
+	EVR_PROXY_NONE,
+	EVR_PROXY_V1, /* "PROXY TCP4 ...\r\n" (haproxy's send-proxy) */
+	EVR_PROXY_V2, /* the binary header (send-proxy-v2) */
+};
+
 struct evr_listen_cfg {
 	const struct evr_proto *proto; /* required */
 	void *conf;	  /* the module's per-service configuration */
@@ -326,6 +340,16 @@ struct evr_listen_cfg {
 	 * error:ERRNO), at most 100 lines per second per loop (the rest
 	 * are counted and summed up). Off by default. */
 	bool log_conns;
+	/* The PROXY protocol: the module's on_accept runs once the header
+	 * is in, and evr_conn_peer(), the per-source limit and the
+	 * connection log see the client it names (a v2 LOCAL header, as
+	 * health checks send, or v1 UNKNOWN: the connection's own peer).
+	 * Bytes after the header are the client's first data. A wrong
+	 * header, or none within proxy_timeout_ms (default 5000), closes
+	 * the connection: counted in proxy_refused, logged at most once per
+	 * 10 s. TCP only. */
+	enum evr_proxy proxy;
+	uint32_t proxy_timeout_ms;
 	struct evr_conn_limits lim;
 };
 

@@ -162,8 +162,10 @@ struct evr__svc {
 	uint32_t nconns;
 	uint32_t refs; /* owner + kernel operations + connections */
 	void (*release)(struct evr__svc *svc); /* at refs == 0 */
-	/* the connection log (connlog.c) */
+	/* the connection log (connlog.c), the PROXY protocol (proxy.c) */
 	bool log_conns;
+	uint8_t proxy; /* enum evr_proxy */
+	uint32_t proxy_timeout_ms;
 };
 
 void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
@@ -206,10 +208,14 @@ struct evr_conn {
 	_Alignas(16) unsigned char state[];
 };
 
+/* Bytes of a PROXY header kept while it arrives: a v1 line (107) or v2's
+ * fixed part and an IPv6 address block (16 + 36); v2's TLVs are skipped. */
+#define EVR__PROXY_KEEP 108
+
 /*
  * What a connection keeps only when its service asks for it (the
- * connection log): it sits after the module's state, in the same
- * allocation, so that other connections pay one pointer.
+ * connection log, the PROXY protocol): it sits after the module's state,
+ * in the same allocation, so that other connections pay one pointer.
  */
 struct evr__conn_ext {
 	uint64_t started; /* ms */
@@ -218,15 +224,53 @@ struct evr__conn_ext {
 		struct sockaddr sa;
 		struct sockaddr_in in;
 		struct sockaddr_in6 in6;
-	} peer;
+	} peer;		   /* the client: from the PROXY header if any */
 	socklen_t peerlen; /* 0: not known */
+	/* the PROXY header (proxy.c) */
+	struct evr_conn *conn;
+	struct evr_timer proxy_timer; /* its deadline */
+	uint32_t proxy_skip;	      /* v2 TLV bytes still to drop */
+	uint16_t proxy_len;	      /* bytes in proxy_hdr */
+	bool proxy_pending;	      /* on_accept waits for the header */
+	uint8_t proxy_hdr[EVR__PROXY_KEEP];
 };
 
 /* connlog.c: extra bytes to allocate for a connection of svc; set c->ext
- * up (c->svc and c->fd set); the log line at the end of c. */
+ * up (c->svc and c->fd set); whether the module accepted c (it has not
+ * while a PROXY header is awaited); the end of c, after on_close (the
+ * log line). */
 size_t evr__conn_ext_size(const struct evr__svc *svc);
 void evr__conn_ext_init(struct evr_conn *c);
-void evr__conn_log(struct evr_conn *c);
+bool evr__conn_ext_accepted(const struct evr_conn *c);
+void evr__conn_ext_finish(struct evr_conn *c);
+
+/* proxy.c: a parsed PROXY header. local: use the connection's own
+ * addresses (v2 LOCAL, v1 UNKNOWN, a family or protocol not taken). */
+struct evr__proxy_hdr {
+	int version;
+	bool local;
+	uint32_t total; /* bytes on the wire, v2's TLVs included */
+	struct sockaddr_storage src, dst;
+	socklen_t srclen, dstlen;
+};
+
+/*
+ * Parse the PROXY header of the given version at the start of the n bytes
+ * at p (a pure function). Returns its total length once the part that
+ * matters is in (v2: more bytes, TLVs, may follow up to total), 0 when
+ * more bytes are needed, -EPROTO when they are not a valid header of that
+ * version (as soon as one byte says so), -EINVAL for a bad version.
+ */
+int evr__proxy_parse(const uint8_t *p, size_t n, enum evr_proxy version,
+		     struct evr__proxy_hdr *h);
+/* At accept: true when c waits for its header (on_accept is deferred). */
+bool evr__proxy_start(struct evr_conn *c);
+/* A buffer received while the header is awaited: its header bytes are
+ * consumed (b advanced); true when bytes are left for on_data and the
+ * module accepted c. */
+bool evr__proxy_feed(struct evr_conn *c, struct evr_buf *b);
+/* The peer's EOF while the header is awaited: c is closed; true. */
+bool evr__proxy_eof(struct evr_conn *c);
 
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000
@@ -389,6 +433,9 @@ uint64_t evr__random_seed(const void *salt);
 /* The entry of the peer of fd with its count raised; NULL with *err set
  * (-ENOMEM, or the getpeername error). */
 struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err);
+/* The same for an address known otherwise (a PROXY header). */
+struct evr__source *evr__source_get_addr(struct evr_loop *l,
+					 const struct sockaddr *sa, int *err);
 void evr__source_put(struct evr_loop *l, struct evr__source *s);
 void evr__sources_fini(struct evr_loop *l);
 
@@ -424,6 +471,7 @@ struct evr_loop {
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
 	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc, rl_connlog;
+	struct evr__ratelimit rl_proxy;
 	/* limiters with events to report, and the timer that reports them */
 	struct evr__list ratelimits;
 	struct evr_timer rl_timer;

@@ -93,6 +93,9 @@ void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
 		 cfg->name ? cfg->name : cfg->proto->name);
 	svc->nconns = 0;
 	svc->log_conns = cfg->log_conns;
+	svc->proxy = (uint8_t)cfg->proxy;
+	svc->proxy_timeout_ms =
+	    cfg->proxy_timeout_ms ? cfg->proxy_timeout_ms : 5000;
 	svc->refs = 1; /* the owner's */
 	svc->release = release;
 }
@@ -165,7 +168,7 @@ static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
 {
 	char why[128];
 
-	if (!cfg || !cfg->proto)
+	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2)
 		return -EINVAL;
 	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
 		return -EINVAL;
