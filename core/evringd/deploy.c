@@ -6,8 +6,9 @@
  *
  * The options have their own getopt_long table (values from
  * EVD_OPT_DEPLOY up) that options.c appends to its own, their own lines of
- * help, and the -o keys every service takes (log_conns). Errors are usage
- * errors, logged here with the option they are about (evd_usage_error).
+ * help, and the -o keys every service takes (log_conns, proxy,
+ * proxy_timeout). Errors are usage errors, logged here with the option
+ * they are about (evd_usage_error).
  *
  * Steps: evd_deploy_prepare() before anything is bound (read what systemd
  * passed, look the user up), evd_deploy_ready() once every socket is open
@@ -52,6 +53,15 @@ const char evd_deploy_usage[] =
     "                        service, duration, bytes in and out, how it\n"
     "                        ended (at most 100 per second); per service:\n"
     "                        -o NAME.log_conns=on|off\n"
+    "\n"
+    "Behind a load balancer (per service, TCP):\n"
+    "  -o NAME.proxy=v1|v2   every connection starts with a PROXY protocol\n"
+    "                        header of that version (haproxy's send-proxy,\n"
+    "                        send-proxy-v2), which names the client: limits\n"
+    "                        and logs see it. Never guessed: without the\n"
+    "                        header a connection is closed\n"
+    "  -o NAME.proxy_timeout=T\n"
+    "                        the header's deadline (default 5s)\n"
     "\n"
     "Privileges:\n"
     "      --user USER       started as root: once every socket is bound,\n"
@@ -123,6 +133,34 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 					       "expected on or off",
 					       s->name, value);
 		s->log_conns = on ? 1 : 2;
+		return 0;
+	}
+	if (!strcmp(key, "proxy")) {
+		if (!strcmp(value, "v1"))
+			s->proxy = EVR_PROXY_V1;
+		else if (!strcmp(value, "v2"))
+			s->proxy = EVR_PROXY_V2;
+		else if (!strcmp(value, "off"))
+			s->proxy = EVR_PROXY_NONE;
+		else
+			return evd_usage_error("option %s.proxy=\"%s\": "
+					       "expected v1, v2 or off",
+					       s->name, value);
+		if (s->proxy && !s->want[P_TCP])
+			return evd_usage_error("option %s.proxy: %s is not "
+					       "served over TCP (the PROXY "
+					       "protocol is for TCP)",
+					       s->name, s->name);
+		return 0;
+	}
+	if (!strcmp(key, "proxy_timeout")) {
+		if (evd_parse_ms(value, &s->proxy_timeout_ms) < 0 ||
+		    !s->proxy_timeout_ms)
+			return evd_usage_error(
+			    "option %s.proxy_timeout=\"%s\": "
+			    "expected a duration (5s, "
+			    "500ms)",
+			    s->name, value);
 		return 0;
 	}
 	return -ENOENT;

@@ -52,6 +52,9 @@ struct service {
 	unsigned lim_set; /* bits of evd_limit_keys[] given with -o */
 	/* deploy.c: -o NAME.log_conns: 0 the default, 1 on, 2 off */
 	uint8_t log_conns;
+	/* -o NAME.proxy=v1|v2 (enum evr_proxy), NAME.proxy_timeout */
+	uint8_t proxy;
+	uint32_t proxy_timeout_ms;
 };
 
 /* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
@@ -106,6 +109,9 @@ struct daemon {
 int evd_parse_args(struct daemon *d, int argc, char **argv);
 /* A usage error: logs "msg (see evringd --help)", returns -EINVAL. */
 int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
+/* A duration: "30" (seconds), "500ms", "30s", "5m", "1h". 0 or -EINVAL,
+ * -ERANGE. */
+int evd_parse_ms(const char *s, uint32_t *out);
 
 /* listeners.c: bind every service on every address, then print one line
  * per socket. 0 or -errno (logged). */

@@ -44,6 +44,8 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		.backlog = (int)d->backlog,
 		.lim = d->lim,
 		.log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns,
+		.proxy = (enum evr_proxy)s->proxy,
+		.proxy_timeout_ms = s->proxy_timeout_ms,
 	};
 	struct evr_udp_cfg ucfg = {
 		.proto = s->proto,

@@ -767,3 +767,8 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 	}
 	return resolve_ports(d);
 }
+
+int evd_parse_ms(const char *s, uint32_t *out)
+{
+	return parse_ms(s, out);
+}
