@@ -116,7 +116,7 @@ all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
 BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
 RUN_PKGS := netbase tzdata
 TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
-	pkg-config binutils dpkg-dev mandoc man-db systemd
+	pkg-config binutils dpkg-dev mandoc man-db systemd haproxy
 
 # $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
 # installed when INSTALL is 1 and we are root; otherwise the apt-get
@@ -490,7 +490,8 @@ check:
 VG_BUILD := build/vg
 # Tests of timing or CPU use (valgrind slows the code 20-50x) and of
 # privilege changes are left out, and so are the suites that run other
-# programs (install: make and cc; man: mandoc; units: systemd-analyze);
+# programs (install: make and cc; man: mandoc; units: systemd-analyze;
+# haproxy, whose health checks run on a clock);
 # they run in `make test` and `make check`.
 VG_SKIP := !(privileged_*|emfile_*|dribbling_*)
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
@@ -509,7 +510,7 @@ valgrind:
 		EVRING_WRAP="$(VALGRIND)" \
 			$(VALGRIND) --trace-children=yes \
 			--trace-children-skip='*valgrind*' $$t --short-filename \
-			--filter '!(*_io_uring|backend_*|install|man|units)/$(VG_SKIP)' \
+			--filter '!(*_io_uring|backend_*|install|man|units|haproxy_*)/$(VG_SKIP)' \
 			|| failed="$$failed $$(basename $$t)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
