@@ -225,7 +225,7 @@ Test(ratelimit, loop_free_reports_what_is_pending, .init = handler_on,
 }
 
 Test(ratelimit, pending_reports_do_not_keep_the_loop_running,
-     .init = handler_on, .fini = handler_off, .timeout = 30)
+     .init = handler_on, .fini = handler_off, .timeout = 120)
 {
 	struct evr_loop *l = quiet_loop();
 	int64_t t0 = now_ms();
@@ -374,7 +374,7 @@ Test(evringd_log, bad_log_options_are_usage_errors)
  * namespace, so no root is needed where the kernel allows them) shows as
  * /dev/log over an empty /dev. The host's /dev is not touched.
  */
-Test(evringd_log, syslog_gets_priorities_and_facility, .timeout = 60)
+Test(evringd_log, syslog_gets_priorities_and_facility, .timeout = 120)
 {
 	char dir[] = "/tmp/evring-syslog-XXXXXX", path[64], script[512];
 	char out[256], msgs[8192] = "";
