@@ -85,7 +85,7 @@ BENCH_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/*.c))
 
 # The public headers, and where they are reached from.
 PUBLIC_PROTO_HDRS := protocols/modules.h protocols/builtin.def \
-	protocols/line.h protocols/daytime.h
+	protocols/line.h protocols/daytime.h protocols/tcpmux.h
 PUBLIC_LINKS := $(PUBLIC_PROTO_HDRS:protocols/%=$(BUILD)/include/evring/%)
 
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -116,7 +116,8 @@ all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
 BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
 RUN_PKGS := netbase tzdata
 TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
-	pkg-config binutils dpkg-dev mandoc man-db systemd haproxy
+	pkg-config rdate socat libfaketime mandoc binutils dpkg-dev man-db \
+	systemd haproxy
 
 # $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
 # installed when INSTALL is 1 and we are root; otherwise the apt-get
@@ -283,10 +284,11 @@ ABOVE_CORE_FILES = $(wildcard protocols/*.[ch] protocols/*.def \
 	core/evringd/*.[ch] examples/*/*.[ch] bench/*.[ch] bench/*/*.[ch])
 PROTO_SYMS = $(shell sed -n 's/^EVR_BUILTIN(\([a-z0-9_]*\)).*/evr_proto_\1/p' \
 	protocols/builtin.def) evr_proto_find evr_proto_at \
-	evr_proto_register evr_line_ evr_daytime_ evr__line_ evr__http_
+	evr_proto_register evr_line_ evr_daytime_ evr_tcpmux_ evr__line_ \
+	evr__http_
 
 check-layers:
-	$(Q)bad=$$(grep -nE '#[[:space:]]*include[[:space:]]*[<"]([^">]*/)?(protocols/|line|daytime|modules|http|builtin)' \
+	$(Q)bad=$$(grep -nE '#[[:space:]]*include[[:space:]]*[<"]([^">]*/)?(protocols/|line|daytime|tcpmux|modules|http|builtin)' \
 		$(LIB_CORE_FILES)); \
 	if [ -n "$$bad" ]; then \
 		echo "check-layers: core/ includes protocols/:"; \
@@ -441,6 +443,10 @@ $(BUILD)/fuzz/obj/%.o: %.c | $(BUILD)/.pkgs-build $(BUILD)/.pkgs-fuzz \
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(call say,LD,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+# evringd's inetd.conf parser is pure and stands alone: its target links
+# it too.
+$(BUILD)/fuzz/fuzz_config: $(BUILD)/fuzz/obj/core/evringd/config.o
 
 # $(1): seconds per target. Every target runs; the summary names the ones
 # that failed. UBSan prints the stack of what it reports.

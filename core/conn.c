@@ -42,8 +42,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WQ_CHUNK      64
-#define REFUSE_LOG_MS 10000
+#define WQ_CHUNK	 64
+#define REFUSE_LOG_MS	 10000
+#define ALLOC_BACKOFF_MS 100
 
 struct wq_chunk {
 	struct wq_chunk *next;
@@ -134,6 +135,7 @@ static void wq_drop(struct evr_conn *c)
 		*pp = e->next;
 		queued_sub(c, e->len);
 		wq_release(l, e);
+		c->wq_n--;
 	}
 }
 
@@ -167,6 +169,8 @@ static void read_pause(struct evr_conn *c, uint32_t why)
 	l->be_ops->conn_pause(c);
 }
 
+static void held_deliver(struct evr_conn *c);
+
 static void read_resume(struct evr_conn *c, uint32_t why)
 {
 	int err;
@@ -174,18 +178,52 @@ static void read_resume(struct evr_conn *c, uint32_t why)
 	if (!(c->flags & why))
 		return;
 	c->flags &= ~why;
-	if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING | EVR__C_EOF))
+	if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING))
+		return;
+	if (c->held_head) {
+		/* not from within the caller (evr_conn_resume from a module
+		 * that is in the middle of something): the resume pass hands
+		 * them over, then reading restarts */
+		if (!(c->flags & EVR__C_REDELIVER)) {
+			c->flags |= EVR__C_REDELIVER;
+			evr__list_add_tail(&c->loop->redeliver, &c->redeliver);
+		}
+		return;
+	}
+	if (c->flags & EVR__C_EOF)
 		return;
 	err = c->loop->be_ops->conn_recv(c);
 	if (err < 0)
 		evr_abort(c, err);
 }
 
+/* The resume pass: bytes held while reading was paused go to the modules
+ * of connections resumed since, then their reading restarts. */
+void evr__conn_redeliver_all(struct evr_loop *l)
+{
+	while (!evr__list_empty(&l->redeliver)) {
+		struct evr_conn *c = EVR_CONTAINER_OF(
+		    l->redeliver.next, struct evr_conn, redeliver);
+		int err;
+
+		evr__list_del(&c->redeliver);
+		c->flags &= ~EVR__C_REDELIVER;
+		if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING))
+			continue; /* paused again: the next resume */
+		held_deliver(c);
+		if (c->flags & (EVR__C_PAUSED | EVR__C_CLOSING | EVR__C_EOF))
+			continue;
+		err = l->be_ops->conn_recv(c);
+		if (err < 0)
+			evr_abort(c, err);
+	}
+}
+
 void evr__conn_resume_all(struct evr_loop *l)
 {
-	if (l->over_budget)
-		return;
-	while (!evr__list_empty(&l->paused_all)) {
+	/* (held bytes delivered here may push the loop over its budget
+	 * again: those connections wait for the next pass) */
+	while (!l->over_budget && !evr__list_empty(&l->paused_all)) {
 		struct evr_conn *c = EVR_CONTAINER_OF(l->paused_all.next,
 						      struct evr_conn, paused);
 
@@ -318,6 +356,7 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	c->last_active = c->last_progress = l->now;
 	evr__list_init(&c->starve);
 	evr__list_init(&c->paused);
+	evr__list_init(&c->redeliver);
 	evr__list_init(&c->be.ready);
 	evr__list_add_tail(&l->conns, &c->link);
 	l->st.conns_open++;
@@ -336,8 +375,16 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 
 	if (over_limits(ls, fd, &src))
 		return NULL;
-	c = conn_alloc(&ls->svc, fd, src);
+	/* Out of memory a moment ago: refuse at once rather than ask the
+	 * allocator again for every client of a flood (a failing allocator
+	 * can be slow: mimalloc tries to map a new arena each time), so that
+	 * the connections already open keep the loop. */
+	c = EVR_UNLIKELY(l->now < l->alloc_backoff_until)
+		? NULL
+		: conn_alloc(&ls->svc, fd, src);
 	if (EVR_UNLIKELY(!c)) {
+		if (l->now >= l->alloc_backoff_until)
+			l->alloc_backoff_until = l->now + ALLOC_BACKOFF_MS;
 		l->st.alloc_fails++;
 		if (evr__ratelimit(l, &l->rl_alloc, REFUSE_LOG_MS,
 				   "accept: connections closed for want of "
@@ -381,9 +428,12 @@ int evr_connector_new(struct evr_loop *l, const struct evr_listen_cfg *cfg,
 	struct evr_connector *cn;
 	char why[160];
 
-	if (!cfg || !cfg->proto ||
-	    evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+	if (!cfg || !cfg->proto)
 		return -EINVAL;
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
+		evr_log_err("connector: %s", why);
+		return -EINVAL;
+	}
 	cn = calloc(1, sizeof(*cn));
 	if (!cn)
 		return -ENOMEM;
@@ -509,31 +559,104 @@ void evr__conn_connected(struct evr_conn *c, int err)
 
 /* ---- events from the backends ---- */
 
-void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
+/* Hand b to the module (lent for the call). */
+static void deliver(struct evr_conn *c, struct evr_buf *b)
 {
 	struct evr_loop *l = c->loop;
 
-	if (c->ext) {
-		/* the PROXY header first; what follows it is data */
-		if (c->ext->proxy_pending && !(c->flags & EVR__C_CLOSING) &&
-		    !evr__proxy_feed(c, b)) {
-			evr_buf_unref(b);
-			return;
-		}
+	if (c->ext)
 		c->ext->bytes_in += b->len;
+	c->last_active = l->now;
+	c->proto->on_data(c, b);
+	/* Over the loop's budget, a connection with bytes of its own queued
+	 * reads no more until they are sent: the ones that fill the budget
+	 * wait, the others go on. */
+	if (EVR_UNLIKELY(l->over_budget) && c->wq_bytes &&
+	    !(c->flags & (EVR__C_CLOSING | EVR__C_PAUSED_ALL))) {
+		read_pause(c, EVR__C_PAUSED_ALL);
+		evr__list_add_tail(&l->paused_all, &c->paused);
 	}
-	if (EVR_LIKELY(!(c->flags & EVR__C_CLOSING))) {
-		c->last_active = l->now;
-		c->proto->on_data(c, b);
-		/* Over the loop's budget, a connection with bytes of its own
-		 * queued reads no more until they are sent: the ones that
-		 * fill the budget wait, the others go on. */
-		if (EVR_UNLIKELY(l->over_budget) && c->wq_bytes &&
-		    !(c->flags & (EVR__C_CLOSING | EVR__C_PAUSED_ALL))) {
-			read_pause(c, EVR__C_PAUSED_ALL);
-			evr__list_add_tail(&l->paused_all, &c->paused);
+}
+
+/*
+ * Bytes that arrive while reading is paused are held, not handed over: a
+ * pause must stop the module from making more replies at once, not only
+ * after every receive already under way (io_uring's receive stops only
+ * when its cancel completes; each buffer of pipelined requests may grow
+ * into several times its size of replies). They go to the module, in
+ * order, when reading resumes. A held buffer that uses little of its pool
+ * buffer is copied into one of its size, so that paused connections do not
+ * pin the pool.
+ */
+static void hold(struct evr_conn *c, struct evr_buf *b)
+{
+	struct evr_loop *l = c->loop;
+
+	if (b->kind == EVR__BUF_POOL &&
+	    (b->len < b->cap / 2 || l->pool.nfree < l->pool.count / 4)) {
+		struct evr_buf *copy = evr_buf_new(l, b->len);
+
+		if (copy) {
+			memcpy(copy->data, b->data, b->len);
+			copy->len = b->len;
+			b = copy;
+		} else {
+			evr_buf_ref(b);
 		}
+	} else {
+		evr_buf_ref(b);
 	}
+	b->next = NULL;
+	if (c->held_tail)
+		c->held_tail->next = b;
+	else
+		c->held_head = b;
+	c->held_tail = b;
+}
+
+static void held_drop(struct evr_conn *c)
+{
+	struct evr_buf *b;
+
+	while ((b = c->held_head)) {
+		c->held_head = b->next;
+		b->next = NULL;
+		evr_buf_unref(b);
+	}
+	c->held_tail = NULL;
+}
+
+static void held_deliver(struct evr_conn *c)
+{
+	struct evr_buf *b;
+
+	while ((b = c->held_head) &&
+	       !(c->flags & (EVR__C_PAUSED | EVR__C_CLOSING))) {
+		c->held_head = b->next;
+		if (!c->held_head)
+			c->held_tail = NULL;
+		b->next = NULL;
+		deliver(c, b);
+		evr_buf_unref(b);
+	}
+	if (!c->held_head && (c->flags & EVR__C_EOF_HELD)) {
+		c->flags &= ~EVR__C_EOF_HELD;
+		if (!(c->flags & EVR__C_CLOSING))
+			c->proto->on_eof(c);
+	}
+}
+
+void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
+{
+	if (EVR_UNLIKELY(c->ext && c->ext->proxy_pending) &&
+	    ((c->flags & EVR__C_CLOSING) || !evr__proxy_feed(c, b)))
+		; /* the PROXY header first (proxy.c); what follows is data */
+	else if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
+		; /* closing: later input is discarded */
+	else if (EVR_UNLIKELY((c->flags & EVR__C_PAUSED) || c->held_head))
+		hold(c, b); /* behind what is held already, in order */
+	else
+		deliver(c, b);
 	evr_buf_unref(b);
 }
 
@@ -546,7 +669,11 @@ void evr__conn_eof(struct evr_conn *c)
 	}
 	if (EVR_UNLIKELY(c->ext) && evr__proxy_eof(c))
 		return;
-	if (!(c->flags & EVR__C_CLOSING))
+	if (c->flags & EVR__C_CLOSING)
+		return;
+	if (c->held_head) /* after the bytes that came before it */
+		c->flags |= EVR__C_EOF_HELD;
+	else
 		c->proto->on_eof(c);
 }
 
@@ -569,6 +696,7 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 		if (!c->wq_head)
 			c->wq_tail = NULL;
 		wq_release(l, e);
+		c->wq_n--;
 	}
 	c->wq_inflight = 0;
 	queued_sub(c, sent);
@@ -698,8 +826,11 @@ static void conn_finish(struct evr_conn *c)
 		evr__list_del(&c->starve);
 	if (c->flags & EVR__C_PAUSED_ALL)
 		evr__list_del(&c->paused);
-	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL);
+	if (c->flags & EVR__C_REDELIVER)
+		evr__list_del(&c->redeliver);
+	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL | EVR__C_REDELIVER);
 	wq_drop(c);
+	held_drop(c);
 	if (EVR_LIKELY(!c->ext) || evr__conn_ext_accepted(c))
 		c->proto->on_close(c, c->err);
 	if (c->ext)
@@ -826,6 +957,7 @@ void evr__conn_close_all(struct evr_loop *l)
 		c->flags |= EVR__C_CLOSING | EVR__C_CLOSED;
 		c->wq_inflight = 0;
 		wq_drop(c);
+		held_drop(c);
 		evr_timer_stop(l, &c->timer);
 		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
 		close(c->fd);
@@ -844,6 +976,7 @@ void evr__conn_free_all(struct evr_loop *l)
 
 		c->wq_inflight = 0;
 		wq_drop(c);
+		held_drop(c);
 		evr_timer_stop(l, &c->timer);
 		if (c->fd >= 0 && (c->flags & EVR__C_LINGER))
 			close(c->fd);
@@ -881,11 +1014,53 @@ static struct evr_buf *pool_spare(struct evr_conn *c, struct evr_buf *b,
 	return copy;
 }
 
-int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
+/* A reply that cannot be queued (out of memory) would leave the stream
+ * going on with a hole in it: the connection is aborted instead. */
+static int send_failed(struct evr_conn *c, int err)
+{
+	evr_abort(c, err);
+	return err;
+}
+
+/* Room for len more bytes in c's queue? Past wq_max the connection is
+ * aborted (a peer that does not read). */
+static int wq_admit(struct evr_conn *c, size_t len)
 {
 	struct evr_loop *l = c->loop;
 	const struct evr_conn_limits *lim = &c->svc->lim;
+
+	if (EVR_LIKELY(c->wq_bytes + len <= lim->wq_max))
+		return 0;
+	l->st.wq_overflows++;
+	if (evr__ratelimit(l, &l->rl_overflow, REFUSE_LOG_MS,
+			   "connections closed: write queue over max"))
+		evr_log_warn("%s: write queue over %u bytes (the peer does "
+			     "not read): closing (more are summed up in %d s)",
+			     c->svc->name, lim->wq_max, REFUSE_LOG_MS / 1000);
+	evr_abort(c, -ENOBUFS);
+	return -ENOBUFS;
+}
+
+/* len bytes joined c's queue: backpressure, the budget, a send. */
+static void wq_account(struct evr_conn *c, size_t len)
+{
+	struct evr_loop *l = c->loop;
+
+	c->wq_bytes += len;
+	l->st.bytes_queued += len;
+	if (EVR_UNLIKELY(c->wq_bytes > c->svc->lim.wq_high))
+		read_pause(c, EVR__C_PAUSED_WQ);
+	if (EVR_UNLIKELY(l->st.bytes_queued > l->queued_max))
+		l->over_budget = true;
+	if (!(c->flags & EVR__C_SENDING))
+		schedule_flush(c);
+}
+
+int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
+{
+	struct evr_loop *l = c->loop;
 	struct evr__wq *e;
+	int err;
 
 	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
 		return -EPIPE;
@@ -893,21 +1068,12 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	if (EVR_UNLIKELY(c->wq_bytes + len > lim->wq_max)) {
-		l->st.wq_overflows++;
-		if (evr__ratelimit(l, &l->rl_overflow, REFUSE_LOG_MS,
-				   "connections closed: write queue over max"))
-			evr_log_warn("%s: write queue over %u bytes (the peer "
-				     "does not read): closing (more are summed "
-				     "up in %d s)",
-				     c->svc->name, lim->wq_max,
-				     REFUSE_LOG_MS / 1000);
-		evr_abort(c, -ENOBUFS);
-		return -ENOBUFS;
-	}
+	err = wq_admit(c, len);
+	if (EVR_UNLIKELY(err))
+		return err;
 	e = wq_alloc(l);
 	if (EVR_UNLIKELY(!e))
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	e->buf = pool_spare(c, b, off, len);
 	e->p = e->buf == b ? b->data + off : e->buf->data;
 	e->len = (uint32_t)len;
@@ -918,15 +1084,26 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		c->last_progress = l->now; /* the send timeout starts */
 	}
 	c->wq_tail = e;
-	c->wq_bytes += len;
-	l->st.bytes_queued += len;
-	if (EVR_UNLIKELY(c->wq_bytes > lim->wq_high))
-		read_pause(c, EVR__C_PAUSED_WQ);
-	if (EVR_UNLIKELY(l->st.bytes_queued > l->queued_max))
-		l->over_budget = true;
-	if (!(c->flags & EVR__C_SENDING))
-		schedule_flush(c);
+	c->wq_n++;
+	wq_account(c, len);
 	return 0;
+}
+
+/*
+ * The queue's last entry can take len more copied bytes: a reply buffer
+ * of our own (a copy nobody else holds), whose slice ends where its data
+ * ends, with room after it, and not part of the send in flight. Small
+ * replies (a line of a line protocol, a CRLF after it) then share one
+ * buffer and one entry instead of costing a buffer each.
+ */
+static bool tail_takes(const struct evr_conn *c, size_t len)
+{
+	const struct evr__wq *t = c->wq_tail;
+	const struct evr_buf *b = t ? t->buf : NULL;
+
+	return b && b->kind != EVR__BUF_POOL && b->refs == 1 &&
+	       t->p + t->len == b->data + b->len && b->cap - b->len >= len &&
+	       !(c->wq_inflight && c->wq_n <= c->wq_inflight);
 }
 
 int evr_send(struct evr_conn *c, struct evr_buf *b)
@@ -943,9 +1120,21 @@ int evr_send_copy(struct evr_conn *c, const void *p, size_t len)
 		return -EPIPE;
 	if (!len)
 		return 0;
+	if (tail_takes(c, len)) {
+		struct evr__wq *t = c->wq_tail;
+
+		err = wq_admit(c, len);
+		if (err)
+			return err;
+		memcpy(t->buf->data + t->buf->len, p, len);
+		t->buf->len += (uint32_t)len;
+		t->len += (uint32_t)len;
+		wq_account(c, len);
+		return 0;
+	}
 	b = evr_buf_new(c->loop, len);
 	if (!b)
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	memcpy(b->data, p, len);
 	b->len = (uint32_t)len;
 	err = evr_send(c, b);
@@ -972,7 +1161,7 @@ int evr_vsendf(struct evr_conn *c, const char *fmt, va_list ap)
 		return -EPIPE;
 	b = evr_buf_new(c->loop, (size_t)n + 1);
 	if (!b)
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	vsnprintf(b->data, (size_t)n + 1, fmt, ap);
 	b->len = (uint32_t)n;
 	err = evr_send(c, b);
@@ -1013,19 +1202,23 @@ void evr_abort(struct evr_conn *c, int err)
 	schedule_flush(c);
 }
 
+/* Counted: a module and the line framer under it may each hold a
+ * connection for reasons of their own. */
 void evr_conn_pause(struct evr_conn *c)
 {
-	read_pause(c, EVR__C_PAUSED_USER);
+	if (c->user_pauses++ == 0)
+		read_pause(c, EVR__C_PAUSED_USER);
 }
 
 void evr_conn_resume(struct evr_conn *c)
 {
-	read_resume(c, EVR__C_PAUSED_USER);
+	if (c->user_pauses && --c->user_pauses == 0)
+		read_resume(c, EVR__C_PAUSED_USER);
 }
 
 void *evr_conn_state(struct evr_conn *c)
 {
-	return c->state;
+	return c->svc->proto.p->state_size ? c->state : NULL;
 }
 
 void *evr_conn_conf(const struct evr_conn *c)

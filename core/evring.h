@@ -525,13 +525,18 @@ int evr_adopt(struct evr_connector *cn, int fd, struct evr_conn **out);
  * Queue the payload of b for sending, after everything queued before: takes
  * a reference, copies nothing. Bytes go out in order, with at most one send
  * in flight per socket. Returns 0, -EPIPE when the connection is closing.
+ * A send that cannot be queued aborts the connection, which would otherwise
+ * go on with a hole in its stream: -ENOBUFS past the queue's wq_max (logged
+ * once per 10 s), -ENOMEM out of memory.
  */
 int evr_send(struct evr_conn *c, struct evr_buf *b);
 
 /* Queue len bytes of b starting at b->data + off (a slice; no copy). */
 int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len);
 
-/* Queue a copy of len bytes at p. -ENOMEM when no buffer can be had. */
+/* Queue a copy of len bytes at p (joined to the last reply buffer when it
+ * has room). -ENOMEM, and the connection aborted, when no buffer can be
+ * had. */
 int evr_send_copy(struct evr_conn *c, const void *p, size_t len);
 
 /* Queue a printf-formatted copy. */
@@ -551,14 +556,20 @@ void evr_abort(struct evr_conn *c, int err);
 /*
  * Flow control decided by the module: stop receiving on c until
  * evr_conn_resume() (a proxy whose other side is backed up, a chat room
- * whose members lag). Bytes already on their way may still arrive; none
- * are lost, TCP slows the peer meanwhile. Independent of the core's own
- * backpressure: reading restarts when neither holds it.
+ * whose members lag). Pauses are counted: reading restarts when every
+ * evr_conn_pause() has had its evr_conn_resume(), so a module and a
+ * helper under it (the line framer holds input the same way) may each
+ * pause for reasons of their own. Bytes already on their way are held and
+ * handed over after the resume, in order; none are lost, TCP slows the
+ * peer meanwhile. Independent of the core's own backpressure: reading
+ * restarts when neither holds it.
  */
 void evr_conn_pause(struct evr_conn *c);
 void evr_conn_resume(struct evr_conn *c);
 
-void *evr_conn_state(struct evr_conn *c); /* proto->state_size bytes, zeroed */
+/* proto->state_size bytes, zeroed at accept; NULL for a module without
+ * state_size. */
+void *evr_conn_state(struct evr_conn *c);
 void *evr_conn_conf(const struct evr_conn *c); /* the listener's cfg.conf */
 void *evr_conn_udata(const struct evr_conn *c);
 void evr_conn_set_udata(struct evr_conn *c, void *udata);

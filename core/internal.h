@@ -126,6 +126,8 @@ enum {
 	EVR__C_CONNECTING = 1 << 11,  /* outbound, not yet connected */
 	EVR__C_PAUSED_USER = 1 << 12, /* reading paused by the module */
 	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
+	EVR__C_EOF_HELD = 1 << 14,    /* on_eof waits for held bytes */
+	EVR__C_REDELIVER = 1 << 15,   /* on loop->redeliver: held bytes due */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -186,18 +188,24 @@ struct evr_conn {
 	int fd;
 	uint32_t flags;
 	uint16_t refs;	      /* kernel operations in flight (io_uring) */
+	uint16_t user_pauses; /* evr_conn_pause() not yet resumed */
 	int err;	      /* why it closed */
 	uint32_t wq_inflight; /* queue entries covered by the send in flight */
+	uint32_t wq_n;	      /* queue entries */
 	struct evr__wq *wq_head, *wq_tail;
 	size_t wq_bytes;
+	/* received while reading was paused, for the module once it resumes
+	 * (linked through evr_buf.next) */
+	struct evr_buf *held_head, *held_tail;
 	struct evr__list link;	 /* loop->conns, until freed */
 	struct evr__list starve; /* loop->starved, while EVR__C_STARVED */
 	struct evr__list paused; /* loop->paused_all, while EVR__C_PAUSED_ALL */
-	struct evr_conn *next;	 /* flush list, then zombie list */
-	struct evr__source *src; /* counted in the per-source table */
-	struct evr_timer timer;	 /* idle and send timeouts; lingering close */
-	uint64_t last_active;	 /* ms: last byte received or sent */
-	uint64_t last_progress;	 /* ms: last send progress or queue start */
+	struct evr__list redeliver; /* loop->redeliver, EVR__C_REDELIVER */
+	struct evr_conn *next;	    /* flush list, then zombie list */
+	struct evr__source *src;    /* counted in the per-source table */
+	struct evr_timer timer; /* idle and send timeouts; lingering close */
+	uint64_t last_active;	/* ms: last byte received or sent */
+	uint64_t last_progress; /* ms: last send progress or queue start */
 	/* what only some services keep (connlog.c); NULL for the others */
 	struct evr__conn_ext *ext;
 	/* The backend's own part: no one else reads or writes these. */
@@ -277,6 +285,7 @@ bool evr__proxy_eof(struct evr_conn *c);
 
 /* Resume reading of connections paused by the loop's budget. */
 void evr__conn_resume_all(struct evr_loop *l);
+void evr__conn_redeliver_all(struct evr_loop *l);
 void evr__conn_drain_all(struct evr_loop *l);
 /* Drop one kernel reference; the connection is freed later when closed. */
 void evr__conn_put(struct evr_conn *c);
@@ -288,25 +297,6 @@ void evr__conn_abort_all(struct evr_loop *l, int err);
 void evr__conn_close_all(struct evr_loop *l);
 void evr__conn_free_all(struct evr_loop *l);
 void evr__wq_fini(struct evr_loop *l);
-
-/* ---- listeners ---- */
-
-struct evr_listener {
-	struct evr__svc svc; /* first: svc->release frees the listener */
-	int fd;
-	bool closing;
-	bool paused;
-	bool armed; /* an accept is armed (io_uring) */
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	struct evr_timer pause_timer;
-	uint64_t pause_since;
-	uint32_t pause_retries;
-	struct evr__list link; /* loop->listeners, until freed */
-};
-
-void evr__listener_close_all(struct evr_loop *l);
-void evr__listener_free_all(struct evr_loop *l);
 
 /* ---- log lines at most n per interval (log.c) ---- */
 
@@ -339,6 +329,26 @@ void evr__ratelimit_fini(struct evr_loop *l, struct evr__ratelimit *r);
 void evr__ratelimits_init(struct evr_loop *l);
 /* Every pending count now (the loop is going away). */
 void evr__ratelimits_flush(struct evr_loop *l);
+
+/* ---- listeners ---- */
+
+struct evr_listener {
+	struct evr__svc svc; /* first: svc->release frees the listener */
+	int fd;
+	bool closing;
+	bool paused;
+	bool armed; /* an accept is armed (io_uring) */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct evr_timer pause_timer;
+	uint64_t pause_since;
+	uint32_t pause_retries;
+	struct evr__ratelimit rl_pause, rl_resume;
+	struct evr__list link; /* loop->listeners, until freed */
+};
+
+void evr__listener_close_all(struct evr_loop *l);
+void evr__listener_free_all(struct evr_loop *l);
 
 /* ---- UDP (udp.c) ---- */
 
@@ -467,7 +477,9 @@ struct evr_loop {
 	bool over_budget; /* bytes_queued above queued_max */
 	uint64_t queued_max, queued_low;
 	uint32_t max_conns, max_per_source;
-	struct evr__list paused_all; /* connections paused by the budget */
+	uint64_t alloc_backoff_until; /* ms: refuse accepts without trying */
+	struct evr__list paused_all;  /* connections paused by the budget */
+	struct evr__list redeliver; /* resumed, with held bytes to hand over */
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
 	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc, rl_connlog;

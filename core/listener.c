@@ -111,6 +111,8 @@ static void listener_release(struct evr__svc *svc)
 	struct evr_listener *ls =
 	    EVR_CONTAINER_OF(svc, struct evr_listener, svc);
 
+	evr__ratelimit_fini(svc->loop, &ls->rl_pause);
+	evr__ratelimit_fini(svc->loop, &ls->rl_resume);
 	evr__list_del(&ls->link);
 	free(ls);
 }
@@ -129,6 +131,13 @@ static void pause_expired(struct evr_timer *t)
 		evr__listener_pause(ls, err);
 }
 
+/*
+ * Out of descriptors, accepting pauses, resumes when one frees up, and
+ * pauses again at the next client: the log says so once per interval,
+ * with how many pauses and resumes it did not mention.
+ */
+#define PAUSE_LOG_MS 10000
+
 void evr__listener_pause(struct evr_listener *ls, int err)
 {
 	struct evr_loop *l = ls->svc.loop;
@@ -142,26 +151,34 @@ void evr__listener_pause(struct evr_listener *ls, int err)
 		ls->pause_since = l->now;
 		ls->pause_retries = 0;
 		l->st.accept_pauses++;
-		evr_log_warn(
-		    "accept %s (%s): %s; pausing accepts, retrying "
-		    "every %d ms",
-		    evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
-		    ls->svc.name, evr__strerror(err), ACCEPT_PAUSE_MS);
+		evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a));
+		if (evr__ratelimit(l, &ls->rl_pause, PAUSE_LOG_MS,
+				   "accept %s (%s): pauses", a, ls->svc.name))
+			evr_log_warn("accept %s (%s): %s; pausing accepts, "
+				     "retrying every %d ms (more pauses are "
+				     "summed up in %d s)",
+				     a, ls->svc.name, evr__strerror(err),
+				     ACCEPT_PAUSE_MS, PAUSE_LOG_MS / 1000);
 	}
 	evr_timer_start(l, &ls->pause_timer, ACCEPT_PAUSE_MS);
 }
 
 void evr__listener_resumed(struct evr_listener *ls)
 {
+	struct evr_loop *l = ls->svc.loop;
 	char a[EVR_ADDRSTRLEN];
 
 	if (!ls->paused)
 		return;
 	ls->paused = false;
-	evr_log_info("accept %s (%s): accepting again after %llu ms",
-		     evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
-		     ls->svc.name,
-		     (unsigned long long)(ls->svc.loop->now - ls->pause_since));
+	evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a));
+	if (evr__ratelimit_n(l, &ls->rl_resume, PAUSE_LOG_MS, 1, EVR_LOG_INFO,
+			     "accept %s (%s): resumes", a, ls->svc.name))
+		evr_log_info("accept %s (%s): accepting again after %llu ms "
+			     "(more resumes are summed up in %d s)",
+			     a, ls->svc.name,
+			     (unsigned long long)(l->now - ls->pause_since),
+			     PAUSE_LOG_MS / 1000);
 }
 
 static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
@@ -170,8 +187,10 @@ static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
 
 	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2)
 		return -EINVAL;
-	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
+		evr_log_err("listen: %s", why);
 		return -EINVAL;
+	}
 	if (l->stopping)
 		return -ESHUTDOWN;
 	return 0;

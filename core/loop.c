@@ -159,6 +159,7 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	evr__list_init(&l->listeners);
 	evr__list_init(&l->starved);
 	evr__list_init(&l->paused_all);
+	evr__list_init(&l->redeliver);
 	evr__list_init(&l->udps);
 	evr__list_init(&l->udp_starved);
 	l->udp_buf_count = o.udp_buf_count;
@@ -222,6 +223,7 @@ int evr_loop_run(struct evr_loop *l)
 		evr__conn_flush_all(l);
 		evr__udp_flush_all(l);
 		evr__conn_resume_all(l);
+		evr__conn_redeliver_all(l);
 		evr__conn_refill(l);
 		evr__udp_refill(l);
 		evr__conn_reap(l);

@@ -462,9 +462,15 @@ static int udp_check(struct evr_loop *l, const struct evr_udp_cfg *cfg)
 {
 	char why[160];
 
-	if (!cfg || !cfg->proto || !cfg->proto->on_datagram ||
-	    evr_proto_validate(cfg->proto, why, sizeof(why)) < 0)
+	if (!cfg || !cfg->proto)
 		return -EINVAL;
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0 ||
+	    (!cfg->proto->on_datagram &&
+	     snprintf(why, sizeof(why), "module %s: no on_datagram",
+		      cfg->proto->name))) {
+		evr_log_err("udp bind: %s", why);
+		return -EINVAL;
+	}
 	if (l->stopping || l->draining)
 		return -ESHUTDOWN;
 	return 0;

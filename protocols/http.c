@@ -16,15 +16,30 @@
  * EVR__HTTP_HEAD_MAX bytes that exists only while such a request is
  * incomplete: an idle connection holds nothing but its few bytes of state.
  *
+ * A request head must arrive whole within header_timeout of its first byte
+ * (default 10 s; nginx's client_header_timeout, haproxy's timeout
+ * http-request): a client that dribbles a byte at a time (slowloris) keeps
+ * the idle timeout from firing, but not this deadline, which more bytes of
+ * the same head do not restart. On expiry the answer is 408 and a close.
+ * Between requests a persistent connection waits under the idle timeout
+ * only.
+ *
+ * Every refused request (400, 408, 431, 505) is logged with its peer and
+ * the reason, at most one line per 10 s per thread with a count of the
+ * others, so that bad input says why without letting anyone fill the log.
+ *
  * Layout: the parser (character classes, lines, request line, header
  * fields; pure, declared in http.h), then the replies (table, Date cache,
- * writer, reply buffer), then the module's handlers.
+ * writer, reply buffer), then the configuration and the log of refusals,
+ * then the module's handlers.
  */
 #include "modules.h"
 #include "http.h"
+#include "refused.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -173,18 +188,19 @@ static int parse_target(struct evr__http_req *req)
 
 /*
  * RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
- * Anything else is a malformed line (-400); a well-formed version other
- * than 1.0 and 1.1 is one this server does not speak (-505, RFC 9110
- * §15.6.6).
+ * Anything else is a malformed line (-400). RFC 9110 §2.5: a request of a
+ * minor version above the highest one we implement within major version 1
+ * is processed as HTTP/1.1, the highest; a major version other than 1 is
+ * one this server does not speak (-505, RFC 9110 §15.6.6).
  */
 static int parse_version(const char *s, size_t n, struct evr__http_req *req)
 {
 	if (n != 8 || memcmp(s, "HTTP/", 5) || !is_digit(s[5]) || s[6] != '.' ||
 	    !is_digit(s[7]))
 		return -400;
-	if (s[5] != '1' || s[7] > '1')
+	if (s[5] != '1')
 		return -505;
-	req->minor = (uint8_t)(s[7] - '0');
+	req->minor = s[7] == '0' ? 0 : 1;
 	return 0;
 }
 
@@ -342,6 +358,69 @@ static int scan_more(size_t n)
 	return n >= EVR__HTTP_HEAD_MAX ? -431 : 0;
 }
 
+/*
+ * Whether the n bytes at t can begin a request-target that parse_target()
+ * accepts: "/...", "*", or a scheme up to its ':'.
+ */
+static bool target_can_start(const char *t, size_t n)
+{
+	size_t i = 0;
+
+	if (t[0] == '/')
+		return true;
+	if (t[0] == '*')
+		return n == 1;
+	while (i < n && is_scheme_char(t[i], i == 0))
+		i++;
+	return i == n || (i && t[i] == ':');
+}
+
+/*
+ * The start of a request line whose end has not arrived, the rest of sc's
+ * input: -400 when no ending can make it valid, else 0. It applies
+ * parse_request_line()'s rules to what is there, so a client that speaks
+ * something else (a TLS ClientHello starts with 0x16, not a tchar of a
+ * method: RFC 9110 §5.6.2) is answered from its first bytes instead of
+ * holding the connection until a line end that never comes. Only what is
+ * certain is -400: a result here is always the one the whole line gets.
+ */
+static int request_line_start(const struct scan *sc)
+{
+	static const char version[] = "HTTP/0.0"; /* '0': any DIGIT */
+	struct evr__http_req req = { 0 };
+	const char *s = sc->p + sc->pos;
+	size_t n = sc->lim - sc->pos, i = 0, t;
+
+	if (n && s[n - 1] == '\r')
+		n--; /* perhaps the CR of the CRLF that ends the line */
+	while (i < n && (cls(s[i]) & C_TCHAR))
+		i++;
+	if (i == n)
+		return 0;
+	if (!i || s[i] != ' ')
+		return -400;
+	t = ++i;
+	while (i < n && (cls(s[i]) & C_VCHAR))
+		i++;
+	if (i == t)
+		return i == n ? 0 : -400;
+	if (!target_can_start(s + t, i - t))
+		return -400;
+	if (i == n)
+		return 0;
+	if (s[i] != ' ')
+		return -400;
+	req.target = s + t;
+	req.target_len = (uint16_t)(i - t);
+	if (parse_target(&req) < 0)
+		return -400;
+	for (size_t k = 0; ++i < n; k++)
+		if (k == sizeof(version) - 1 ||
+		    (version[k] == '0' ? !is_digit(s[i]) : s[i] != version[k]))
+			return -400;
+	return 0;
+}
+
 int evr__http_parse(const char *p, size_t n, struct evr__http_req *req)
 {
 	struct scan sc = { .p = p,
@@ -353,8 +432,11 @@ int evr__http_parse(const char *p, size_t n, struct evr__http_req *req)
 
 	memset(req, 0, sizeof(*req));
 	do { /* RFC 9112 §2.2: ignore empty lines before the request line */
-		if (!scan_line(&sc, &s, &len))
-			return scan_more(n);
+		if (!scan_line(&sc, &s, &len)) {
+			/* p may be NULL when n is 0 */
+			err = sc.pos < sc.lim ? request_line_start(&sc) : 0;
+			return err ? err : scan_more(n);
+		}
 	} while (!len);
 	err = parse_request_line(s, len, req);
 	if (err)
@@ -384,7 +466,8 @@ enum reply_id {
 	R_NOT_FOUND,
 	R_NOT_ALLOWED,
 	R_TOO_LARGE,
-	R_BAD_VERSION
+	R_BAD_VERSION,
+	R_TIMEOUT
 };
 
 #define S(s) s, sizeof(s) - 1
@@ -410,6 +493,9 @@ static const struct reply {
 			  S(""), S("Request Header Fields Too Large\n") },
 	[R_BAD_VERSION] = { S("HTTP/1.1 505 HTTP Version Not Supported\r\n"),
 			    S(""), S("HTTP Version Not Supported\n") },
+	/* RFC 9110 §15.5.9: sent with "close" */
+	[R_TIMEOUT] = { S("HTTP/1.1 408 Request Timeout\r\n"), S(""),
+			S("Request Timeout\n") },
 };
 #undef S
 
@@ -636,14 +722,106 @@ static void out_finish(struct http_out *o)
 }
 
 /* ------------------------------------------------------------------ */
+/* Configuration, and the log of refused requests                      */
+/* ------------------------------------------------------------------ */
+
+/* 10 s: a browser or a load balancer sends its head in one packet, a
+ * mobile link may take a few round trips more; nginx allows 60 s, haproxy
+ * recommends a few seconds. Each waiting head holds a buffer. */
+#define HTTP_HEADER_TIMEOUT_MS 10000
+#define HTTP_TIMEOUT_MAX_MS    (24u * 3600 * 1000)
+
+struct http_conf {
+	uint32_t header_timeout_ms; /* 0: no deadline */
+};
+
+static const struct http_conf http_conf_default = {
+	.header_timeout_ms = HTTP_HEADER_TIMEOUT_MS,
+};
+
+static int http_conf_init(void *p)
+{
+	*(struct http_conf *)p = http_conf_default;
+	return 0;
+}
+
+/* A duration as evringd writes them: "10" or "10s", "1500ms", "2m". */
+static int parse_ms(const char *v, uint32_t *ms)
+{
+	unsigned long long n, mul = 1000;
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (!strcmp(end, "ms"))
+		mul = 1;
+	else if (!strcmp(end, "m"))
+		mul = 60000;
+	else if (*end && strcmp(end, "s"))
+		return -EINVAL;
+	if (errno || n > HTTP_TIMEOUT_MAX_MS / mul)
+		return -EINVAL;
+	*ms = (uint32_t)(n * mul);
+	return 0;
+}
+
+static int http_conf_set(void *p, const char *key, const char *value)
+{
+	struct http_conf *cf = p;
+
+	if (!strcmp(key, "header_timeout"))
+		return parse_ms(value, &cf->header_timeout_ms);
+	return -ENOENT;
+}
+
+static const struct http_conf *conf_of(const struct evr_conn *c)
+{
+	const struct http_conf *cf = evr_conn_conf(c);
+
+	return cf ? cf : &http_conf_default;
+}
+
+static __thread struct evr__refusals refusals;
+
+#define log_refused(c, ...) evr__log_refused(&refusals, c, "http", __VA_ARGS__)
+
+/* The words for a parser's error status; start: the request's bytes. */
+static void log_error(struct evr_conn *c, int status, const char *start)
+{
+	switch (status) {
+	case -431:
+		log_refused(c,
+			    "431: request head over %d bytes or %d fields; "
+			    "closing",
+			    EVR__HTTP_HEAD_MAX, EVR__HTTP_FIELDS_MAX);
+		break;
+	case -505:
+		log_refused(c, "505: an HTTP major version other than 1; "
+			       "closing");
+		break;
+	default:
+		/* RFC 8446 §5.1: a TLS record starts with its type, 22 */
+		log_refused(c, "400: malformed request%s; closing",
+			    start[0] == 0x16 ? " (a TLS handshake on a "
+					       "plaintext port?)"
+					     : "");
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* The module                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Per-connection state: two words. */
+/* Per-connection state. */
 struct http_conn {
+	struct evr_conn *c;
 	/* The start of a request that spans receives, or NULL; at most
 	 * EVR__HTTP_HEAD_MAX bytes. */
 	struct evr_buf *partial;
+	/* Runs while partial exists: the head's deadline. */
+	struct evr_timer head_timer;
 	/* The server drains: close after the next reply. */
 	bool draining;
 };
@@ -684,13 +862,13 @@ static unsigned persistence(const struct http_conn *hc,
 }
 
 /*
- * Answer one request: status is the parser's result, the request's length
- * or a negative status; more is how many bytes of the receive follow it,
- * to size the reply buffer.
+ * Answer one request, whose bytes start at start: status is the parser's
+ * result, the request's length or a negative status; more is how many
+ * bytes of the receive follow it, to size the reply buffer.
  */
 static void http_answer(struct http_conn *hc, struct http_out *o,
 			const struct evr__http_req *req, int status,
-			size_t more)
+			const char *start, size_t more)
 {
 	enum reply_id id;
 	unsigned rf;
@@ -698,6 +876,7 @@ static void http_answer(struct http_conn *hc, struct http_out *o,
 	if (status < 0) {
 		id = reply_of_error(status);
 		rf = RF_CLOSE;
+		log_error(o->c, status, start);
 	} else {
 		if (req->method == EVR__HTTP_OTHER)
 			id = R_NOT_ALLOWED;
@@ -712,19 +891,23 @@ static void http_answer(struct http_conn *hc, struct http_out *o,
 	out_reply(o, &replies[id], rf, status > 0 ? more / (size_t)status : 0);
 }
 
+/* The request under way is over: its bytes and its deadline go. */
 static void partial_drop(struct http_conn *hc)
 {
+	evr_timer_stop(evr_conn_loop(hc->c), &hc->head_timer);
 	evr_buf_unref(hc->partial);
 	hc->partial = NULL;
 }
 
 /*
  * Keep the n bytes at p, the start of a request, for the next receive.
- * n < EVR__HTTP_HEAD_MAX: the parser answers -431 for a longer head.
+ * n < EVR__HTTP_HEAD_MAX: the parser answers -431 for a longer head. The
+ * head's deadline starts: these are its first bytes.
  */
 static void partial_keep(struct http_conn *hc, struct http_out *o,
 			 const char *p, size_t n)
 {
+	uint32_t ms = conf_of(o->c)->header_timeout_ms;
 	struct evr_buf *pb;
 
 	pb = evr_buf_new(evr_conn_loop(o->c), EVR__HTTP_HEAD_MAX);
@@ -735,6 +918,8 @@ static void partial_keep(struct http_conn *hc, struct http_out *o,
 	memcpy(pb->data, p, n);
 	pb->len = (uint32_t)n;
 	hc->partial = pb;
+	if (ms)
+		evr_timer_start(evr_conn_loop(o->c), &hc->head_timer, ms);
 }
 
 /*
@@ -795,7 +980,7 @@ static size_t partial_feed(struct http_conn *hc, struct http_out *o,
 		return n;
 	/* r > old: the kept bytes held no complete request */
 	used = r > 0 ? (size_t)r - old : n;
-	http_answer(hc, o, &req, r, n - used);
+	http_answer(hc, o, &req, r, pb->data, n - used);
 	partial_drop(hc);
 	return used;
 }
@@ -826,11 +1011,39 @@ static void http_data(struct evr_conn *c, struct evr_buf *b)
 			break;
 		}
 		used = r > 0 ? (size_t)r : n;
-		http_answer(hc, &o, &req, r, n - used);
+		http_answer(hc, &o, &req, r, p, n - used);
 		p += used;
 		n -= used;
 	}
 	out_finish(&o);
+}
+
+/*
+ * The head did not arrive whole within header_timeout of its first byte:
+ * 408 with Connection: close (RFC 9110 §15.5.9), then close.
+ */
+static void http_head_expired(struct evr_timer *t)
+{
+	struct http_conn *hc =
+	    EVR_CONTAINER_OF(t, struct http_conn, head_timer);
+	struct http_out o = { .c = hc->c, .mid = EVR__HTTP_HEAD_MAX };
+
+	log_refused(hc->c,
+		    "408: request head not complete within %u ms (%u bytes "
+		    "so far); closing",
+		    conf_of(hc->c)->header_timeout_ms, hc->partial->len);
+	partial_drop(hc);
+	out_reply(&o, &replies[R_TIMEOUT], RF_CLOSE, 0);
+	out_finish(&o);
+}
+
+static int http_accept(struct evr_conn *c)
+{
+	struct http_conn *hc = evr_conn_state(c);
+
+	hc->c = c;
+	evr_timer_init(&hc->head_timer, http_head_expired);
+	return 0;
 }
 
 /*
@@ -857,10 +1070,22 @@ static void http_close(struct evr_conn *c, int err)
 		partial_drop(hc);
 }
 
+static const struct evr_proto_opt http_opts[] = {
+	{ "header_timeout",
+	  "DURATION: a request head must arrive whole within this time of "
+	  "its first byte, else 408 and close (default 10s; 0: no limit)" },
+	{ NULL, NULL },
+};
+
 const struct evr_proto evr_proto_http = {
 	.name = "http",
 	.summary = "HTTP/1.1 plaintext: GET / answers \"Hello, World!\"",
+	.opts = http_opts,
 	.state_size = sizeof(struct http_conn),
+	.conf_size = sizeof(struct http_conf),
+	.conf_init = http_conf_init,
+	.conf_set = http_conf_set,
+	.on_accept = http_accept,
 	.on_data = http_data,
 	.on_drain = http_drain,
 	.on_close = http_close,

@@ -46,7 +46,7 @@ struct evr__http_req {
 	uint16_t target_len;
 	uint16_t path_len;
 	uint8_t method;	 /* enum evr__http_method */
-	uint8_t minor;	 /* HTTP/1.minor, 0 or 1 */
+	uint8_t minor;	 /* HTTP/1.minor: 0, or 1 for 1.1 to 1.9 */
 	uint8_t flags;	 /* EVR__HTTP_* */
 	uint8_t nfields; /* header fields seen */
 };
@@ -57,13 +57,17 @@ struct evr__http_req {
  *
  * Returns the length of the head, empty line included, once it is complete
  * (the next request starts there); 0 when the head does not end within the
- * n bytes and none of its complete lines is invalid (more are needed); or a
- * negative HTTP status for the response that ends the connection:
+ * n bytes and none of its complete lines is invalid, nor the start of an
+ * unfinished request line (more are needed); or a negative HTTP status for
+ * the response that ends the connection:
  *   -400  malformed request line or header field, missing or repeated Host
- *         in HTTP/1.1, invalid Content-Length;
+ *         in HTTP/1.1, invalid Content-Length; a request line is -400 from
+ *         its first byte that no ending can make valid (a TLS handshake:
+ *         at once);
  *   -431  head longer than EVR__HTTP_HEAD_MAX, more than EVR__HTTP_FIELDS_MAX
  *         fields;
- *   -505  a well-formed version other than HTTP/1.0 and HTTP/1.1.
+ *   -505  a well-formed version of a major version other than 1 (RFC 9110
+ *         §2.5: HTTP/1.2 to HTTP/1.9 are parsed as HTTP/1.1, minor 1).
  * Calling it again with more bytes of the same request is consistent: a
  * result of 0 for n bytes means the request does not end within them.
  */

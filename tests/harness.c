@@ -549,7 +549,34 @@ int count_substr(const char *hay, const char *needle)
 	return n;
 }
 
+/* A connect interrupted by a signal goes on in the kernel (connect(2)):
+ * wait for it, up to 10 s, and take its result. 0 or -1 with errno. */
+static int connect_finish(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int64_t deadline = now_ms() + 10000;
+	socklen_t len = sizeof(int);
+	int err = 0, r;
+
+	do {
+		r = poll(&pfd, 1, (int)(deadline - now_ms()));
+	} while (r < 0 && errno == EINTR && now_ms() < deadline);
+	if (r <= 0) {
+		errno = r == 0 ? ETIMEDOUT : errno;
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
+}
+
 int tcp_connect(int family, uint16_t port)
+{
+	return tcp_connect_rcvbuf(family, port, 0);
+}
+
+int tcp_connect_rcvbuf(int family, uint16_t port, int rcvbuf)
 {
 	struct sockaddr_storage ss;
 	struct timeval tv = { .tv_sec = 10 };
@@ -560,9 +587,12 @@ int tcp_connect(int family, uint16_t port)
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	if (rcvbuf) /* before the handshake: the window announced is small */
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 &&
+	    (errno != EINTR || connect_finish(fd) < 0)) {
 		int err = errno;
 
 		close(fd);

@@ -143,6 +143,8 @@ int count_substr(const char *hay, const char *needle);
 /* Connected blocking TCP socket to the loopback of family, with 10 s I/O
  * timeouts. -1 on failure, errno saying why. */
 int tcp_connect(int family, uint16_t port);
+/* The same with SO_RCVBUF set to rcvbuf before connecting (0: default). */
+int tcp_connect_rcvbuf(int family, uint16_t port, int rcvbuf);
 int write_all(int fd, const void *p, size_t n);
 /* Read exactly n bytes; returns n or less on EOF/error/timeout. */
 size_t read_exact(int fd, void *p, size_t n);

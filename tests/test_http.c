@@ -3,10 +3,11 @@
  * test_http.c - the http module (HTTP/1.1 plaintext) against the real
  * evringd on both backends, IPv4 and IPv6 loopback: the exact reply to
  * GET /, HEAD, persistence and pipelining, requests split at every byte,
- * HTTP/1.0, Connection: close, 404, 405, 400, 431, 505, draining. Every
- * test ends with the server back at its baseline (no connection, every
- * buffer back, nothing queued) and a clean exit. The parser itself is
- * tested on split and malformed input at the end.
+ * HTTP/1.0, HTTP/1.x as 1.1, Connection: close, 404, 405, 400 (at the
+ * first impossible byte), 431, 505, the head deadline and 408, draining.
+ * Every test ends with the server back at its baseline (no connection,
+ * every buffer back, nothing queued) and a clean exit. The parser itself
+ * is tested on split and malformed input at the end.
  *
  * Layout: a small HTTP client (responses read off a stream that may hold
  * several), the integration tests, the parser tests.
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -592,6 +594,52 @@ BACKEND_TEST(http, malformed_requests_get_400_then_close)
 	assert_baseline_and_stop(&s);
 }
 
+/*
+ * Input that cannot be the start of a request gets its 400 as soon as the
+ * first impossible byte arrives, without waiting for a line end that may
+ * never come: a TLS ClientHello (a record starts with 0x16, not a tchar of
+ * a method, RFC 9110 §5.6.2), a NUL, a bad target or version prefix.
+ */
+BACKEND_TEST(http, invalid_first_bytes_get_400_at_once)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+	} bad[] = {
+#define B(s) { s, sizeof(s) - 1 }
+		/* TLS 1.2 record header and the start of a ClientHello */
+		B("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+		B("\x00"),
+		B("\r\rGET"),
+		B("GET\t/"),
+		B("GET /a\x01"),
+		B("GET index.html "), /* a target without a scheme */
+		B("GET \\"),
+		B("GET / HTTP/2.0 "),
+		B("GET / HTTP/1.1x"),
+		B("GET / HTTX"),
+#undef B
+	};
+	struct srv s;
+	struct srv_stats st;
+	struct client *cl;
+
+	start_http(&s, backend);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_closing_reply(&s, bad[i].in, bad[i].len, 400);
+	/* The start of a valid request waits for the rest. */
+	cl = client_open(&s, AF_INET);
+	client_send(cl, "GET / HTTP/1");
+	cr_assert_eq(wait_closed(cl->fd, 300), 0, "closed a valid start");
+	cr_assert_eq(srv_stats(&s, &st), 0);
+	cr_assert_eq(st.conns_open, 1);
+	client_send(cl, ".1\r\nHost: a\r\n\r\n");
+	struct reply r;
+	expect_reply(cl, &r, 200, false);
+	client_close(cl);
+	assert_baseline_and_stop(&s);
+}
+
 /* A GET / of exactly len bytes, padded with an X-Pad field. */
 static char *request_of_len(size_t len)
 {
@@ -649,19 +697,42 @@ BACKEND_TEST(http, header_limits_are_8k_and_100_fields)
 	assert_baseline_and_stop(&s);
 }
 
-BACKEND_TEST(http, other_versions_get_505)
+/*
+ * RFC 9110 §2.5: a request of a higher minor version than we implement
+ * within major version 1 is processed as HTTP/1.1 (and answered as
+ * HTTP/1.1); 505 (§15.6.6) is for a major version we do not speak.
+ */
+BACKEND_TEST(http, higher_1x_versions_are_served_as_11_other_majors_get_505)
 {
-	static const char *const reqs[] = {
+	static const char *const other_majors[] = {
 		"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
 		"GET / HTTP/0.9\r\n\r\n",
 		"GET / HTTP/3.0\r\n\r\n",
-		"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+		"GET / HTTP/9.1\r\nHost: a\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", /* the HTTP/2 preface */
 	};
 	struct srv s;
+	struct reply r;
+	struct client *cl;
 
 	start_http(&s, backend);
-	for (size_t i = 0; i < 4; i++)
-		expect_closing_reply(&s, reqs[i], strlen(reqs[i]), 505);
+	cl = client_open(&s, AF_INET);
+	/* persistent as HTTP/1.1 is, and answered by an HTTP/1.1 server */
+	client_send(cl, "GET / HTTP/1.2\r\nHost: a\r\n\r\n"
+			"HEAD / HTTP/1.9\r\nHost: a\r\n\r\n"
+			"GET /x HTTP/1.5\r\nHost: a\r\n\r\n");
+	expect_reply(cl, &r, 200, false);
+	assert_hello(&r);
+	expect_reply(cl, &r, 200, true);
+	expect_reply(cl, &r, 404, false);
+	expect_open(cl);
+	client_close(cl);
+	/* HTTP/1.1 rules apply: Host is required */
+	expect_closing_reply(&s, "GET / HTTP/1.2\r\n\r\n", 19, 400);
+	for (size_t i = 0; i < sizeof(other_majors) / sizeof(*other_majors);
+	     i++)
+		expect_closing_reply(&s, other_majors[i],
+				     strlen(other_majors[i]), 505);
 	assert_baseline_and_stop(&s);
 }
 
@@ -692,6 +763,81 @@ BACKEND_TEST(http, drain_closes_idle_and_finishes_a_started_request)
 	/* The drain ends when the last connection has closed: exit 0 with
 	 * no second signal (0 only waits). */
 	cr_assert_eq(srv_stop(&s, 0, 10000), 0, "log:\n%s", srv_log(&s));
+}
+
+/* evringd serving http on both loopbacks with extra arguments. */
+static void start_http_with(struct srv *s, const char *backend, const char *opt)
+{
+	const char *argv[] = { "-b",	     "127.0.0.1", "-b", "::1", "-s",
+			       "http/tcp:0", "-o",	  opt,	NULL };
+
+	cr_assert_eq(srv_start(s, backend, 2, argv), 0);
+	cr_assert_str_eq(s->backend, backend);
+}
+
+/*
+ * Slowloris: a client that sends a byte of its request head every 200 ms
+ * never lets the idle timeout fire. The whole head must arrive within
+ * header_timeout of its first byte (here 1 s); then the server answers 408
+ * (RFC 9110 §15.5.9) with Connection: close, closes, and says why in its
+ * log. The hang guard is 15 s; the close may not come before the deadline.
+ */
+BACKEND_TEST(http, dribbled_request_head_gets_408_at_the_head_deadline)
+{
+	static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ";
+	struct srv s;
+	struct reply r;
+	struct client *cl;
+	char v[64];
+	int64_t t0;
+	int sent = 0;
+
+	start_http_with(&s, backend, "http.header_timeout=1s");
+	cl = client_open(&s, AF_INET);
+	/* a persistent connection waits between requests without limit */
+	expect_open(cl);
+	usleep(1500 * 1000);
+	expect_open(cl);
+	t0 = now_ms();
+	client_send(cl, head);
+	while (now_ms() - t0 < 15000) {
+		struct pollfd pfd = { .fd = cl->fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 200) != 0)
+			break;
+		if (send(cl->fd, "s", 1, MSG_NOSIGNAL) == 1)
+			sent++;
+	}
+	expect_reply(cl, &r, 408, false);
+	cr_assert_geq(now_ms() - t0, 950,
+		      "408 after %lld ms, before the "
+		      "deadline",
+		      (long long)(now_ms() - t0));
+	cr_assert_gt(sent, 3, "the client did not dribble");
+	cr_assert_str_eq(field(&r, "Connection", v, sizeof(v)), "close");
+	cr_assert_str_eq(r.raw + r.head_len, "Request Timeout\n");
+	expect_eof(cl);
+	client_close(cl);
+	cr_assert(srv_log_has(&s, "request head not complete within 1000 ms"),
+		  "log:\n%s", srv_log(&s));
+	assert_baseline_and_stop(&s);
+}
+
+Test(http, header_timeout_is_a_listed_option_with_a_checked_value)
+{
+	const char *help[] = { evringd_path(), "--help", NULL };
+	const char *bad[] = { evringd_path(),
+			      "-s",
+			      "http/tcp:0",
+			      "-o",
+			      "http.header_timeout=soon",
+			      NULL };
+	char out[16384];
+
+	cr_assert_eq(run_capture(help, out, sizeof(out), 10000), 0);
+	cr_assert(strstr(out, "header_timeout"), "%s", out);
+	cr_assert_eq(run_capture(bad, out, sizeof(out), 10000), 2, "%s", out);
+	cr_assert(strstr(out, "header_timeout"), "%s", out);
 }
 
 /* ---- the parser, alone ---- */
@@ -747,6 +893,9 @@ Test(http_parse, errors_and_limits)
 		{ "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
 		  WHOLE },
 		{ "GET / HTTP/2.0\r\n", -505 },
+		{ "GET / HTTP/0.9\r\n", -505 },
+		{ "GET / HTTP/1.2\r\nHost: a\r\n\r\n", WHOLE },
+		{ "GET / HTTP/1.9\r\n\r\n", -400 }, /* as 1.1: no Host */
 		{ "GET / HTTP/1.1\r\nHost: a\r\nA : b\r\n", -400 },
 		{ "GET /\r\n", -400 },
 		{ "GET / HTTP/1.1\r\n\r\n", -400 },
@@ -781,6 +930,9 @@ Test(http_parse, errors_and_limits)
 		     0);
 	cr_assert_eq(req.path_len, 1);
 	cr_assert_eq(req.path[0], '/');
+	cr_assert_eq(
+	    evr__http_parse("GET / HTTP/1.7\r\nHost: a\r\n\r\n", 27, &req), 27);
+	cr_assert_eq(req.minor, 1, "HTTP/1.7 is parsed as HTTP/1.1");
 	/* 8 KiB without an end: 431, not "more" */
 	big = malloc(EVR__HTTP_HEAD_MAX + 1);
 	memset(big, 'a', EVR__HTTP_HEAD_MAX + 1);
@@ -788,6 +940,44 @@ Test(http_parse, errors_and_limits)
 	cr_assert_eq(parse(big, EVR__HTTP_HEAD_MAX), -431);
 	cr_assert_eq(parse(big, EVR__HTTP_HEAD_MAX + 1), -431);
 	free(big);
+}
+
+/*
+ * A request line that no ending can make valid is -400 from its first
+ * impossible byte on: every shorter prefix is 0 (more is needed), every
+ * longer one -400, exactly what the whole line gets.
+ */
+Test(http_parse, invalid_request_line_fails_at_its_first_bad_byte)
+{
+	static const struct {
+		const char *in; /* the whole input, a line end included */
+		size_t len;
+		size_t bad; /* index of the first impossible byte */
+	} cases[] = {
+#define C(s, bad) { s, sizeof(s) - 1, bad }
+		C("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n", 0),
+		C("\r\n\r\n\x16\x03\x01\r\n", 4),
+		C("\rX / HTTP/1.1\r\n", 1),
+		C(" GET / HTTP/1.1\r\n", 0),
+		C("GET  / HTTP/1.1\r\n", 4),
+		C("GET /\x7f HTTP/1.1\r\n", 5),
+		C("GET index.html HTTP/1.1\r\n", 14),
+		C("GET 1http://a/ HTTP/1.1\r\n", 4),
+		C("GET *x HTTP/1.1\r\n", 5),
+		C("GET * x HTTP/1.1\r\n", 6),
+		C("GET / http/1.1\r\n", 6),
+		C("GET / HTTP/1.1 \r\n", 14),
+		C("GET / HTTP/1.1\rx\r\n", 15),
+		C("GET / HTTP/11.1\r\n", 12),
+#undef C
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (size_t k = 0; k <= cases[i].len; k++)
+			cr_assert_eq(parse(cases[i].in, k),
+				     k <= cases[i].bad ? 0 : -400,
+				     "case %zu, %zu bytes: %d", i, k,
+				     parse(cases[i].in, k));
 }
 
 #define HEAD_LINES "GET / HTTP/1.1\r\nHost: a\r\n"

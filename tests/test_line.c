@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,239 @@ BACKEND_TEST(line, nul_byte_is_an_error)
 	write_all(fd, "ok\nbad\0line\n", 12);
 	expect(fd, "2:ok\n");
 	expect_err_and_close(fd, "ERR line contains a NUL byte");
+	close(fd);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+/* ---- holding input: EVR_LINE_HOLD and evr_line_resume ---- */
+
+/*
+ * A module that answers like "lines" and holds the rest of its input after
+ * every third line, until that line's answer has been sent (on_sent). With
+ * conf->never set it never resumes. At EOF it closes once everything held
+ * has been answered (evr_line_eof).
+ */
+struct hold_conf {
+	bool never;
+};
+
+struct hst {
+	struct evr_line lf;
+	unsigned n;
+};
+
+static int hold_line(struct evr_conn *c, struct evr_buf *b, char *line,
+		     size_t len)
+{
+	struct hst *st = evr_conn_state(c);
+
+	on_line(c, b, line, len);
+	return ++st->n % 3 == 0 ? EVR_LINE_HOLD : 0;
+}
+
+static int hold_accept(struct evr_conn *c)
+{
+	struct hst *st = evr_conn_state(c);
+	struct evr_line_cfg cfg = { .max_line = MAXLINE, .deadline_ms = 500 };
+
+	evr_line_init(&st->lf, c, &cfg, hold_line);
+	return 0;
+}
+
+static void hold_data(struct evr_conn *c, struct evr_buf *b)
+{
+	struct hst *st = evr_conn_state(c);
+
+	evr_line_feed(&st->lf, b);
+}
+
+static void hold_sent(struct evr_conn *c, size_t n)
+{
+	struct hst *st = evr_conn_state(c);
+	const struct hold_conf *cf = evr_conn_conf(c);
+
+	(void)n;
+	if (!cf->never && evr_line_held(&st->lf) && !evr_conn_queued(c))
+		evr_line_resume(&st->lf);
+}
+
+static void hold_eof(struct evr_conn *c)
+{
+	struct hst *st = evr_conn_state(c);
+
+	evr_line_eof(&st->lf);
+}
+
+static void hold_close(struct evr_conn *c, int err)
+{
+	struct hst *st = evr_conn_state(c);
+
+	(void)err;
+	evr_line_fini(&st->lf);
+}
+
+static const struct evr_proto holder = {
+	.name = "holder",
+	.state_size = sizeof(struct hst),
+	.on_accept = hold_accept,
+	.on_data = hold_data,
+	.on_sent = hold_sent,
+	.on_eof = hold_eof,
+	.on_close = hold_close,
+};
+
+static void start_holder(struct server *s, const char *backend,
+			 struct hold_conf *cf)
+{
+	memset(s, 0, sizeof(*s));
+	evr_loop_opts_init(&s->o);
+	s->o.buf_size = 64; /* holds fall inside buffers and between them */
+	s->proto = &holder;
+	s->conf = cf;
+	server_start(s, backend);
+}
+
+/* n lines of 0-99 bytes, and what the module answers to them. */
+static void hold_lines(int n, char *in, size_t *ni, char *want, size_t *nw)
+{
+	*ni = *nw = 0;
+	for (int i = 0; i < n; i++) {
+		int len = (i * 37) % MAXLINE;
+
+		for (int k = 0; k < len; k++)
+			in[*ni + (size_t)k] = (char)('a' + (i + k) % 26);
+		*nw += (size_t)sprintf(want + *nw, "%d:", len);
+		memcpy(want + *nw, in + *ni, (size_t)len);
+		*nw += (size_t)len;
+		want[(*nw)++] = '\n';
+		*ni += (size_t)len;
+		in[(*ni)++] = '\n';
+	}
+	want[*nw] = '\0';
+}
+
+BACKEND_TEST(line, held_input_is_delivered_in_order_on_resume)
+{
+	static char in[100000], want[120000], got[120000];
+	struct hold_conf cf = { 0 };
+	struct server s;
+	size_t ni, nw;
+	int fd;
+
+	hold_lines(1000, in, &ni, want, &nw);
+	start_holder(&s, backend, &cf);
+	fd = tcp_connect(AF_INET, s.port);
+	cr_assert_eq(xfer(fd, in, ni, got, nw, false, 30000), 0,
+		     "not every line was answered");
+	cr_assert_eq(memcmp(got, want, nw), 0, "answers out of order");
+	/* the framer paused reading while it held input */
+	cr_assert_gt(server_stats(&s).read_pauses, 0);
+	close(fd);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+BACKEND_TEST(line, held_input_is_answered_before_the_close_at_eof)
+{
+	static char in[100000], want[120000], got[130000];
+	struct hold_conf cf = { 0 };
+	struct server s;
+	size_t ni, nw;
+	ssize_t n;
+	int fd;
+
+	hold_lines(1000, in, &ni, want, &nw);
+	start_holder(&s, backend, &cf);
+	fd = tcp_connect(AF_INET, s.port);
+	cr_assert_eq(write_all(fd, in, ni), 0);
+	shutdown(fd, SHUT_WR);
+	n = read_to_eof(fd, got, sizeof(got));
+	cr_assert_eq(n, (ssize_t)nw, "%zd bytes of %zu before EOF", n, nw);
+	cr_assert_eq(memcmp(got, want, nw), 0, "answers out of order");
+	close(fd);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+BACKEND_TEST(line, a_connection_closed_with_input_held_leaks_nothing)
+{
+	static char in[100000], want[120000];
+	struct hold_conf cf = { .never = true };
+	struct server s;
+	size_t ni, nw;
+	int fd;
+
+	hold_lines(1000, in, &ni, want, &nw);
+	/* held for good, with nothing queued: only the idle timeout ends
+	 * the connection (a paused one does not see its peer close) */
+	memset(&s, 0, sizeof(s));
+	evr_loop_opts_init(&s.o);
+	s.o.buf_size = 64;
+	s.proto = &holder;
+	s.conf = &cf;
+	s.lim.idle_timeout_ms = 300;
+	server_start(&s, backend);
+	for (int i = 0; i < 2; i++) {
+		fd = tcp_connect(AF_INET, s.port);
+		cr_assert_eq(write_all(fd, in, ni / 4), 0);
+		/* three lines answered, then held for good */
+		char *third = want;
+		for (int k = 0; k < 3; k++)
+			third = strchr(third, '\n') + 1;
+		*third = '\0';
+		expect(fd, want);
+		if (i == 0)
+			shutdown(fd, SHUT_WR); /* EOF while held */
+		usleep(50 * 1000);
+		close(fd);
+	}
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+/* Answers like "lines" and stops at a line "stop", without closing. */
+static int stop_line(struct evr_conn *c, struct evr_buf *b, char *line,
+		     size_t len)
+{
+	on_line(c, b, line, len);
+	return len == 4 && !memcmp(line, "stop", 4) ? -1 : 0;
+}
+
+static int stop_accept(struct evr_conn *c)
+{
+	struct lst *st = evr_conn_state(c);
+
+	evr_line_init(&st->lf, c, NULL, stop_line);
+	return 0;
+}
+
+static const struct evr_proto stopper = {
+	.name = "stopper",
+	.state_size = sizeof(struct lst),
+	.on_accept = stop_accept,
+	.on_data = lines_data,
+	.on_close = lines_close,
+};
+
+BACKEND_TEST(line, a_handler_that_stops_gets_no_more_lines)
+{
+	struct server s;
+	char buf[64];
+	int fd;
+
+	memset(&s, 0, sizeof(s));
+	evr_loop_opts_init(&s.o);
+	s.proto = &stopper;
+	server_start(&s, backend);
+	fd = tcp_connect(AF_INET, s.port);
+	write_all(fd, "a\nstop\nb\n", 9);
+	expect(fd, "1:a\n4:stop\n");
+	usleep(50 * 1000);
+	write_all(fd, "c\n", 2); /* a later buffer: still nothing */
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	cr_assert_eq(poll(&pfd, 1, 300), 0, "a line after the stop: %.*s",
+		     (int)recv(fd, buf, sizeof(buf), MSG_DONTWAIT), buf);
 	close(fd);
 	server_wait_idle(&s);
 	server_stop(&s);

@@ -961,14 +961,19 @@ static void fault_dispatch(struct evr_loop *l, unsigned op, void *p, int res,
 		size_t cut = evr__fault_cut(EVR__F_RECV_SHORT, (size_t)res);
 
 		if (cut < (size_t)res) {
-			/* a short read: the same bytes in two deliveries */
+			/* a short read: the same bytes in two deliveries, the
+			 * first a copy (a module may keep either buffer) */
 			struct evr_buf *b = evr__pool_take(&l->pool, id);
+			struct evr_buf *first = evr_buf_new(l, cut);
 
-			evr_buf_ref(b);
-			b->len = (uint32_t)cut;
-			evr__conn_data(p, b);
-			b->data += cut;
-			b->len = (uint32_t)(res - (int)cut);
+			if (first) {
+				memcpy(first->data, b->data, cut);
+				first->len = (uint32_t)cut;
+				evr__conn_data(p, first);
+				b->data += cut;
+				res -= (int)cut;
+			}
+			b->len = (uint32_t)res;
 			evr__conn_data(p, b);
 			flags &= ~EVR_IORING_CQE_F_BUFFER; /* delivered */
 		}

@@ -35,7 +35,8 @@
 
 struct activated {
 	int fd;
-	int pr; /* P_TCP, P_UDP */
+	int pr;	    /* P_TCP, P_UDP */
+	bool taken; /* by a service (a name may have several entries) */
 	char name[64];
 	char addr[EVR_ADDRSTRLEN];
 };
@@ -43,12 +44,20 @@ struct activated {
 static struct activated act[MAX_ACTIVATED];
 static int nact;
 
-static const struct service *service_named(const struct daemon *d,
-					   const char *name)
+/* A service called name served over pr; else, in *named, whether any
+ * service has that name (a configuration file has one entry per
+ * protocol). */
+static const struct service *service_for(const struct daemon *d,
+					 const char *name, int pr, bool *named)
 {
-	for (int i = 0; i < d->nsvc; i++)
-		if (!strcmp(d->svc[i].name, name))
+	*named = false;
+	for (int i = 0; i < d->nsvc; i++) {
+		if (strcmp(d->svc[i].name, name))
+			continue;
+		*named = true;
+		if (d->svc[i].want[pr])
 			return &d->svc[i];
+	}
 	return NULL;
 }
 
@@ -118,23 +127,24 @@ static int inspect(int fd, struct activated *a, char *why, size_t len)
 
 static int check_one(const struct daemon *d, struct activated *a)
 {
-	const struct service *s = service_named(d, a->name);
+	bool named;
+	const struct service *s = service_for(d, a->name, a->pr, &named);
 	char served[512];
 
 	served_list(d, served, sizeof(served));
-	if (!s)
+	if (!named)
 		return evd_usage_error(
 		    "socket activation: socket %d (%s %s) is named \"%s\", "
 		    "which is no service evringd serves (%s); name each "
 		    "socket after its service: FileDescriptorName= in its "
 		    "socket unit, --fdname= of systemd-socket-activate",
 		    a->fd, evd_proto_names[a->pr], a->addr, a->name, served);
-	if (!s->want[a->pr])
+	if (!s)
 		return evd_usage_error("socket activation: socket %d (%s %s) "
 				       "is named \"%s\", but %s is not served "
 				       "over %s",
 				       a->fd, evd_proto_names[a->pr], a->addr,
-				       a->name, s->name,
+				       a->name, a->name,
 				       evd_proto_names[a->pr]);
 	return 0;
 }
@@ -184,8 +194,11 @@ int evd_activated(const struct service *s, int pr, int *fds, int max)
 {
 	int n = 0;
 
-	for (int i = 0; i < nact; i++)
-		if (act[i].pr == pr && !strcmp(act[i].name, s->name) && n < max)
+	for (int i = 0; i < nact && n < max; i++)
+		if (!act[i].taken && act[i].pr == pr &&
+		    !strcmp(act[i].name, s->name)) {
+			act[i].taken = true;
 			fds[n++] = act[i].fd;
+		}
 	return n;
 }

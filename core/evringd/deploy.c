@@ -6,9 +6,11 @@
  *
  * The options have their own getopt_long table (values from
  * EVD_OPT_DEPLOY up) that options.c appends to its own, their own lines of
- * help, and the -o keys every service takes (log_conns, proxy,
- * proxy_timeout). Errors are usage errors, logged here with the option
- * they are about (evd_usage_error).
+ * help, and the keys every service takes with -o and in the
+ * configuration file's "#@" lines (log_conns, proxy, proxy_timeout).
+ * Errors of options are usage errors, logged here with the option they
+ * are about (evd_usage_error); errors of keys go back with the reason, as
+ * evd_service_option() wants.
  *
  * Steps: evd_deploy_prepare() before anything is bound (read what systemd
  * passed, look the user up), evd_deploy_ready() once every socket is open
@@ -20,6 +22,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 
 enum {
@@ -122,16 +125,19 @@ static int parse_onoff(const char *v, bool *out)
 }
 
 int evd_deploy_service_option(struct daemon *d, struct service *s,
-			      const char *key, const char *value)
+			      const char *key, const char *value, char *why,
+			      size_t whylen)
 {
 	bool on;
 
 	(void)d;
 	if (!strcmp(key, "log_conns")) {
-		if (parse_onoff(value, &on) < 0)
-			return evd_usage_error("option %s.log_conns=\"%s\": "
-					       "expected on or off",
-					       s->name, value);
+		if (parse_onoff(value, &on) < 0) {
+			snprintf(why, whylen,
+				 "bad value \"%.64s\" (expected on or off)",
+				 value);
+			return -EINVAL;
+		}
 		s->log_conns = on ? 1 : 2;
 		return 0;
 	}
@@ -142,25 +148,31 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 			s->proxy = EVR_PROXY_V2;
 		else if (!strcmp(value, "off"))
 			s->proxy = EVR_PROXY_NONE;
-		else
-			return evd_usage_error("option %s.proxy=\"%s\": "
-					       "expected v1, v2 or off",
-					       s->name, value);
-		if (s->proxy && !s->want[P_TCP])
-			return evd_usage_error("option %s.proxy: %s is not "
-					       "served over TCP (the PROXY "
-					       "protocol is for TCP)",
-					       s->name, s->name);
+		else {
+			snprintf(why, whylen,
+				 "bad value \"%.64s\" (expected v1, v2 or "
+				 "off)",
+				 value);
+			return -EINVAL;
+		}
+		if (s->proxy && !s->want[P_TCP]) {
+			snprintf(why, whylen,
+				 "%s is not served over TCP (the PROXY "
+				 "protocol is for TCP)",
+				 s->name);
+			return -EINVAL;
+		}
 		return 0;
 	}
 	if (!strcmp(key, "proxy_timeout")) {
 		if (evd_parse_ms(value, &s->proxy_timeout_ms) < 0 ||
-		    !s->proxy_timeout_ms)
-			return evd_usage_error(
-			    "option %s.proxy_timeout=\"%s\": "
-			    "expected a duration (5s, "
-			    "500ms)",
-			    s->name, value);
+		    !s->proxy_timeout_ms) {
+			snprintf(why, whylen,
+				 "bad value \"%.64s\" (expected a duration: "
+				 "5s, 500ms)",
+				 value);
+			return -EINVAL;
+		}
 		return 0;
 	}
 	return -ENOENT;

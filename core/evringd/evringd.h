@@ -15,6 +15,8 @@
  *	notify.c	sd_notify: READY, RELOADING, STOPPING, STATUS,
  *			WATCHDOG
  *	activation.c	sockets passed by systemd, matched by name
+ *	config.c	the inetd.conf parser, pure (config.h)
+ *	config_apply.c	a parsed file's services into the daemon's
  *	listeners.c	binding the sockets, the listener lines on stdout
  *	main.c		the loop, signals, counters, exit status
  *
@@ -55,6 +57,10 @@ struct service {
 	/* -o NAME.proxy=v1|v2 (enum evr_proxy), NAME.proxy_timeout */
 	uint8_t proxy;
 	uint32_t proxy_timeout_ms;
+	/* From a configuration file; zero for -s services. */
+	char host[256]; /* "": every address (or the -b ones) */
+	int family;	/* 0: IPv4 and IPv6; else AF_INET or AF_INET6 */
+	char where[80]; /* "inetd.conf:12", for messages */
 };
 
 /* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
@@ -95,6 +101,8 @@ struct daemon {
 	/* the listener lines, printed once every socket is open */
 	char (*lines)[160];
 	int nlines;
+	const char *conf_path; /* -f FILE */
+	bool check_only;       /* -t: check, print a summary, exit */
 	/* deploy.c */
 	int log_format;		  /* enum evd_log_format */
 	int syslog_facility;	  /* -1: no syslog */
@@ -107,19 +115,39 @@ struct daemon {
 
 /* options.c: 0, 1 when done (--help, --version printed), or -errno. */
 int evd_parse_args(struct daemon *d, int argc, char **argv);
+/* The limits of service s: the daemon's, with the service's own over them. */
+void evd_service_limits(const struct daemon *d, const struct service *s,
+			struct evr_conn_limits *lim);
 /* A usage error: logs "msg (see evringd --help)", returns -EINVAL. */
 int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
 /* A duration: "30" (seconds), "500ms", "30s", "5m", "1h". 0 or -EINVAL,
  * -ERANGE. */
 int evd_parse_ms(const char *s, uint32_t *out);
+/* Set one option of s (a limit, a udp_ key or the module's own): 0, or
+ * -EINVAL / -ENOENT with the reason in why; logs nothing. */
+int evd_service_option(struct daemon *d, struct service *s, const char *key,
+		       const char *value, char *why, size_t whylen);
+/* Set up s for proto: its configuration, allocated and initialised. 0 or
+ * -ENOMEM / -EINVAL (logged). */
+int evd_service_init(struct service *s, const struct evr_proto *proto,
+		     const char *name);
+/* Whether proto can serve pr (P_TCP, P_UDP). */
+bool evd_proto_can(const struct evr_proto *proto, int pr);
+
+/* config_apply.c: read d->conf_path and add its services. 0, or -EINVAL
+ * after logging every error of the file (file:line: field N ...), or
+ * -ENOMEM. */
+int evd_config_apply(struct daemon *d);
 
 /* listeners.c: bind every service on every address, then print one line
  * per socket. 0 or -errno (logged). */
 int evd_start_listeners(struct daemon *d);
 
 /* deploy.c: options with getopt values from EVD_OPT_DEPLOY up, handled
- * by evd_deploy_option(); their help; the -o keys every service takes
- * (evd_deploy_service_option: -ENOENT when key is not one). main() calls
+ * by evd_deploy_option(); their help; the keys every service takes, with
+ * -o and in the configuration file (evd_deploy_service_option, called by
+ * evd_service_option: 0, -ENOENT when key is not one, -EINVAL with the
+ * reason in why; logs nothing). main() calls
  * evd_deploy_prepare() once the command line is read, before the loop is
  * made, and evd_deploy_ready() once every listener is open, before the
  * loop runs; both return 0 or -errno (logged; -EINVAL: usage). */
@@ -129,7 +157,8 @@ extern const char evd_deploy_usage[];
 void evd_deploy_init(struct daemon *d);
 int evd_deploy_option(struct daemon *d, int opt, const char *arg);
 int evd_deploy_service_option(struct daemon *d, struct service *s,
-			      const char *key, const char *value);
+			      const char *key, const char *value, char *why,
+			      size_t whylen);
 int evd_deploy_prepare(struct daemon *d);
 int evd_deploy_ready(struct daemon *d);
 /* The drain (drain true) or the immediate stop begins. */

@@ -9,6 +9,8 @@
 #include "evringd.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,12 +74,7 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		}
 		return err;
 	}
-	/* the service's own limits over the daemon's defaults */
-	for (size_t i = 0; i < evd_nlimit_keys; i++)
-		if (s->lim_set & (1u << i))
-			memcpy((char *)&cfg.lim + evd_limit_keys[i].off,
-			       (char *)&s->lim + evd_limit_keys[i].off,
-			       sizeof(uint32_t));
+	evd_service_limits(d, s, &cfg.lim);
 	err = fd >= 0
 		  ? evr_listen_fd(d->loop, fd, &cfg, &ls)
 		  : evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
@@ -140,6 +137,8 @@ static void listening(struct daemon *d, struct service *s, int pr,
 		    evr_loop_backend(d->loop));
 }
 
+static int listen_default(struct daemon *d, struct service *s, int pr);
+
 static int listen_one(struct daemon *d, struct service *s, int pr,
 		      const char *host, bool v6only, bool optional)
 {
@@ -187,6 +186,78 @@ static int serve_activated(struct daemon *d, struct service *s, int pr, int fd)
 	return 0;
 }
 
+/* The numeric addresses of a host list from a configuration file ("*",
+ * addresses, names; getaddrinfo as BSD inetd), each bound in turn. */
+static int listen_hosts(struct daemon *d, struct service *s, int pr)
+{
+	char list[sizeof(s->host)], *save = NULL;
+	int err = 0, n = 0;
+
+	snprintf(list, sizeof(list), "%s", s->host);
+	for (char *h = strtok_r(list, ",", &save); h && !err;
+	     h = strtok_r(NULL, ",", &save)) {
+		struct addrinfo hints = {
+			.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+			.ai_socktype = pr == P_TCP ? SOCK_STREAM : SOCK_DGRAM,
+			.ai_family = s->family ? s->family : AF_UNSPEC,
+		};
+		struct addrinfo *res;
+		char num[INET6_ADDRSTRLEN];
+		int rc;
+
+		if (!strcmp(h, "*")) {
+			err = listen_default(d, s, pr);
+			continue;
+		}
+		rc = getaddrinfo(h, "0", &hints, &res);
+		if (rc) {
+			evr_log_err("%s: host \"%s\": %s", s->where, h,
+				    gai_strerror(rc));
+			return -EINVAL;
+		}
+		for (struct addrinfo *a = res; a && !err; a = a->ai_next) {
+			if (getnameinfo(a->ai_addr, a->ai_addrlen, num,
+					sizeof(num), NULL, 0,
+					NI_NUMERICHOST) != 0)
+				continue;
+			if (++n > MAX_BINDS) {
+				evr_log_err("%s: more than %d addresses",
+					    s->where, MAX_BINDS);
+				err = -EINVAL;
+				break;
+			}
+			err = listen_one(d, s, pr, num,
+					 a->ai_family == AF_INET6, false);
+		}
+		freeaddrinfo(res);
+	}
+	return err;
+}
+
+/* Every address (0.0.0.0 and ::, the IPv6 one optional), or the -b
+ * addresses; only those of the service's family. */
+static int listen_default(struct daemon *d, struct service *s, int pr)
+{
+	int err = 0;
+
+	if (d->nbind == 0) {
+		if (s->family != AF_INET6)
+			err = listen_one(d, s, pr, "0.0.0.0", false, false);
+		if (!err && s->family != AF_INET)
+			err = listen_one(d, s, pr, "::", true,
+					 s->family != AF_INET6);
+		return err;
+	}
+	for (int b = 0; !err && b < d->nbind; b++) {
+		bool v6 = strchr(d->bind[b], ':') != NULL;
+
+		if (s->family && s->family != (v6 ? AF_INET6 : AF_INET))
+			continue;
+		err = listen_one(d, s, pr, d->bind[b], false, false);
+	}
+	return err;
+}
+
 static int listen_service(struct daemon *d, struct service *s, int pr)
 {
 	int fds[64], nfd, err = 0;
@@ -197,13 +268,7 @@ static int listen_service(struct daemon *d, struct service *s, int pr)
 		err = serve_activated(d, s, pr, fds[k]);
 	if (nfd)
 		return err;
-	if (d->nbind == 0) {
-		err = listen_one(d, s, pr, "0.0.0.0", false, false);
-		if (!err)
-			err = listen_one(d, s, pr, "::", true, true);
-	}
-	for (int b = 0; !err && b < d->nbind; b++)
-		err = listen_one(d, s, pr, d->bind[b], false, false);
+	return s->host[0] ? listen_hosts(d, s, pr) : listen_default(d, s, pr);
 	return err;
 }
 

@@ -3,6 +3,7 @@
  * options.c - evringd's command line.
  *
  *	evringd [options] -s SERVICE[/tcp|/udp][:PORT] [-o NAME.KEY=VALUE]...
+ *	evringd [options] -f FILE [-t]
  *
  * Layout: the usage text (services and their options come from the
  * modules themselves), value parsers (counts, durations, sizes), services
@@ -38,9 +39,16 @@ const size_t evd_nlimit_keys =
 
 static const char usage_text[] =
     "usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
+    "       evringd [options] -f FILE [-t]\n"
     "\n"
     "Serves built-in services over TCP and UDP on io_uring (or epoll).\n"
     "\n"
+    "  -f, --config FILE     serve the services of FILE, in inetd.conf "
+    "format\n"
+    "                        (evringd.conf(5)); -s adds more\n"
+    "  -t, --test            check the configuration, bind nothing, exit "
+    "0\n"
+    "                        (good) or 2 (an error, with its file:line)\n"
     "  -s, --service NAME[/tcp|/udp][:PORT]\n"
     "                        serve NAME (over TCP and UDP when the "
     "module\n"
@@ -256,10 +264,28 @@ static void known_services(char *buf, size_t n)
 					i ? ", " : "", p->name);
 }
 
-static bool proto_can(const struct evr_proto *p, int pr)
+bool evd_proto_can(const struct evr_proto *p, int pr)
 {
 	return pr == P_UDP ? p->on_datagram != NULL
 			   : (p->on_accept || p->on_data);
+}
+
+int evd_service_init(struct service *s, const struct evr_proto *proto,
+		     const char *name)
+{
+	s->proto = proto;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->port[P_TCP] = s->port[P_UDP] = -1;
+	if (!proto->conf_size)
+		return 0;
+	s->conf = calloc(1, proto->conf_size);
+	if (!s->conf) {
+		evr_log_err("service %s: out of memory", name);
+		return -ENOMEM;
+	}
+	if (proto->conf_init && proto->conf_init(s->conf) < 0)
+		return evd_usage_error("service %s: cannot initialise", name);
+	return 0;
 }
 
 /* NAME[/tcp|/udp][:PORT]; without a protocol, every one the module has. A
@@ -274,9 +300,15 @@ static int add_service(struct daemon *d, const char *spec)
 	bool want[2] = { true, true }, given = false;
 	long port = -1;
 	char *slash;
+	int err;
 
-	if (len == 0 || len >= sizeof(name))
-		return evd_usage_error("service \"%s\": bad name", spec);
+	if (len == 0)
+		return evd_usage_error("service \"%.64s\": no name", spec);
+	if (len >= sizeof(name))
+		return evd_usage_error(
+		    "service \"%.32s...\": name too long (at "
+		    "most %zu characters)",
+		    spec, sizeof(name) - 1);
 	memcpy(name, spec, len);
 	name[len] = '\0';
 	slash = strchr(name, '/');
@@ -287,18 +319,18 @@ static int add_service(struct daemon *d, const char *spec)
 		want[P_UDP] = !strcmp(slash, "udp");
 		if (!want[P_TCP] && !want[P_UDP])
 			return evd_usage_error(
-			    "service \"%s\": protocol \"%s\" "
+			    "service \"%.64s\": protocol \"%.64s\" "
 			    "is not supported (tcp, udp)",
 			    spec, slash);
 	}
 	proto = evr_proto_find(name);
 	if (!proto) {
 		known_services(known, sizeof(known));
-		return evd_usage_error("unknown service \"%s\" (known: %s)",
+		return evd_usage_error("unknown service \"%.64s\" (known: %s)",
 				       name, known);
 	}
 	for (int pr = 0; pr < 2; pr++) {
-		if (want[pr] && !proto_can(proto, pr)) {
+		if (want[pr] && !evd_proto_can(proto, pr)) {
 			if (given)
 				return evd_usage_error(
 				    "service %s does not serve "
@@ -308,8 +340,8 @@ static int add_service(struct daemon *d, const char *spec)
 		}
 	}
 	if (colon && parse_long(colon + 1, 0, 65535, &port) < 0)
-		return evd_usage_error("service \"%s\": bad port \"%s\"", name,
-				       colon + 1);
+		return evd_usage_error("service \"%.64s\": bad port \"%.64s\"",
+				       name, colon + 1);
 	for (int i = 0; i < d->nsvc; i++)
 		if (!strcmp(d->svc[i].name, name))
 			s = &d->svc[i];
@@ -317,27 +349,16 @@ static int add_service(struct daemon *d, const char *spec)
 		for (int pr = 0; pr < 2; pr++) {
 			if (want[pr] && s->want[pr])
 				return evd_usage_error(
-				    "service \"%s\" given twice", spec);
+				    "service \"%.64s\" given twice", spec);
 		}
 	} else {
 		if (d->nsvc == MAX_SERVICES)
 			return evd_usage_error("too many services (at most %d)",
 					       MAX_SERVICES);
 		s = &d->svc[d->nsvc++];
-		s->proto = proto;
-		snprintf(s->name, sizeof(s->name), "%s", name);
-		s->port[P_TCP] = s->port[P_UDP] = -1;
-		if (proto->conf_size) {
-			s->conf = calloc(1, proto->conf_size);
-			if (!s->conf) {
-				evr_log_err("service %s: out of memory", name);
-				return -ENOMEM;
-			}
-			if (proto->conf_init && proto->conf_init(s->conf) < 0)
-				return evd_usage_error("service %s: cannot "
-						       "initialise",
-						       name);
-		}
+		err = evd_service_init(s, proto, name);
+		if (err)
+			return err;
 	}
 	for (int pr = 0; pr < 2; pr++) {
 		if (!want[pr])
@@ -380,10 +401,9 @@ static const struct evr_proto_opt *module_option(const struct evr_proto *p,
 }
 
 static int set_module_option(struct service *s, const char *key,
-			     const char *value)
+			     const char *value, char *why, size_t whylen)
 {
 	const struct evr_proto_opt *o = module_option(s->proto, key);
-	int err;
 
 	if (!o) {
 		char keys[256] = "it has none";
@@ -393,54 +413,34 @@ static int set_module_option(struct service *s, const char *key,
 			off += (size_t)snprintf(
 			    keys + off, sizeof(keys) - off, "%s%s",
 			    off ? ", " : "options: ", o->key);
-		return evd_usage_error("option %s.%.64s: %s has no option "
-				       "\"%.64s\" (%s)",
-				       s->name, key, s->proto->name, key, keys);
+		snprintf(why, whylen, "%s has no option \"%.64s\" (%s)",
+			 s->proto->name, key, keys);
+		return -ENOENT;
 	}
-	err = s->proto->conf_set(s->conf, key, value);
-	if (err < 0)
-		return evd_usage_error("option %s.%s: bad value \"%.64s%s\" "
-				       "(%s: %s)",
-				       s->name, key, value,
-				       strlen(value) > 64 ? "..." : "", o->key,
-				       o->help);
+	if (s->proto->conf_set(s->conf, key, value) < 0) {
+		snprintf(why, whylen, "bad value \"%.64s%s\" (%s: %s)", value,
+			 strlen(value) > 64 ? "..." : "", o->key, o->help);
+		return -EINVAL;
+	}
 	return 0;
 }
 
-/* NAME.KEY=VALUE, after all -s */
-static int set_option(struct daemon *d, const char *spec)
+int evd_service_option(struct daemon *d, struct service *s, const char *key,
+		       const char *value, char *why, size_t whylen)
 {
-	const char *dot = strchr(spec, '.');
-	const char *eq = dot ? strchr(dot, '=') : NULL;
-	char name[64], key[64];
-	struct service *s = NULL;
 	int err;
 
-	if (!dot || !eq || dot == spec || eq == dot + 1 ||
-	    (size_t)(dot - spec) >= sizeof(name) ||
-	    (size_t)(eq - dot - 1) >= sizeof(key))
-		return evd_usage_error("option \"%s\": expected NAME.KEY=VALUE",
-				       spec);
-	memcpy(name, spec, (size_t)(dot - spec));
-	name[dot - spec] = '\0';
-	memcpy(key, dot + 1, (size_t)(eq - dot - 1));
-	key[eq - dot - 1] = '\0';
-	for (int i = 0; i < d->nsvc; i++)
-		if (!strcmp(d->svc[i].name, name))
-			s = &d->svc[i];
-	if (!s)
-		return evd_usage_error(
-		    "option \"%s\": service %s is not served", spec, name);
 	for (size_t i = 0; i < evd_nlimit_keys; i++) {
 		if (strcmp(key, evd_limit_keys[i].key))
 			continue;
-		if (set_limit(&s->lim, i, eq + 1) < 0)
-			return evd_usage_error(
-			    "option \"%s\": bad value \"%s\"", spec, eq + 1);
+		if (set_limit(&s->lim, i, value) < 0) {
+			snprintf(why, whylen, "bad value \"%.64s\"", value);
+			return -EINVAL;
+		}
 		s->lim_set |= 1u << i;
 		return 0;
 	}
-	err = evd_deploy_service_option(d, s, key, eq + 1);
+	err = evd_deploy_service_option(d, s, key, value, why, whylen);
 	if (err != -ENOENT)
 		return err;
 	if (!strncmp(key, "udp_", 4)) {
@@ -448,14 +448,78 @@ static int set_option(struct daemon *d, const char *spec)
 			s->guard = d->guard;
 			s->guard_set = true;
 		}
-		err = set_udp_key(&s->guard, key, eq + 1);
-		if (err == -EINVAL)
-			return evd_usage_error(
-			    "option \"%s\": bad value \"%s\"", spec, eq + 1);
+		err = set_udp_key(&s->guard, key, value);
+		if (err == -EINVAL) {
+			snprintf(why, whylen, "bad value \"%.64s\"", value);
+			return -EINVAL;
+		}
 		if (!err)
 			return 0;
 	}
-	return set_module_option(s, key, eq + 1);
+	return set_module_option(s, key, value, why, whylen);
+}
+
+/* NAME.KEY=VALUE, after all -s; for every service called NAME */
+static int set_option(struct daemon *d, const char *spec)
+{
+	const char *dot = strchr(spec, '.');
+	const char *eq = dot ? strchr(dot, '=') : NULL;
+	char name[64], key[64], why[512];
+	bool found = false;
+
+	if (!dot || !eq || dot == spec || eq == dot + 1 ||
+	    (size_t)(dot - spec) >= sizeof(name) ||
+	    (size_t)(eq - dot - 1) >= sizeof(key))
+		return evd_usage_error(
+		    "option \"%.64s\": expected NAME.KEY=VALUE", spec);
+	memcpy(name, spec, (size_t)(dot - spec));
+	name[dot - spec] = '\0';
+	memcpy(key, dot + 1, (size_t)(eq - dot - 1));
+	key[eq - dot - 1] = '\0';
+	for (int i = 0; i < d->nsvc; i++) {
+		if (strcmp(d->svc[i].name, name))
+			continue;
+		found = true;
+		if (evd_service_option(d, &d->svc[i], key, eq + 1, why,
+				       sizeof(why)) < 0)
+			return evd_usage_error("option %s.%.64s: %s", name, key,
+					       why);
+	}
+	if (!found)
+		return evd_usage_error(
+		    "option \"%.64s\": service %s is not served", spec, name);
+	return 0;
+}
+
+void evd_service_limits(const struct daemon *d, const struct service *s,
+			struct evr_conn_limits *lim)
+{
+	*lim = d->lim;
+	for (size_t i = 0; i < evd_nlimit_keys; i++)
+		if (s->lim_set & (1u << i))
+			memcpy((char *)lim + evd_limit_keys[i].off,
+			       (const char *)&s->lim + evd_limit_keys[i].off,
+			       sizeof(uint32_t));
+}
+
+/* The write-queue marks in their order: resume (low) <= pause (high) <=
+ * close (max); the library's defaults where none is given. */
+static int check_limits(const struct evr_conn_limits *lim, const char *svc)
+{
+	uint32_t high = lim->wq_high ? lim->wq_high : 256 * 1024;
+	uint32_t max = lim->wq_max	   ? lim->wq_max
+		       : high > (4u << 20) ? high
+					   : 4u << 20;
+
+	if (max < high)
+		return evd_usage_error("%s%s--wq-max %u is below --wq-high %u: "
+				       "connections would be closed before "
+				       "they are paused",
+				       svc, *svc ? ": " : "", max, high);
+	if (lim->wq_low > high)
+		return evd_usage_error("%s%swq_low %u is above wq_high %u", svc,
+				       *svc ? ": " : "", lim->wq_low, high);
+	return 0;
 }
 
 static int resolve_ports(struct daemon *d)
@@ -524,6 +588,8 @@ enum {
 
 static const struct option long_opts[] = {
 	{ "service", required_argument, NULL, 's' },
+	{ "config", required_argument, NULL, 'f' },
+	{ "test", no_argument, NULL, 't' },
 	{ "option", required_argument, NULL, 'o' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "port-offset", required_argument, NULL, OPT_PORT_OFFSET },
@@ -560,8 +626,8 @@ static int parse_u32(const char *opt, const char *arg, uint32_t *out)
 	long v;
 
 	if (parse_long(arg, 1, INT32_MAX, &v) < 0)
-		return evd_usage_error("%s \"%s\": expected a positive number",
-				       opt, arg);
+		return evd_usage_error(
+		    "%s \"%.64s\": expected a positive number", opt, arg);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -573,7 +639,7 @@ static int limit_opt(struct daemon *d, const char *opt, const char *arg,
 		if (!strcmp(evd_limit_keys[i].key, key) &&
 		    set_limit(&d->lim, i, arg) == 0)
 			return 0;
-	return evd_usage_error("%s \"%s\": bad value", opt, arg);
+	return evd_usage_error("%s \"%.64s\": bad value", opt, arg);
 }
 
 /* Our options, then those of deploy_opts.c. */
@@ -600,10 +666,17 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 	opterr = 0; /* our own one-line messages */
 	evd_deploy_init(d);
 
-	while ((c = getopt_long(argc, argv, "s:o:b:vqh", table, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:o:b:f:tvqh", table, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 's':
 			err = add_service(d, optarg);
+			break;
+		case 'f':
+			d->conf_path = optarg;
+			break;
+		case 't':
+			d->check_only = true;
 			break;
 		case 'o':
 			if (nopts == (int)(sizeof(opts) / sizeof(opts[0])))
@@ -628,9 +701,10 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		}
 		case OPT_PORT_OFFSET:
 			if (parse_long(optarg, -65535, 65535, &d->port_offset))
-				return evd_usage_error("--port-offset \"%s\": "
-						       "expected -65535..65535",
-						       optarg);
+				return evd_usage_error(
+				    "--port-offset \"%.64s\": "
+				    "expected -65535..65535",
+				    optarg);
 			break;
 		case OPT_IDLE:
 			err = limit_opt(d, "--idle-timeout", optarg,
@@ -657,10 +731,10 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 					    ? "udp_sources"
 					    : "udp_amplification",
 					optarg) < 0)
-				return evd_usage_error("%s \"%s\": expected a "
-						       "positive number or off",
-						       argv[optind - 1],
-						       optarg);
+				return evd_usage_error(
+				    "%s \"%.64s\": expected a "
+				    "positive number or off",
+				    argv[optind - 1], optarg);
 			break;
 		case OPT_UDP_BUF:
 			err = parse_u32("--udp-buf-size", optarg,
@@ -675,7 +749,7 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		case OPT_DRAIN:
 			if (parse_ms(optarg, &d->drain_ms) < 0)
 				return evd_usage_error(
-				    "--drain-timeout \"%s\": "
+				    "--drain-timeout \"%.64s\": "
 				    "expected a duration (10, "
 				    "10s, 500ms, 1m)",
 				    optarg);
@@ -692,14 +766,15 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 			if (parse_bytes(optarg, UINT64_MAX >> 1,
 					&d->lo.queued_max) < 0 ||
 			    !d->lo.queued_max)
-				return evd_usage_error("--queued-max \"%s\": "
-						       "expected a size (256M)",
-						       optarg);
+				return evd_usage_error(
+				    "--queued-max \"%.64s\": "
+				    "expected a size (256M)",
+				    optarg);
 			break;
 		case OPT_BACKLOG:
 			if (parse_long(optarg, 1, INT32_MAX, &d->backlog))
 				return evd_usage_error(
-				    "--backlog \"%s\": expected "
+				    "--backlog \"%.64s\": expected "
 				    "a positive number",
 				    optarg);
 			break;
@@ -743,29 +818,47 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 				    "unknown option \"-%c\" or "
 				    "missing argument",
 				    optopt);
-			return evd_usage_error("unknown option \"%s\"",
+			return evd_usage_error("unknown option \"%.64s\"",
 					       argv[optind - 1]);
 		}
 		if (err)
 			return err;
 	}
 	if (optind < argc)
-		return evd_usage_error("unexpected argument \"%s\"",
+		return evd_usage_error("unexpected argument \"%.64s\"",
 				       argv[optind]);
 	if (verbose < 0)
 		evr_log_set_level(EVR_LOG_WARN);
 	else if (verbose > 0)
 		evr_log_set_level(EVR_LOG_DEBUG);
+	if (d->conf_path) {
+		err = evd_config_apply(d);
+		if (err)
+			return err;
+	}
 	if (d->nsvc == 0)
 		return evd_usage_error(
 		    "no service given (for example -s echo -s "
-		    "daytime)");
+		    "daytime, or -f FILE)");
 	for (int i = 0; i < nopts; i++) {
 		err = set_option(d, opts[i]);
 		if (err)
 			return err;
 	}
-	return resolve_ports(d);
+	err = check_limits(&d->lim, "");
+	for (int i = 0; !err && i < d->nsvc; i++) {
+		struct evr_conn_limits lim;
+
+		evd_service_limits(d, &d->svc[i], &lim);
+		err = check_limits(&lim, d->svc[i].name);
+	}
+	if (!err)
+		err = resolve_ports(d);
+	if (err || !d->check_only)
+		return err;
+	evr_log_info("%s: configuration ok: %d services",
+		     d->conf_path ? d->conf_path : "command line", d->nsvc);
+	return 1;
 }
 
 int evd_parse_ms(const char *s, uint32_t *out)

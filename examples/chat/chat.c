@@ -29,18 +29,20 @@
  * /msg to a name nobody has. Control characters in text (an escape
  * sequence aimed at the others' terminals) are relayed as '?'.
  *
- * Backpressure: a member that does not read is dropped, by the core, once
- * 256 KiB wait for it or nothing has moved for 10 s (chat_limits); the
- * others never wait for it, and hear "* name left" as for anyone who
- * leaves. Not handled: a member that floods lines of a few bytes at
- * loopback speed makes several times that in everyone's queue and can push
- * readers that keep up past wq_max; holding a sender to the pace of its
- * readers would need a way to pause reading one connection, which
- * libevring does not offer.
+ * Backpressure: the room goes at the pace of its slowest reader. When
+ * more than wq_high (64 KiB) wait for a member, the room stops reading
+ * from every member (evr_conn_pause): their lines wait in TCP on their
+ * side. All are resumed (evr_conn_resume) once no member has more than
+ * wq_low (16 KiB) waiting, from the laggards' on_sent. So a member that
+ * reads, however slowly, is never dropped for being behind. One that stops
+ * reading is dropped by the core once its queue has not moved for 5 s
+ * (send_timeout_ms), which releases the room; the others hear "* name
+ * left" as for anyone who leaves. wq_max (1 MiB) is a backstop for what
+ * arrives after the room is held (see chat_limits).
  *
- * Layout: the room (the members, a list owned by main), lines out
- * (formatted once into buffers that all recipients share), the commands
- * (a table), the module's handlers, main.
+ * Layout: the room (the members, a list owned by main), holding it back
+ * while a member lags, lines out (formatted once into buffers that all
+ * recipients share), the commands (a table), the module's handlers, main.
  *
  * Runs on io_uring (kernel 6.0+) or epoll (--backend epoll).
  */
@@ -62,6 +64,9 @@
 #define CHAT_BUF_COUNT 16
 #define BATCH_BYTES    CHAT_BUF_SIZE /* evr_buf_new's cached size class */
 #define MAX_BINDS      8
+#define WQ_HIGH	       (64 * 1024) /* a member lags: hold the room */
+#define WQ_LOW	       (16 * 1024) /* it caught up: the room goes on */
+#define WQ_MAX	       (1024 * 1024)
 #define EXIT_RUNTIME   1
 #define EXIT_USAGE     2
 #define GREETING                                                               \
@@ -76,6 +81,7 @@ struct member;
 struct room {
 	struct member *head, *tail;
 	uint32_t n;
+	uint32_t lagging; /* members with more than WQ_HIGH queued */
 	/* Lines of batch_from not yet sent to the others (room_say). */
 	struct evr_buf *batch;
 	struct member *batch_from;
@@ -88,6 +94,8 @@ struct member {
 	struct room *room;
 	struct member *prev, *next; /* in room, once joined */
 	char nick[NICK_MAX + 1];    /* "" until NICK */
+	bool lagging; /* over WQ_HIGH queued, not yet back to WQ_LOW */
+	bool held;    /* paused while someone lags (room_hold) */
 };
 
 static bool joined(const struct member *m)
@@ -138,6 +146,80 @@ static void room_del(struct room *r, struct member *m)
 	r->n--;
 }
 
+/* ---- holding the room back ---- */
+
+/*
+ * Stop reading from m until no member lags (room_release). Bytes already
+ * on their way may still arrive and are relayed; the rest wait in TCP on
+ * m's side, where they cost the server nothing.
+ */
+static void member_hold(struct member *m)
+{
+	if (m->held)
+		return;
+	m->held = true;
+	evr_conn_pause(m->c);
+}
+
+/*
+ * A member began to lag: hold every member, not only the authors of lines
+ * to it. A pause must come before the bytes, not after them: under
+ * io_uring an author's receive may have filled the whole receive pool by
+ * the time its first buffer is handled, so pausing each author as its
+ * lines reach a laggard lets each of them bring in a pool of lines first
+ * (eight authors of one-letter lines pushed a reader past wq_max so).
+ * Held at once, all of them bring in about one pool between them under
+ * io_uring, the buffer in hand under epoll. Costs a pass over the room
+ * per lag, not per line.
+ */
+static void room_hold(struct room *r)
+{
+	for (struct member *m = r->head; m; m = m->next)
+		member_hold(m);
+}
+
+/* The last laggard caught up or left: everyone reads again. */
+static void room_release(struct room *r)
+{
+	for (struct member *m = r->head; m; m = m->next) {
+		if (!m->held)
+			continue;
+		m->held = false;
+		evr_conn_resume(m->c);
+	}
+}
+
+/*
+ * Queue b, a line from a member or from the server, to m. A queue over
+ * WQ_HIGH makes m a laggard until on_sent finds it down to WQ_LOW; the gap
+ * keeps the room from being held and released at every line. A failed
+ * send needs no care here: the core aborts a member whose queue is over
+ * wq_max, and on_close takes it out of the room.
+ */
+static void member_send(struct member *m, struct evr_buf *b)
+{
+	struct room *r = m->room;
+
+	if (evr_send(m->c, b) < 0 || m->lagging ||
+	    evr_conn_queued(m->c) <= WQ_HIGH)
+		return;
+	m->lagging = true;
+	if (!r->lagging++)
+		room_hold(r);
+}
+
+/* m lags no more: it caught up, or it is leaving. */
+static void member_caught_up(struct member *m)
+{
+	struct room *r = m->room;
+
+	if (!m->lagging)
+		return;
+	m->lagging = false;
+	if (!--r->lagging)
+		room_release(r);
+}
+
 /* ---- lines out ---- */
 
 /*
@@ -176,15 +258,14 @@ static struct evr_buf *line_new(struct evr_loop *l, const char *head,
 /*
  * Queue b to every member but skip. Zero copy: each evr_send takes its own
  * reference to the same buffer, which goes when the last recipient has
- * sent it. A failed send needs no care here: the core aborts a member
- * whose queue is over wq_max, and on_close takes it out of the room.
+ * sent it.
  */
 static void room_send(struct room *r, const struct member *skip,
 		      struct evr_buf *b)
 {
 	for (struct member *m = r->head; m; m = m->next)
 		if (m != skip)
-			evr_send(m->c, b);
+			member_send(m, b);
 }
 
 /* Send the batch, if any, to everyone but its author; drop our reference.
@@ -207,9 +288,10 @@ static void room_flush(struct room *r)
  * Why batch: a connection has one send in flight, of at most 64 queued
  * buffers, so a recipient takes at most 64 buffers per loop iteration;
  * with a buffer per line, a fast member's short lines would pile up in
- * the queues of members that read at full speed until wq_max dropped
- * them. Batched, the lines of one received buffer cost each recipient one
- * or two queue entries (and main keeps the receive pool small).
+ * the queues of members that read at full speed, and the room would be
+ * held for readers that are not slow at all. Batched, the lines of one
+ * received buffer cost each recipient one or two queue entries (and main
+ * keeps the receive pool small).
  */
 static void room_say(struct room *r, struct member *from, struct evr_loop *l,
 		     const char *text, size_t len)
@@ -280,6 +362,8 @@ static int cmd_nick(struct member *m, char *args)
 	}
 	strcpy(m->nick, args);
 	room_add(m->room, m);
+	if (m->room->lagging)
+		member_hold(m); /* as the others are */
 	snprintf(head, sizeof(head), "* %s joined", m->nick);
 	room_announce(m->room, evr_conn_loop(m->c), head);
 	if (evr_conn_peer(m->c, &ss, &sl) == 0)
@@ -316,7 +400,7 @@ static int cmd_msg(struct member *m, char *args)
 		evr_line_sendf(m->c, "ERR out of memory");
 		return 0;
 	}
-	evr_send(to->c, b);
+	member_send(to, b);
 	evr_buf_unref(b);
 	return 0;
 }
@@ -429,6 +513,17 @@ static void chat_data(struct evr_conn *c, struct evr_buf *b)
 	room_flush(m->room);
 }
 
+/* Bytes left for c: a laggard whose queue is down to WQ_LOW lets the room
+ * go on. */
+static void chat_sent(struct evr_conn *c, size_t n)
+{
+	struct member *m = evr_conn_state(c);
+
+	(void)n;
+	if (m->lagging && evr_conn_queued(c) <= WQ_LOW)
+		member_caught_up(m);
+}
+
 /*
  * The last call for c, in the loop's flush pass: leave the room and tell
  * the others. err says why a member was dropped: -ENOBUFS when its queue
@@ -443,6 +538,7 @@ static void chat_close(struct evr_conn *c, int err)
 	if (!joined(m))
 		return;
 	room_del(m->room, m);
+	member_caught_up(m); /* the room it held back goes on */
 	snprintf(head, sizeof(head), "* %s left", m->nick);
 	room_announce(m->room, evr_conn_loop(c), head);
 	if (err)
@@ -458,6 +554,7 @@ static const struct evr_proto chat_proto = {
 	.state_size = sizeof(struct member),
 	.on_accept = chat_accept,
 	.on_data = chat_data,
+	.on_sent = chat_sent,
 	.on_close = chat_close,
 };
 
@@ -545,20 +642,36 @@ static int parse_args(struct args *a, int argc, char **argv)
 
 /*
  * Limits of a member's connection. Lines to a member queue in its own
- * write queue; one that does not read would hold them for ever. A live
- * client drains its queue in milliseconds, so 256 KiB (hundreds of long
- * lines, thousands of short ones) is a backlog only a member that stopped
- * reading reaches: the core aborts it there, and the others never wait.
- * The buffers are shared by all recipients, so the room's memory is about
- * the longest queue, not the sum of them. 10 s without progress drops a
- * member whose queue stays under wq_max (a quiet room, a peer that
- * vanished without a FIN) long before TCP would give up (~15 min), yet
- * forgives a client stalled for a few seconds. wq_high stays at its
- * default, 256 KiB as well: a member is never paused, it keeps up or goes.
+ * write queue, in buffers shared by all recipients, so the room's memory is
+ * about the longest queue, not the sum of them.
+ *
+ * wq_high and wq_low are where a member counts as behind and as caught up
+ * again, both for the core, which stops reading from it meanwhile (its own
+ * /who cannot pile up either), and for the room, which stops reading from
+ * everyone (member_send, chat_sent). 64 KiB is hundreds of long lines,
+ * thousands of short ones; 16 KiB leaves a few sends of margin before the
+ * room goes on.
+ *
+ * wq_max is a backstop, not the way a member goes. What was on its way
+ * when the room is held still arrives and is relayed: under io_uring the
+ * receive pool's worth (32 KiB) that the kernel filled before the cancels,
+ * under epoll the buffer in hand (2 KiB). One-letter lines from a
+ * 16-letter nick come out ten times as long as they went in: 320 KiB at
+ * worst on top of wq_high, which 1 MiB holds with room to spare.
+ *
+ * A member that stops reading is dropped when its queue has not moved for
+ * 5 s. Once it lags the room is held meanwhile, so this is how long a dead
+ * peer can stall the room; yet a peer stalled for a few seconds (TCP
+ * retransmissions, a terminal suspended and resumed) is forgiven. The
+ * same timeout drops a member whose queue stays small (a quiet room, a
+ * peer that vanished without a FIN) long before TCP would give up (~15
+ * min).
  */
 static const struct evr_conn_limits chat_limits = {
-	.wq_max = 256 * 1024,
-	.send_timeout_ms = 10 * 1000,
+	.wq_high = WQ_HIGH,
+	.wq_low = WQ_LOW,
+	.wq_max = WQ_MAX,
+	.send_timeout_ms = 5 * 1000,
 };
 
 /* Listen on host:port and print the listener line: 0, or minus the exit
@@ -614,14 +727,13 @@ int main(int argc, char **argv)
 	evr_loop_opts_init(&lo);
 	lo.backend = a.backend;
 	/*
-	 * A small receive pool is what keeps one fast member from swamping
-	 * the others' queues. Under io_uring one loop iteration takes in at
-	 * most the whole pool, under epoll at most 16 buffers per connection:
-	 * 32 KiB from one member either way. Each recipient's queue then grows
-	 * per iteration by about that much (a line gains its author's name and
-	 * a CR), far below wq_max, in few enough buffers for its one send per
-	 * iteration to carry (room_say). 32 KiB per iteration is still hundreds
-	 * of MB/s.
+	 * A small receive pool bounds what a member puts in the others'
+	 * queues in one loop iteration, and what still arrives after the room
+	 * holds it back (chat_limits). Under io_uring one iteration takes in
+	 * at most the whole pool, under epoll at most 16 buffers per
+	 * connection: 32 KiB from one member either way, relayed in few enough
+	 * buffers for each recipient's one send per iteration to carry
+	 * (room_say). 32 KiB per iteration is still hundreds of MB/s.
 	 */
 	lo.buf_size = CHAT_BUF_SIZE;
 	lo.buf_count = CHAT_BUF_COUNT;

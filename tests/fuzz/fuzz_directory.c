@@ -176,6 +176,7 @@ enum want {
 	W_REGISTER,   /* "OK registered ..." or "ERR ..." */
 	W_UNREGISTER, /* "OK unregistered ..." or "ERR ..." */
 	W_LOOKUP,     /* "OK name ..." or "ERR ..." */
+	W_AUTH,	      /* "ERR ..." (no token here) */
 	W_UNKNOWN,    /* "ERR unknown command ..." */
 	W_TOO_MANY,   /* "ERR too many words" */
 	W_LIST,	      /* body lines, then "OK N entries" */
@@ -228,6 +229,8 @@ static int want_of_line(const uint8_t *s, size_t len)
 		return W_LOOKUP;
 	if (word_is(w0, w0len, "LIST") && words == 1)
 		return W_LIST;
+	if (word_is(w0, w0len, "AUTH"))
+		return W_AUTH;
 	if (word_is(w0, w0len, "HELP"))
 		return W_HELP;
 	if (word_is(w0, w0len, "QUIT"))
@@ -403,6 +406,7 @@ static void check_answer(const char *out, size_t len, const uint8_t *want,
 		"UNREGISTER name",
 		"LOOKUP name",
 		"LIST",
+		"AUTH token",
 		"QUIT",
 		"OK",
 	};
@@ -419,6 +423,9 @@ static void check_answer(const char *out, size_t len, const uint8_t *want,
 			break;
 		case W_LOOKUP:
 			expect_prefix(&rp, "OK ", "ERR ");
+			break;
+		case W_AUTH:
+			expect_prefix(&rp, "ERR ", NULL);
 			break;
 		case W_UNKNOWN:
 			expect_prefix(&rp, "ERR unknown command \"", NULL);

@@ -9,7 +9,10 @@
  *		often); from 128, 255 + (byte - 128) * 31, up to 4192 (so that
  *		a line spanning buffers makes the framer grow its buffer)
  *	byte 1	bit 0: allow_nul; bit 1: the handler asks to stop at line
- *		number byte >> 2 (counted from 0)
+ *		number byte >> 2 (counted from 0); without bit 1, it holds
+ *		(EVR_LINE_HOLD) after every line whose number is a multiple
+ *		of (byte >> 2) + 1, and the feeder resumes where the framer
+ *		stopped, which must change nothing in what is delivered
  *	byte 2	k = byte % 16, the number of cut bytes that follow
  *	k bytes	chunk lengths (0-255), used in turn until the stream ends;
  *		k = 0, or all of them 0, feeds the stream in one buffer
@@ -135,7 +138,9 @@ static int on_line(void *arg, struct evr_buf *b, char *line, size_t len)
 	if (len != r->ref->len[i] || memcmp(line, r->s + r->ref->off[i], len))
 		fail("a line differs from the reference");
 	r->nlines++;
-	return r->pr->stop && i == r->pr->stop_at ? -1 : 0;
+	if (r->pr->stop)
+		return i == r->pr->stop_at ? -1 : 0;
+	return i % (r->pr->stop_at + 1) == 0 ? EVR_LINE_HOLD : 0;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -179,7 +184,16 @@ static int feed(struct evr_line *lf, struct run *r, const uint8_t *s, size_t n,
 		b->cap = (uint32_t)len;
 		memcpy(b->data, s + pos, len);
 		b->len = (uint32_t)len;
-		err = evr__line_split(lf, loop, b, on_line, r);
+		size_t off = 0;
+		do { /* a hold: resume just past the line held at */
+			size_t was = off;
+
+			err = evr__line_split_at(lf, loop, b, &off, on_line, r);
+			/* (the handler wrote a NUL over the LF: look at s) */
+			if (err == EVR__LINE_HELD && (off <= was || off > len ||
+						      s[pos + off - 1] != '\n'))
+				fail("a hold that does not end after a line");
+		} while (err == EVR__LINE_HELD);
 		evr_buf_unref(b);
 		pos += len;
 	} while (!err && pos < n);
