@@ -373,18 +373,29 @@ BACKEND_TEST(signals, hup_and_usr2_are_logged_and_do_not_kill)
 
 /* ---- privileges ---- */
 
-/* A TCP port below 1024 free on 127.0.0.1, 0 if none. */
-static uint16_t free_low_port(void)
+/*
+ * A TCP port below 1024 free on 127.0.0.1, 0 if none, held for the test
+ * in *hold: bound without SO_REUSEADDR, so that other tests looking for
+ * one skip it, then marked SO_REUSEADDR and never listening, so that
+ * evringd (whose listeners set SO_REUSEADDR) can still bind it
+ * (inet_csk_bind_conflict). Close *hold once evringd listens.
+ */
+static uint16_t free_low_port(int *hold)
 {
+	int one = 1;
+
 	for (uint16_t p = 1023; p > 600; p--) {
 		struct sockaddr_storage ss;
 		socklen_t len = loopback_addr(AF_INET, p, &ss);
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
 
-		close(fd);
-		if (ok)
+		if (bind(fd, (struct sockaddr *)&ss, len) == 0) {
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				   sizeof(one));
+			*hold = fd;
 			return p;
+		}
+		close(fd);
 	}
 	return 0;
 }
@@ -425,7 +436,7 @@ static const char *proc_status(pid_t pid, const char *key)
 	return val;
 }
 
-static void need_root_and_a_low_port(uint16_t *port)
+static void need_root_and_a_low_port(uint16_t *port, int *hold)
 {
 	if (geteuid() != 0)
 		cr_skip_test("changing user needs root (make test as root "
@@ -435,7 +446,7 @@ static void need_root_and_a_low_port(uint16_t *port)
 			     "(ip_unprivileged_port_start=%ld): binding "
 			     "first proves nothing",
 			     unprivileged_port_start());
-	*port = free_low_port();
+	*port = free_low_port(hold);
 	if (!*port)
 		cr_skip_test("no free port below 1024 on 127.0.0.1");
 }
@@ -463,10 +474,12 @@ BACKEND_TEST(privileged, user_serves_after_binding_below_1024)
 			       "--user", "nobody",    NULL };
 	uint16_t port;
 	struct srv s;
+	int hold;
 
-	need_root_and_a_low_port(&port);
+	need_root_and_a_low_port(&port, &hold);
 	snprintf(spec, sizeof(spec), "echo/tcp:%u", port);
 	cr_assert_eq(srv_start(&s, backend, 1, args), 0);
+	close(hold);
 	cr_assert_eq(srv_port(&s, "echo", AF_INET), port);
 	cr_assert_lt(port, unprivileged_port_start());
 	echoes(&s);
@@ -508,8 +521,9 @@ BACKEND_TEST(privileged, ambient_bind_capability_is_dropped_after_binding)
 			       NULL };
 	uint16_t port;
 	struct srv s;
+	int hold;
 
-	need_root_and_a_low_port(&port);
+	need_root_and_a_low_port(&port, &hold);
 	if (access(evringd_path(), X_OK) != 0)
 		cr_skip_test("%s is not executable", evringd_path());
 	snprintf(spec, sizeof(spec), "echo/tcp:%u", port);
@@ -518,6 +532,7 @@ BACKEND_TEST(privileged, ambient_bind_capability_is_dropped_after_binding)
 		     "as uid 65534 with CAP_NET_BIND_SERVICE (can uid 65534 "
 		     "reach %s?)",
 		     evringd_path());
+	close(hold);
 	cr_assert_eq(srv_port(&s, "echo", AF_INET), port);
 	echoes(&s);
 	cr_assert_str_eq(proc_status(s.pid, "Uid"),
