@@ -456,3 +456,34 @@ BACKEND_TEST(activation, restart_under_load_refuses_no_connection)
 		     ld.why);
 	cr_assert_gt(ld.ok, 600);
 }
+
+/* A configuration file has one entry per protocol of a service: each
+ * socket goes to the entry of its name and protocol. */
+BACKEND_TEST(activation, sockets_match_entries_of_a_configuration_file)
+{
+	char path[] = "/tmp/evring-act-conf-XXXXXX";
+	static const char conf[] = "127.0.0.1:\n"
+				   "0\tstream\ttcp\tnowait\troot\techo\n"
+				   "0\tdgram\tudp\twait\troot\techo\n";
+	const char *args[] = { "-f", path, NULL };
+	uint16_t pt, pu;
+	int fds[2], fd = mkstemp(path);
+	struct srv s;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, conf, sizeof(conf) - 1),
+		     (ssize_t)sizeof(conf) - 1);
+	close(fd);
+	fds[0] = bound(SOCK_DGRAM, &pu);
+	fds[1] = bound(SOCK_STREAM, &pt);
+	cr_assert_eq(start_activated(&s, backend, "echo:echo", fds, 2, 2, args),
+		     0);
+	unlink(path);
+	cr_assert_eq(line_of(&s, "echo", "tcp")->port, pt);
+	cr_assert_eq(line_of(&s, "echo", "udp")->port, pu);
+	echo_tcp(pt);
+	echo_udp(pu);
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+	close(fds[0]);
+	close(fds[1]);
+}

@@ -362,3 +362,34 @@ Test(proxy_cli, bad_proxy_options_are_usage_errors)
 		cr_assert(strstr(out, cases[i][2]), "%s: %s", cases[i][1], out);
 	}
 }
+
+/* The same keys in the configuration file, on a "#@" line. */
+BACKEND_TEST(proxy, configured_in_the_file)
+{
+	char path[] = "/tmp/evring-proxy-conf-XXXXXX";
+	static const char conf[] = "127.0.0.1:\n"
+				   "#@ proxy=v1 proxy_timeout=2s log_conns=on\n"
+				   "0\tstream\ttcp\tnowait\troot\techo\n";
+	static const char h[] = "PROXY TCP4 192.0.2.77 127.0.0.1 4477 7\r\n";
+	const char *args[] = { "-f", path, NULL };
+	struct srv s;
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, conf, sizeof(conf) - 1),
+		     (ssize_t)sizeof(conf) - 1);
+	close(fd);
+	cr_assert_eq(srv_start(&s, backend, 1, args), 0);
+	unlink(path);
+	header_then_echo(&s, h, sizeof(h) - 1, "192.0.2.77:4477");
+	fd = connect_echo(&s);
+	{
+		char buf[8];
+
+		write_all(fd, "hello\r\n", 7);
+		cr_assert_eq(read_to_eof(fd, buf, sizeof(buf)), 0,
+			     "served without a header");
+	}
+	close(fd);
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+}
