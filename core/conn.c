@@ -291,14 +291,13 @@ static bool refuse(struct evr_listener *ls, int fd, const char *why,
 		   uint32_t limit)
 {
 	struct evr_loop *l = ls->svc.loop;
-	uint64_t more;
 
 	l->st.conns_refused++;
-	if (evr__ratelimit(&l->rl_refuse, l->now, REFUSE_LOG_MS, &more))
+	if (evr__ratelimit(l, &l->rl_refuse, REFUSE_LOG_MS,
+			   "accept: connections refused by a limit"))
 		evr_log_warn("accept (%s): refused a connection: %s limit of "
-			     "%u reached (%llu more refused in the last %d s)",
-			     ls->svc.name, why, limit, (unsigned long long)more,
-			     REFUSE_LOG_MS / 1000);
+			     "%u reached (more are summed up in %d s)",
+			     ls->svc.name, why, limit, REFUSE_LOG_MS / 1000);
 	close(fd);
 	return true;
 }
@@ -315,7 +314,8 @@ static bool over_limits(struct evr_listener *ls, int fd,
 		return refuse(ls, fd, "global", l->max_conns);
 	if (ls->svc.lim.max_conns && ls->svc.nconns >= ls->svc.lim.max_conns)
 		return refuse(ls, fd, "service", ls->svc.lim.max_conns);
-	if (!l->max_per_source)
+	/* behind a PROXY header the source is known only later (proxy.c) */
+	if (!l->max_per_source || ls->svc.proxy)
 		return false;
 	*src = evr__source_get(l, fd, &err);
 	if (!*src) {
@@ -340,7 +340,8 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	struct evr_loop *l = svc->loop;
 	struct evr_conn *c;
 
-	c = evr__calloc(1, sizeof(*c) + svc->proto.p->state_size);
+	c = evr__calloc(1, sizeof(*c) + svc->proto.p->state_size +
+			       evr__conn_ext_size(svc));
 	if (EVR_UNLIKELY(!c))
 		return NULL;
 	c->loop = l;
@@ -351,6 +352,7 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	c->conf = svc->conf;
 	c->fd = fd;
 	c->src = src;
+	evr__conn_ext_init(c);
 	c->last_active = c->last_progress = l->now;
 	evr__list_init(&c->starve);
 	evr__list_init(&c->paused);
@@ -369,7 +371,6 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	struct evr_loop *l = ls->svc.loop;
 	struct evr__source *src = NULL;
 	struct evr_conn *c;
-	uint64_t more;
 	int err;
 
 	if (over_limits(ls, fd, &src))
@@ -385,24 +386,26 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 		if (l->now >= l->alloc_backoff_until)
 			l->alloc_backoff_until = l->now + ALLOC_BACKOFF_MS;
 		l->st.alloc_fails++;
-		if (evr__ratelimit(&l->rl_alloc, l->now, REFUSE_LOG_MS, &more))
+		if (evr__ratelimit(l, &l->rl_alloc, REFUSE_LOG_MS,
+				   "accept: connections closed for want of "
+				   "memory"))
 			evr_log_err("accept (%s): out of memory for a "
-				    "connection; closed it (%llu more in the "
-				    "last %d s)",
-				    ls->svc.name, (unsigned long long)more,
-				    REFUSE_LOG_MS / 1000);
+				    "connection; closed it (more are summed "
+				    "up in %d s)",
+				    ls->svc.name, REFUSE_LOG_MS / 1000);
 		if (src)
 			evr__source_put(l, src);
 		close(fd);
 		return NULL;
 	}
 	l->st.conns_accepted++;
-	err = c->proto->on_accept(c);
+	/* a PROXY header first: on_accept once it is in (proxy.c) */
+	err = evr__proxy_start(c) ? 0 : c->proto->on_accept(c);
 	if (err < 0) {
 		evr_abort(c, err);
 		return c;
 	}
-	if (l->draining)
+	if (l->draining && !(c->ext && c->ext->proxy_pending))
 		c->proto->on_drain(c);
 	if (c->flags & EVR__C_CLOSING)
 		return c;
@@ -561,6 +564,8 @@ static void deliver(struct evr_conn *c, struct evr_buf *b)
 {
 	struct evr_loop *l = c->loop;
 
+	if (c->ext)
+		c->ext->bytes_in += b->len;
 	c->last_active = l->now;
 	c->proto->on_data(c, b);
 	/* Over the loop's budget, a connection with bytes of its own queued
@@ -643,7 +648,10 @@ static void held_deliver(struct evr_conn *c)
 
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
-	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
+	if (EVR_UNLIKELY(c->ext && c->ext->proxy_pending) &&
+	    ((c->flags & EVR__C_CLOSING) || !evr__proxy_feed(c, b)))
+		; /* the PROXY header first (proxy.c); what follows is data */
+	else if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
 		; /* closing: later input is discarded */
 	else if (EVR_UNLIKELY((c->flags & EVR__C_PAUSED) || c->held_head))
 		hold(c, b); /* behind what is held already, in order */
@@ -659,6 +667,8 @@ void evr__conn_eof(struct evr_conn *c)
 		conn_release(c);
 		return;
 	}
+	if (EVR_UNLIKELY(c->ext) && evr__proxy_eof(c))
+		return;
 	if (c->flags & EVR__C_CLOSING)
 		return;
 	if (c->held_head) /* after the bytes that came before it */
@@ -690,6 +700,8 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 	}
 	c->wq_inflight = 0;
 	queued_sub(c, sent);
+	if (c->ext)
+		c->ext->bytes_out += sent;
 	if (c->flags & EVR__C_CLOSED) {
 		wq_drop(c);
 		return;
@@ -819,7 +831,10 @@ static void conn_finish(struct evr_conn *c)
 	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL | EVR__C_REDELIVER);
 	wq_drop(c);
 	held_drop(c);
-	c->proto->on_close(c, c->err);
+	if (EVR_LIKELY(!c->ext) || evr__conn_ext_accepted(c))
+		c->proto->on_close(c, c->err);
+	if (c->ext)
+		evr__conn_ext_finish(c);
 	if (!conn_linger(c))
 		conn_release(c);
 }
@@ -1013,16 +1028,15 @@ static int wq_admit(struct evr_conn *c, size_t len)
 {
 	struct evr_loop *l = c->loop;
 	const struct evr_conn_limits *lim = &c->svc->lim;
-	uint64_t more;
 
 	if (EVR_LIKELY(c->wq_bytes + len <= lim->wq_max))
 		return 0;
 	l->st.wq_overflows++;
-	if (evr__ratelimit(&l->rl_overflow, l->now, REFUSE_LOG_MS, &more))
+	if (evr__ratelimit(l, &l->rl_overflow, REFUSE_LOG_MS,
+			   "connections closed: write queue over max"))
 		evr_log_warn("%s: write queue over %u bytes (the peer does "
-			     "not read): closing (%llu more in the last %d s)",
-			     c->svc->name, lim->wq_max,
-			     (unsigned long long)more, REFUSE_LOG_MS / 1000);
+			     "not read): closing (more are summed up in %d s)",
+			     c->svc->name, lim->wq_max, REFUSE_LOG_MS / 1000);
 	evr_abort(c, -ENOBUFS);
 	return -ENOBUFS;
 }
@@ -1245,6 +1259,11 @@ bool evr_conn_closing(const struct evr_conn *c)
 int evr_conn_peer(const struct evr_conn *c, struct sockaddr_storage *ss,
 		  socklen_t *len)
 {
+	if (c->ext && c->ext->peerlen) {
+		memcpy(ss, &c->ext->peer, c->ext->peerlen);
+		*len = c->ext->peerlen;
+		return 0;
+	}
 	*len = sizeof(*ss);
 	if (getpeername(c->fd, (struct sockaddr *)ss, len) < 0)
 		return -errno;

@@ -17,6 +17,7 @@
 #include "evring.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/uio.h>
@@ -163,6 +164,10 @@ struct evr__svc {
 	uint32_t nconns;
 	uint32_t refs; /* owner + kernel operations + connections */
 	void (*release)(struct evr__svc *svc); /* at refs == 0 */
+	/* the connection log (connlog.c), the PROXY protocol (proxy.c) */
+	bool log_conns;
+	uint8_t proxy; /* enum evr_proxy */
+	uint32_t proxy_timeout_ms;
 };
 
 void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
@@ -201,6 +206,8 @@ struct evr_conn {
 	struct evr_timer timer; /* idle and send timeouts; lingering close */
 	uint64_t last_active;	/* ms: last byte received or sent */
 	uint64_t last_progress; /* ms: last send progress or queue start */
+	/* what only some services keep (connlog.c); NULL for the others */
+	struct evr__conn_ext *ext;
 	/* The backend's own part: no one else reads or writes these. */
 	struct {
 		void *req; /* io_uring: send context or connect address */
@@ -224,6 +231,70 @@ static inline int evr__conn_send_more(const struct evr_conn *c, uint32_t n)
 								      : 0;
 }
 
+/* Bytes of a PROXY header kept while it arrives: a v1 line (107) or v2's
+ * fixed part and an IPv6 address block (16 + 36); v2's TLVs are skipped. */
+#define EVR__PROXY_KEEP 108
+
+/*
+ * What a connection keeps only when its service asks for it (the
+ * connection log, the PROXY protocol): it sits after the module's state,
+ * in the same allocation, so that other connections pay one pointer.
+ */
+struct evr__conn_ext {
+	uint64_t started; /* ms */
+	uint64_t bytes_in, bytes_out;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;		   /* the client: from the PROXY header if any */
+	socklen_t peerlen; /* 0: not known */
+	/* the PROXY header (proxy.c) */
+	struct evr_conn *conn;
+	struct evr_timer proxy_timer; /* its deadline */
+	uint32_t proxy_skip;	      /* v2 TLV bytes still to drop */
+	uint16_t proxy_len;	      /* bytes in proxy_hdr */
+	bool proxy_pending;	      /* on_accept waits for the header */
+	uint8_t proxy_hdr[EVR__PROXY_KEEP];
+};
+
+/* connlog.c: extra bytes to allocate for a connection of svc; set c->ext
+ * up (c->svc and c->fd set); whether the module accepted c (it has not
+ * while a PROXY header is awaited); the end of c, after on_close (the
+ * log line). */
+size_t evr__conn_ext_size(const struct evr__svc *svc);
+void evr__conn_ext_init(struct evr_conn *c);
+bool evr__conn_ext_accepted(const struct evr_conn *c);
+void evr__conn_ext_finish(struct evr_conn *c);
+
+/* proxy.c: a parsed PROXY header. local: use the connection's own
+ * addresses (v2 LOCAL, v1 UNKNOWN, a family or protocol not taken). */
+struct evr__proxy_hdr {
+	int version;
+	bool local;
+	uint32_t total; /* bytes on the wire, v2's TLVs included */
+	struct sockaddr_storage src, dst;
+	socklen_t srclen, dstlen;
+};
+
+/*
+ * Parse the PROXY header of the given version at the start of the n bytes
+ * at p (a pure function). Returns its total length once the part that
+ * matters is in (v2: more bytes, TLVs, may follow up to total), 0 when
+ * more bytes are needed, -EPROTO when they are not a valid header of that
+ * version (as soon as one byte says so), -EINVAL for a bad version.
+ */
+int evr__proxy_parse(const uint8_t *p, size_t n, enum evr_proxy version,
+		     struct evr__proxy_hdr *h);
+/* At accept: true when c waits for its header (on_accept is deferred). */
+bool evr__proxy_start(struct evr_conn *c);
+/* A buffer received while the header is awaited: its header bytes are
+ * consumed (b advanced); true when bytes are left for on_data and the
+ * module accepted c. */
+bool evr__proxy_feed(struct evr_conn *c, struct evr_buf *b);
+/* The peer's EOF while the header is awaited: c is closed; true. */
+bool evr__proxy_eof(struct evr_conn *c);
+
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000
 
@@ -242,17 +313,37 @@ void evr__conn_close_all(struct evr_loop *l);
 void evr__conn_free_all(struct evr_loop *l);
 void evr__wq_fini(struct evr_loop *l);
 
-/* ---- log lines at most once per interval ---- */
+/* ---- log lines at most n per interval (log.c) ---- */
 
 struct evr__ratelimit {
-	uint64_t next;	     /* ms: no line before */
-	uint64_t suppressed; /* events since the last line */
+	uint64_t next;	     /* ms: the end of the current interval */
+	uint64_t suppressed; /* events refused in it; > 0: on l->ratelimits */
+	uint32_t used;	     /* lines logged in it */
+	uint32_t interval_ms;
+	uint8_t level; /* of the summary line */
+	struct evr__list link;
+	char what[96]; /* "WHAT: N more in the last 10 s" */
 };
 
-/* True when a line may be logged now; *suppressed gets how many events
- * went unlogged since the last one. */
-bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
-		    uint32_t interval_ms, uint64_t *suppressed);
+/*
+ * True when a line may be logged now: at most n per interval. The events
+ * refused are counted, and when the interval ends the loop logs "WHAT: N
+ * more in the last S s" at level, WHAT formatted from fmt (only for the
+ * first event refused in an interval). A zeroed structure is ready; its
+ * owner calls evr__ratelimit_fini() before freeing it.
+ */
+bool evr__ratelimit_n(struct evr_loop *l, struct evr__ratelimit *r,
+		      uint32_t interval_ms, uint32_t n,
+		      enum evr_log_level level, const char *fmt, ...)
+    EVR_PRINTF(6, 7);
+/* One line per interval, summed up at warning level. */
+#define evr__ratelimit(l, r, interval_ms, ...)                                 \
+	evr__ratelimit_n(l, r, interval_ms, 1, EVR_LOG_WARN, __VA_ARGS__)
+/* Log what r counted, now, and forget it. */
+void evr__ratelimit_fini(struct evr_loop *l, struct evr__ratelimit *r);
+void evr__ratelimits_init(struct evr_loop *l);
+/* Every pending count now (the loop is going away). */
+void evr__ratelimits_flush(struct evr_loop *l);
 
 /* ---- listeners ---- */
 
@@ -368,6 +459,9 @@ uint64_t evr__random_seed(const void *salt);
 /* The entry of the peer of fd with its count raised; NULL with *err set
  * (-ENOMEM, or the getpeername error). */
 struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err);
+/* The same for an address known otherwise (a PROXY header). */
+struct evr__source *evr__source_get_addr(struct evr_loop *l,
+					 const struct sockaddr *sa, int *err);
 void evr__source_put(struct evr_loop *l, struct evr__source *s);
 void evr__sources_fini(struct evr_loop *l);
 
@@ -404,7 +498,11 @@ struct evr_loop {
 	struct evr__list redeliver; /* resumed, with held bytes to hand over */
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
-	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc;
+	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc, rl_connlog;
+	struct evr__ratelimit rl_proxy;
+	/* limiters with events to report, and the timer that reports them */
+	struct evr__list ratelimits;
+	struct evr_timer rl_timer;
 	struct evr__pool pool;	/* TCP receive pool */
 	struct evr__pool upool; /* UDP receive pool, count 0 until needed */
 	uint32_t udp_buf_count, udp_buf_size;

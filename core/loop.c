@@ -171,6 +171,7 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	l->max_per_source = o.max_conns_per_source;
 	l->sigfd = l->sigpipe_w = -1;
 	l->now = evr__now_ms();
+	evr__ratelimits_init(l);
 	err =
 	    evr__pool_init(l, &l->pool, EVR__POOL_TCP, o.buf_count, o.buf_size);
 	if (err < 0)
@@ -204,7 +205,10 @@ static bool loop_done(const struct evr_loop *l)
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
 	    !evr__list_empty(&l->udps))
 		return false;
-	return l->stopping || l->draining || l->timers.n == 0;
+	/* the timer that reports rate-limited events keeps nothing alive:
+	 * what it has not reported yet is logged by evr_loop_free() */
+	return l->stopping || l->draining ||
+	       l->timers.n == (evr_timer_active(&l->rl_timer) ? 1u : 0u);
 }
 
 int evr_loop_run(struct evr_loop *l)
@@ -284,6 +288,7 @@ int evr_loop_free(struct evr_loop *l)
 		return -EBUSY;
 	l->stopping = true; /* no new listener, socket or connection */
 	evr__conn_close_all(l);
+	evr__ratelimits_flush(l);
 	evr__timers_fini(l); /* before the memory its timers live in */
 	evr__conn_free_all(l);
 	evr__listener_free_all(l);

@@ -26,6 +26,7 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,16 +69,15 @@ static void drop_log(struct evr_udp *u, enum evr__udp_drop kind,
 {
 	struct evr_loop *l = u->svc.loop;
 	char a[EVR_ADDRSTRLEN] = "-";
-	uint64_t more;
 
-	if (!evr__ratelimit(&u->rl[kind], l->now, DROP_LOG_MS, &more))
+	if (!evr__ratelimit(l, &u->rl[kind], DROP_LOG_MS, "udp %s: %s",
+			    u->svc.name, drop_what[kind]))
 		return;
 	if (peer)
 		evr_addr_str(peer, a, sizeof(a));
-	evr_log_warn("udp %s: %s: %s (%llu more of this kind in the last "
-		     "%d s; counted, next line in %d s)",
-		     u->svc.name, a, drop_what[kind], (unsigned long long)more,
-		     DROP_LOG_MS / 1000, DROP_LOG_MS / 1000);
+	evr_log_warn("udp %s: %s: %s (counted; more of this kind are summed "
+		     "up in %d s)",
+		     u->svc.name, a, drop_what[kind], DROP_LOG_MS / 1000);
 }
 
 /* ---- the guard ---- */
@@ -378,6 +378,8 @@ static void udp_release(struct evr__svc *svc)
 {
 	struct evr_udp *u = EVR_CONTAINER_OF(svc, struct evr_udp, svc);
 
+	for (int i = 0; i < EVR__UDP__COUNT; i++)
+		evr__ratelimit_fini(svc->loop, &u->rl[i]);
 	evr__list_del(&u->link);
 	free(u->buckets);
 	free(u->sketch);
@@ -468,15 +470,11 @@ static int udp_socket(const struct sockaddr *sa, socklen_t salen,
 	return fd;
 }
 
-int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
-		 const struct evr_udp_cfg *cfg, struct evr_udp **out)
+static int udp_check(struct evr_loop *l, const struct evr_udp_cfg *cfg)
 {
-	struct evr_listen_cfg scfg;
-	struct evr_udp *u;
 	char why[160];
-	int fd, err;
 
-	if (!cfg || !cfg->proto || salen > sizeof(struct sockaddr_storage))
+	if (!cfg || !cfg->proto)
 		return -EINVAL;
 	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0 ||
 	    (!cfg->proto->on_datagram &&
@@ -487,22 +485,32 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	if (l->stopping || l->draining)
 		return -ESHUTDOWN;
+	return 0;
+}
+
+/* What evr_udp_bind() and evr_udp_bind_fd() share once the socket is
+ * bound: on failure fd is closed. sa: the address to report when
+ * getsockname fails (NULL: none). */
+static int udp_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
+		     socklen_t salen, const struct evr_udp_cfg *cfg,
+		     struct evr_udp **out)
+{
+	struct evr_listen_cfg scfg;
+	struct evr_udp *u;
+	int err;
+
 	err = udp_pool_ensure(l);
 	if (err < 0)
-		return err;
+		goto out_close;
 	u = calloc(1, sizeof(*u));
-	if (!u)
-		return -ENOMEM;
+	if (!u) {
+		err = -ENOMEM;
+		goto out_close;
+	}
 	err = guard_resolve(u, &cfg->guard);
 	if (err < 0) {
 		free(u);
-		return err;
-	}
-	fd = udp_socket(sa, salen, cfg);
-	if (fd < 0) {
-		free(u->buckets);
-		free(u);
-		return fd;
+		goto out_close;
 	}
 	memset(&scfg, 0, sizeof(scfg));
 	scfg.proto = cfg->proto;
@@ -512,8 +520,9 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	u->fd = fd;
 	u->addrlen = sizeof(u->addr);
 	if (getsockname(fd, (struct sockaddr *)&u->addr, &u->addrlen) < 0) {
-		memcpy(&u->addr, sa, salen);
-		u->addrlen = salen;
+		u->addrlen = sa ? salen : 0;
+		if (sa)
+			memcpy(&u->addr, sa, salen);
 	}
 	/* io_uring lays out each multishot recvmsg buffer from this */
 	u->rmsg.msg_namelen = sizeof(struct sockaddr_in6);
@@ -526,6 +535,62 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	*out = u;
 	return 0;
+
+out_close:
+	close(fd);
+	return err;
+}
+
+int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+		 const struct evr_udp_cfg *cfg, struct evr_udp **out)
+{
+	int fd, err;
+
+	if (salen > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	err = udp_check(l, cfg);
+	if (err < 0)
+		return err;
+	fd = udp_socket(sa, salen, cfg);
+	if (fd < 0)
+		return fd;
+	return udp_serve(l, fd, sa, salen, cfg, out);
+}
+
+/* An inherited socket as evr_udp_bind() makes its own: UDP over IPv4 or
+ * IPv6, bound, nonblocking. The socket serves a close-on-exec duplicate,
+ * so that fd is the caller's to close on failure. */
+int evr_udp_bind_fd(struct evr_loop *l, int fd, const struct evr_udp_cfg *cfg,
+		    struct evr_udp **out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), ilen = sizeof(int);
+	int type = 0, own, fl, err;
+
+	err = udp_check(l, cfg);
+	if (err < 0)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0)
+		return -errno;
+	if (type != SOCK_DGRAM)
+		return -EPROTOTYPE;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return -errno;
+	fl = fcntl(own, F_GETFL);
+	if (fl < 0 || fcntl(own, F_SETFL, fl | O_NONBLOCK) < 0) {
+		err = -errno;
+		close(own);
+		return err;
+	}
+	err = udp_serve(l, own, NULL, 0, cfg, out);
+	if (!err)
+		close(fd);
+	return err;
 }
 
 void evr_udp_close(struct evr_udp *u)

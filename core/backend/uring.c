@@ -476,10 +476,15 @@ static void on_accept(struct evr_loop *l, void *p, int res, unsigned flags)
 	if (!more)
 		ls->armed = false;
 	if (res >= 0) {
-		if (ls->closing) {
+		/* Accepted before the cancel took effect. When the listening
+		 * socket is shared (socket activation, a restart), the clients
+		 * we did not take wait for the next server; this one is ours
+		 * already: serve it, unless the loop is stopping. */
+		if (ls->closing && l->stopping) {
 			close(res);
 		} else {
-			evr__listener_resumed(ls);
+			if (!ls->closing)
+				evr__listener_resumed(ls);
 			evr__conn_new(ls, res);
 		}
 	}

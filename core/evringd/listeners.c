@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * listeners.c - evringd's sockets: every service on every bind address,
- * TCP and UDP, and one line per socket on stdout once all are open
+ * TCP and UDP (or on the sockets systemd passed for it, activation.c),
+ * and one line per socket on stdout once all are open
  * ("listen SERVICE tcp ADDRESS:PORT BACKEND"; the `lsof -i` of evringd's
  * own sockets). A start that fails prints no line: nothing listens.
  */
@@ -31,9 +32,11 @@ static void bind_error(const struct service *s, int pr, const char *addr,
 		    strerror(-err), hint);
 }
 
-/* Bind and serve; *ss becomes the address bound (port 0 resolved). */
+/* Bind and serve (fd < 0), or serve fd, a socket bound already (socket
+ * activation); *ss becomes the address served (port 0 resolved). */
 static int bind_one(struct daemon *d, struct service *s, int pr,
-		    struct sockaddr_storage *ss, socklen_t len, bool v6only)
+		    struct sockaddr_storage *ss, socklen_t len, bool v6only,
+		    int fd)
 {
 	struct evr_listen_cfg cfg = {
 		.proto = s->proto,
@@ -42,6 +45,9 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		.v6only = v6only,
 		.backlog = (int)d->backlog,
 		.lim = d->lim,
+		.log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns,
+		.proxy = (enum evr_proxy)s->proxy,
+		.proxy_timeout_ms = s->proxy_timeout_ms,
 	};
 	struct evr_udp_cfg ucfg = {
 		.proto = s->proto,
@@ -59,8 +65,9 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		 * or ourselves, would answer back */
 		ucfg.guard.deny_ports = d->own_ports;
 		ucfg.guard.ndeny_ports = d->nown;
-		err = evr_udp_bind(d->loop, (struct sockaddr *)ss, len, &ucfg,
-				   &u);
+		err = fd >= 0 ? evr_udp_bind_fd(d->loop, fd, &ucfg, &u)
+			      : evr_udp_bind(d->loop, (struct sockaddr *)ss,
+					     len, &ucfg, &u);
 		if (!err) {
 			evr_udp_addr(u, ss, &len);
 			d->udps[d->nudp++] = u;
@@ -68,7 +75,9 @@ static int bind_one(struct daemon *d, struct service *s, int pr,
 		return err;
 	}
 	evd_service_limits(d, s, &cfg.lim);
-	err = evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
+	err = fd >= 0
+		  ? evr_listen_fd(d->loop, fd, &cfg, &ls)
+		  : evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
 	if (!err)
 		evr_listener_addr(ls, ss, &len);
 	return err;
@@ -107,6 +116,27 @@ static void tell_served(struct daemon *d, const struct service *s, int pr,
 	}
 }
 
+/* One more socket served: counted, told to the directory, its port kept
+ * from UDP answers, its line kept for stdout. */
+static void listening(struct daemon *d, struct service *s, int pr,
+		      const struct sockaddr_storage *ss)
+{
+	char a[EVR_ADDRSTRLEN];
+	uint16_t port;
+
+	d->nls++;
+	port = port_of(ss);
+	tell_served(d, s, pr, port);
+	if (d->nown < MAX_SERVICES * 2)
+		d->own_ports[d->nown++] = port;
+	if (d->nlines < LINES_MAX)
+		snprintf(
+		    d->lines[d->nlines++], sizeof(d->lines[0]),
+		    "listen %s %s %s %s", s->name, evd_proto_names[pr],
+		    evr_addr_str((const struct sockaddr *)ss, a, sizeof(a)),
+		    evr_loop_backend(d->loop));
+}
+
 static int listen_default(struct daemon *d, struct service *s, int pr);
 
 static int listen_one(struct daemon *d, struct service *s, int pr,
@@ -115,7 +145,6 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 	struct sockaddr_storage ss;
 	char a[EVR_ADDRSTRLEN];
 	socklen_t len;
-	uint16_t port;
 	int err;
 
 	if (evr_addr_parse(host, (uint16_t)s->port[pr], &ss, &len) < 0)
@@ -123,7 +152,7 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 				       "IPv4 or IPv6 address",
 				       host);
 	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
-	err = bind_one(d, s, pr, &ss, len, v6only);
+	err = bind_one(d, s, pr, &ss, len, v6only, -1);
 	if (err == -EAFNOSUPPORT && optional) {
 		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
 			     strerror(-err));
@@ -133,16 +162,27 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		bind_error(s, pr, a, err);
 		return err;
 	}
-	d->nls++;
-	port = port_of(&ss);
-	tell_served(d, s, pr, port);
-	if (d->nown < MAX_SERVICES * 2)
-		d->own_ports[d->nown++] = port;
-	if (d->nlines < LINES_MAX)
-		snprintf(d->lines[d->nlines++], sizeof(d->lines[0]),
-			 "listen %s %s %s %s", s->name, evd_proto_names[pr],
-			 evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
-			 evr_loop_backend(d->loop));
+	listening(d, s, pr, &ss);
+	return 0;
+}
+
+/* A socket the service manager bound for s over pr (activation.c). */
+static int serve_activated(struct daemon *d, struct service *s, int pr, int fd)
+{
+	struct sockaddr_storage ss;
+	char a[EVR_ADDRSTRLEN];
+	int err;
+
+	err = bind_one(d, s, pr, &ss, sizeof(ss), false, fd);
+	if (err < 0) {
+		evr_log_err("socket activation: socket %d (%s/%s): %s", fd,
+			    s->name, evd_proto_names[pr], strerror(-err));
+		return err;
+	}
+	evr_log_info("%s/%s: serving %s, a socket from the service manager",
+		     s->name, evd_proto_names[pr],
+		     evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)));
+	listening(d, s, pr, &ss);
 	return 0;
 }
 
@@ -218,6 +258,20 @@ static int listen_default(struct daemon *d, struct service *s, int pr)
 	return err;
 }
 
+static int listen_service(struct daemon *d, struct service *s, int pr)
+{
+	int fds[64], nfd, err = 0;
+
+	/* sockets passed by systemd: exactly those, none of our own */
+	nfd = evd_activated(s, pr, fds, 64);
+	for (int k = 0; k < nfd && !err; k++)
+		err = serve_activated(d, s, pr, fds[k]);
+	if (nfd)
+		return err;
+	return s->host[0] ? listen_hosts(d, s, pr) : listen_default(d, s, pr);
+	return err;
+}
+
 int evd_start_listeners(struct daemon *d)
 {
 	d->lines = calloc(LINES_MAX, sizeof(d->lines[0]));
@@ -233,8 +287,7 @@ int evd_start_listeners(struct daemon *d)
 
 			if (!s->want[pr])
 				continue;
-			err = s->host[0] ? listen_hosts(d, s, pr)
-					 : listen_default(d, s, pr);
+			err = listen_service(d, s, pr);
 			if (err)
 				return err;
 		}

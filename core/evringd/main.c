@@ -34,6 +34,7 @@ static void on_stop(struct evr_loop *l, int signo, void *arg)
 	struct evr_stats st;
 
 	evr_loop_stats(l, &st);
+	evd_deploy_stopping(d, !d->stop_signals && d->drain_ms);
 	if (d->stop_signals++ || !d->drain_ms) {
 		evr_log_info("%s: stopping now, closing %llu connections",
 			     strsignal(signo),
@@ -114,6 +115,7 @@ static int signals_start(struct daemon *d)
 static void daemon_fini(struct daemon *d)
 {
 	evr_loop_free(d->loop);
+	evd_log_stop();
 	free(d->lines);
 	for (int i = 0; i < d->nsvc; i++) {
 		struct service *s = &d->svc[i];
@@ -142,6 +144,13 @@ int main(int argc, char **argv)
 		       : err == -EINVAL ? EVRINGD_EXIT_USAGE
 					: EVRINGD_EXIT_RUNTIME;
 	}
+	evd_log_start(&d);
+	err = evd_deploy_prepare(&d);
+	if (err) {
+		daemon_fini(&d);
+		return err == -EINVAL ? EVRINGD_EXIT_USAGE
+				      : EVRINGD_EXIT_RUNTIME;
+	}
 	raise_nofile();
 	err = evr_loop_new(&d.loop, &d.lo);
 	if (err < 0) {
@@ -155,6 +164,8 @@ int main(int argc, char **argv)
 	err = signals_start(&d);
 	if (!err)
 		err = evd_start_listeners(&d);
+	if (!err)
+		err = evd_deploy_ready(&d);
 	if (err) {
 		daemon_fini(&d);
 		return err == -EINVAL ? EVRINGD_EXIT_USAGE
