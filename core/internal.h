@@ -395,6 +395,19 @@ enum evr__udp_drop {
 };
 
 #define EVR__UDP_DENY_MAX 64
+#define EVR__UDP_OUT_MAX  64
+
+/* Replies of a UDP socket waiting to leave in one sendmmsg (udp.c). */
+struct evr__udp_out {
+	uint32_t n;
+	struct {
+		struct evr_buf *buf;
+		char *p;
+		uint32_t len;
+		socklen_t alen;
+		struct sockaddr_storage addr;
+	} q[EVR__UDP_OUT_MAX];
+};
 
 struct evr_udp {
 	struct evr__svc svc; /* first: svc->release frees the socket */
@@ -425,7 +438,7 @@ struct evr_udp {
 	struct evr__list link;	 /* loop->udps, until freed */
 	struct evr__list starve; /* loop->udp_starved */
 	struct evr_udp *next_dirty;
-	void *be; /* backend data (epoll: the send queue) */
+	struct evr__udp_out *out; /* replies waiting for the flush pass */
 };
 
 void evr__udp_refill(struct evr_loop *l);

@@ -372,6 +372,89 @@ void evr__udp_flush_all(struct evr_loop *l)
 	}
 }
 
+/*
+ * Replies leave in batches: queued by the backend's udp_send (both backends
+ * use these two), sent with one sendmmsg(2) per socket by the flush pass at
+ * the top of the next iteration (or when 64 are queued). The replies to one
+ * batch of datagrams cost one system call; a full socket drops the rest,
+ * counted: UDP never waits.
+ */
+void evr__udp_batch_flush(struct evr_udp *u)
+{
+	struct evr_loop *l = u->svc.loop;
+	struct evr__udp_out *o = u->out;
+	struct mmsghdr mm[EVR__UDP_OUT_MAX];
+	struct iovec iov[EVR__UDP_OUT_MAX];
+	uint32_t done = 0;
+
+	if (!o || !o->n)
+		return;
+	memset(mm, 0, sizeof(mm[0]) * o->n);
+	for (uint32_t i = 0; i < o->n; i++) {
+		iov[i].iov_base = o->q[i].p;
+		iov[i].iov_len = o->q[i].len;
+		mm[i].msg_hdr.msg_name = &o->q[i].addr;
+		mm[i].msg_hdr.msg_namelen = o->q[i].alen;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (done < o->n) {
+		int r = sendmmsg(u->fd, mm + done, o->n - done, MSG_DONTWAIT);
+
+		if (r > 0) {
+			done += (uint32_t)r;
+			l->st.udp_tx += (uint64_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* Full socket (EAGAIN) drops the rest, UDP never waits; an
+		 * error that belongs to one datagram (an ICMP error,
+		 * EMSGSIZE) drops that one and goes on. */
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			while (done < o->n) {
+				evr__udp_tx_drop(u);
+				done++;
+			}
+			break;
+		}
+		evr__udp_tx_drop(u);
+		done++;
+	}
+	for (uint32_t i = 0; i < o->n; i++)
+		evr_buf_unref(o->q[i].buf);
+	o->n = 0;
+}
+
+int evr__udp_batch_send(struct evr_udp *u, struct evr_buf *b, char *p,
+			uint32_t len, const struct sockaddr *peer,
+			socklen_t peerlen)
+{
+	struct evr_loop *l = u->svc.loop;
+	struct evr__udp_out *o = u->out;
+
+	if (!o) {
+		o = u->out = calloc(1, sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+	}
+	if (o->n == EVR__UDP_OUT_MAX)
+		evr__udp_batch_flush(u);
+	o->q[o->n].buf = evr_buf_ref(b);
+	o->q[o->n].p = p;
+	o->q[o->n].len = len;
+	o->q[o->n].alen = peerlen;
+	memcpy(&o->q[o->n].addr, peer, peerlen);
+	o->n++;
+	if (!u->dirty) {
+		u->svc.refs++; /* dropped by the flush pass */
+		u->dirty = true;
+		u->next_dirty = l->udp_dirty;
+		l->udp_dirty = u;
+	}
+	return 0;
+}
+
 /* ---- sockets ---- */
 
 static void udp_release(struct evr__svc *svc)
@@ -383,7 +466,7 @@ static void udp_release(struct evr__svc *svc)
 	evr__list_del(&u->link);
 	free(u->buckets);
 	free(u->sketch);
-	free(u->be);
+	free(u->out);
 	free(u);
 }
 

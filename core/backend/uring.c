@@ -45,7 +45,6 @@ enum uring_op {
 	OP_SIGNAL,  /* loop: the signal pipe is readable */
 	OP_CONNECT, /* connection */
 	OP_URECV,   /* UDP socket: multishot recvmsg */
-	OP_USEND,   /* udp_ctx: one datagram */
 	OP__COUNT,
 };
 _Static_assert(OP__COUNT <= 16, "operations must fit in four bits");
@@ -65,18 +64,6 @@ struct buf_ring {
 	unsigned mask;
 	unsigned pending; /* buffers added but not yet published */
 };
-
-/* A datagram on its way out. */
-struct udp_ctx {
-	struct udp_ctx *next;
-	struct evr_udp *u;
-	struct evr_buf *buf;
-	struct msghdr msg;
-	struct iovec iov;
-	struct sockaddr_storage peer;
-};
-
-#define UDP_INFLIGHT_MAX 8192
 
 /* Contexts of requests in flight, kept for reuse (at most CTX_CACHE_MAX):
  * objects whose first member is the link. */
@@ -124,8 +111,7 @@ struct uring_be {
 	unsigned setup_flags;
 	unsigned skip_flag; /* IOSQE_CQE_SKIP_SUCCESS where supported */
 	unsigned cq_batch;  /* max completions dispatched per poll */
-	struct obj_cache send_ctxs, udp_ctxs;
-	unsigned udp_inflight;
+	struct obj_cache send_ctxs;
 };
 
 static inline struct uring_be *U(struct evr_loop *l)
@@ -385,7 +371,6 @@ static void uring_fini(struct evr_loop *l)
 		if (u->rings[i].br)
 			munmap(u->rings[i].br, (size_t)u->rings[i].entries *
 						   sizeof(struct io_uring_buf));
-	cache_fini(&u->udp_ctxs);
 	cache_fini(&u->send_ctxs);
 	free(u);
 	l->be = NULL;
@@ -799,70 +784,11 @@ static void on_urecv(struct evr_loop *l, void *p, int res, unsigned flags)
 		evr__svc_put(&s->svc);
 }
 
-static int uring_udp_send(struct evr_udp *s, struct evr_buf *b, char *p,
-			  uint32_t len, const struct sockaddr *peer,
-			  socklen_t peerlen)
-{
-	struct uring_be *u = U(s->svc.loop);
-	struct io_uring_sqe *sqe;
-	struct udp_ctx *x;
-
-	if (u->udp_inflight >= UDP_INFLIGHT_MAX)
-		return -ENOBUFS;
-	x = cache_get(&u->udp_ctxs, sizeof(*x));
-	if (!x)
-		return -ENOMEM;
-	sqe = get_sqe(u);
-	if (!sqe) {
-		cache_put(&u->udp_ctxs, x);
-		return -EBUSY;
-	}
-	x->u = s;
-	x->buf = evr_buf_ref(b);
-	x->iov.iov_base = p;
-	x->iov.iov_len = len;
-	memcpy(&x->peer, peer, peerlen);
-	memset(&x->msg, 0, sizeof(x->msg));
-	x->msg.msg_name = &x->peer;
-	x->msg.msg_namelen = peerlen;
-	x->msg.msg_iov = &x->iov;
-	x->msg.msg_iovlen = 1;
-	io_uring_prep_sendmsg(sqe, s->fd, &x->msg, MSG_NOSIGNAL);
-	sqe->user_data = tag(x, OP_USEND);
-	s->svc.refs++;
-	u->udp_inflight++;
-	return 0;
-}
-
-static void on_usend(struct evr_loop *l, void *p, int res, unsigned flags)
-{
-	struct uring_be *u = U(l);
-	struct udp_ctx *x = p;
-	struct evr_udp *s = x->u;
-
-	(void)flags;
-	if (res >= 0)
-		l->st.udp_tx++;
-	else
-		evr__udp_tx_drop(s);
-	evr_buf_unref(x->buf);
-	u->udp_inflight--;
-	cache_put(&u->udp_ctxs, x);
-	evr__svc_put(&s->svc);
-}
-
 static void uring_udp_stop(struct evr_udp *s)
 {
 	if (s->armed)
 		add_cancel(U(s->svc.loop), tag(s, OP_URECV));
-	/* replies prepared in this iteration name the fd: issue them first */
-	io_uring_submit(&U(s->svc.loop)->ring);
 	close(s->fd);
-}
-
-static void uring_udp_flush(struct evr_udp *s)
-{
-	(void)s; /* every datagram was submitted when it was sent */
 }
 
 /* ---- signals ---- */
@@ -907,7 +833,6 @@ static const cqe_handler handlers[OP__COUNT] = {
 	[OP_SIGNAL]  = on_signal,
 	[OP_CONNECT] = on_connect,
 	[OP_URECV]   = on_urecv,
-	[OP_USEND]   = on_usend,
 };
 /* clang-format on */
 
@@ -1048,6 +973,9 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 const struct evr__backend evr__backend_uring = {
 	.name = "io_uring",
 	.blocking_sockets = true,
+	/* Replies of one iteration leave in one sendmmsg per socket: cheaper
+	 * than a sendmsg request (and its completion) per datagram. */
+	.udp_batches = true,
 	.probe = uring_probe,
 	.init = uring_init,
 	.fini = uring_fini,
@@ -1062,8 +990,8 @@ const struct evr__backend evr__backend_uring = {
 	.pool_start = uring_pool_start,
 	.udp_start = uring_udp_start,
 	.udp_stop = uring_udp_stop,
-	.udp_send = uring_udp_send,
-	.udp_flush = uring_udp_flush,
+	.udp_send = evr__udp_batch_send,
+	.udp_flush = evr__udp_batch_flush,
 	.conn_send = uring_conn_send,
 	.conn_close = uring_conn_close,
 	.buf_recycle = uring_buf_recycle,
