@@ -216,6 +216,21 @@ struct evr_conn {
 	_Alignas(16) unsigned char state[];
 };
 
+/*
+ * Flags for a send of the first n queue entries: MSG_MORE when it is the
+ * last of a connection that closes gracefully, so that the reply and the
+ * FIN of the close that follows leave in one segment (a daytime or an HTTP
+ * "Connection: close" reply: one packet fewer each way, measured as the
+ * largest saving of a connection's cost). The close comes right after the
+ * send completes (or the lingering close's shutdown), which pushes the
+ * corked bytes out.
+ */
+static inline int evr__conn_send_more(const struct evr_conn *c, uint32_t n)
+{
+	return (c->flags & EVR__C_CLOSING) && !c->err && n == c->wq_n ? MSG_MORE
+								      : 0;
+}
+
 /* Bytes of a PROXY header kept while it arrives: a v1 line (107) or v2's
  * fixed part and an IPv6 address block (16 + 36); v2's TLVs are skipped. */
 #define EVR__PROXY_KEEP 108
@@ -387,8 +402,9 @@ struct evr_udp {
 	bool closing;
 	bool armed;   /* a receive is armed (io_uring) / registered */
 	bool starved; /* on loop->udp_starved */
-	/* inside on_datagram: the sender's entry and address (replies to it
-	 * are capped and remembered) */
+	/* inside on_datagram: replies to the sender are capped, and
+	 * remembered in its entry (NULL when it needs none) */
+	bool in_handler;
 	struct evr__bucket *cur;
 	const struct sockaddr *cur_peer;
 	socklen_t cur_peerlen;

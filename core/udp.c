@@ -208,7 +208,7 @@ static struct evr__bucket *bucket_get(struct evr_udp *u,
 
 static bool bucket_take(struct evr_udp *u, struct evr__bucket *b)
 {
-	if (u->guard.rate == EVR_UDP_UNLIMITED)
+	if (!b) /* no rate limit */
 		return true;
 	refill(u, b, u->svc.loop->now);
 	if (b->mtokens < 1000)
@@ -274,6 +274,16 @@ static bool our_reply(const struct evr_udp *u, const struct evr__bucket *b,
 	       b->reply_sig == reply_sig(port, buf->data, buf->len);
 }
 
+/* The source's entry, needed for its rate and for the reply-loop rule
+ * (only peers outside the ephemeral range): NULL when neither applies. */
+static struct evr__bucket *source_entry(struct evr_udp *u, uint16_t port,
+					const struct sockaddr *peer)
+{
+	if (u->guard.rate == EVR_UDP_UNLIMITED && ephemeral_port(port))
+		return NULL;
+	return bucket_get(u, peer);
+}
+
 void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
 		       const struct sockaddr *peer, socklen_t peerlen,
 		       bool truncated)
@@ -295,19 +305,21 @@ void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
 				addr_special(peer))) {
 		st->udp_drop_addr++;
 		drop_log(u, EVR__UDP_DROP_ADDR, peer);
-	} else if (EVR_UNLIKELY(
-		       our_reply(u, src = bucket_get(u, peer), port, b))) {
+	} else if (EVR_UNLIKELY((src = source_entry(u, port, peer)) &&
+				our_reply(u, src, port, b))) {
 		st->udp_drop_loop++;
 		drop_log(u, EVR__UDP_DROP_LOOP, peer);
 	} else if (!bucket_take(u, src)) {
 		st->udp_drop_rate++;
 		drop_log(u, EVR__UDP_DROP_RATE, peer);
 	} else {
+		u->in_handler = true;
 		u->cur = src;
 		u->cur_peer = peer;
 		u->cur_peerlen = peerlen;
 		u->req_len = b->len;
 		u->svc.proto.p->on_datagram(u, b, peer, peerlen);
+		u->in_handler = false;
 		u->cur = NULL;
 	}
 	evr_buf_unref(b);
@@ -677,7 +689,7 @@ static size_t reply_cap(const struct evr_udp *u)
 
 size_t evr_udp_reply_max(const struct evr_udp *u)
 {
-	if (u->cur)
+	if (u->in_handler)
 		return reply_cap(u);
 	return u->addr.ss_family == AF_INET ? UDP_PAYLOAD_MAX4
 					    : UDP_PAYLOAD_MAX6;
@@ -695,7 +707,7 @@ int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 	if (off > b->len || len > b->len - off ||
 	    peerlen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	reply = u->cur && peerlen == u->cur_peerlen &&
+	reply = u->in_handler && peerlen == u->cur_peerlen &&
 		!memcmp(peer, u->cur_peer, peerlen);
 	if (reply && len > reply_cap(u)) {
 		l->st.udp_capped++;
@@ -710,7 +722,7 @@ int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 		evr__udp_tx_drop(u);
 		return err;
 	}
-	if (reply && !ephemeral_port(peer_port(peer))) {
+	if (reply && u->cur && !ephemeral_port(peer_port(peer))) {
 		u->cur->reply_sig =
 		    reply_sig(peer_port(peer), b->data + off, len);
 		u->cur->reply_at = l->now;

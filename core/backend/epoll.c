@@ -315,7 +315,9 @@ static void epoll_conn_send(struct evr_conn *c)
 	msg.msg_iov = iov;
 	msg.msg_iovlen = (size_t)cnt;
 	do
-		n = evr__sys.sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		n = evr__sys.sendmsg(c->fd, &msg,
+				     MSG_NOSIGNAL |
+					 evr__conn_send_more(c, (uint32_t)cnt));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {

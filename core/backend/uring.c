@@ -625,12 +625,13 @@ static void uring_conn_send(struct evr_conn *c)
 		return;
 	}
 	if (x) {
-		io_uring_prep_sendmsg(sqe, c->fd, &x->msg, SEND_FLAGS);
+		io_uring_prep_sendmsg(sqe, c->fd, &x->msg,
+				      SEND_FLAGS | evr__conn_send_more(c, n));
 	} else {
+		n = 1;
 		io_uring_prep_send(sqe, c->fd, e->p,
 				   EVR__FAULT_CUT(EVR__F_SEND_SHORT, e->len),
-				   SEND_FLAGS);
-		n = 1;
+				   SEND_FLAGS | evr__conn_send_more(c, n));
 	}
 	sqe->user_data = tag(c, OP_SEND);
 	c->be.req = x;
