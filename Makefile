@@ -497,9 +497,10 @@ VG_BUILD := build/vg
 # Tests of timing or CPU use (valgrind slows the code 20-50x) and of
 # privilege changes are left out, and so are the suites that run other
 # programs (install: make and cc; man: mandoc; units: systemd-analyze;
-# haproxy, whose health checks run on a clock);
+# haproxy, whose health checks run on a clock), and the syslog test, whose
+# evringd runs in a mount namespace with a /dev of its own;
 # they run in `make test` and `make check`.
-VG_SKIP := !(privileged_*|emfile_*|dribbling_*)
+VG_SKIP := !(privileged_*|emfile_*|dribbling_*|syslog_*)
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite
 valgrind:

@@ -393,3 +393,44 @@ BACKEND_TEST(proxy, configured_in_the_file)
 	close(fd);
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
 }
+
+/* The directory trusts loopback clients with persistent entries: behind a
+ * PROXY header it is the client the header names that must be on
+ * loopback, not the balancer the connection comes from. */
+BACKEND_TEST(proxy, the_directory_trusts_the_client_of_the_header)
+{
+	static const char *const args[] = { "-b", "127.0.0.1",
+					    "-s", "directory/tcp:0",
+					    "-o", "directory.proxy=v1",
+					    NULL };
+	static const struct {
+		const char *hdr;
+		const char *says;
+	} cases[] = {
+		{ "PROXY TCP4 192.0.2.7 127.0.0.1 4444 7\r\n",
+		  "need a loopback client" },
+		{ "PROXY TCP4 127.0.0.5 127.0.0.1 4444 7\r\n",
+		  "OK registered web 8080/tcp persistent" },
+	};
+	struct srv s;
+
+	cr_assert_eq(srv_start(&s, backend, 1, args), 0);
+	for (size_t i = 0; i < 2; i++) {
+		char req[128], buf[512];
+		int fd =
+		    tcp_connect(AF_INET, srv_port(&s, "directory", AF_INET));
+		ssize_t n;
+
+		cr_assert_geq(fd, 0);
+		snprintf(req, sizeof(req),
+			 "%sREGISTER web 8080 tcp\r\nQUIT\r\n", cases[i].hdr);
+		cr_assert_eq(write_all(fd, req, strlen(req)), 0);
+		n = read_to_eof(fd, buf, sizeof(buf) - 1);
+		cr_assert_gt(n, 0);
+		buf[n] = '\0';
+		cr_assert(strstr(buf, cases[i].says), "%s: %s", cases[i].hdr,
+			  buf);
+		close(fd);
+	}
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+}
