@@ -777,6 +777,9 @@ BACKEND_TEST(defects, out_of_memory_at_start_says_so)
 	int rc;
 
 	skip_unless_backend_runs(backend);
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("AddressSanitizer reserves more address space than 32 MiB");
+#endif
 	rc = run_capture(argv, out, sizeof(out), 10000);
 	if (rc == 0)
 		cr_skip_test("32 MiB were enough here");
