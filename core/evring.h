@@ -93,6 +93,12 @@ struct evr_loop_opts {
 	/* "auto" (default), "io_uring" or "epoll". When NULL the environment
 	 * variable EVRING_BACKEND is read, then "auto". */
 	const char *backend;
+	/* Optional fast paths to leave off, comma-separated (each has one,
+	 * to compare or to work around a kernel): "defer_taskrun",
+	 * "coop_taskrun", "register_ring" (io_uring), "send_more" (both).
+	 * When NULL the environment variable EVRING_DISABLE is read.
+	 * evr_loop_features() tells what runs. */
+	const char *disable;
 	/* Receive pool: buf_count buffers of buf_size bytes, owned by the
 	 * loop. buf_count is rounded up to a power of two (max 32768). */
 	uint32_t buf_size;  /* default 16384 */
@@ -212,6 +218,14 @@ void evr_loop_stats(const struct evr_loop *l, struct evr_stats *st);
 
 /* Why auto selection refused io_uring on this loop ("" if it did not). */
 const char *evr_loop_backend_reason(const struct evr_loop *l);
+
+/*
+ * One line of what this loop runs on, the kernel features it probed and
+ * uses, and those left off: "io_uring: single_issuer defer_taskrun
+ * register_ring multishot_accept multishot_recv buf_ring send_more
+ * udp_sendmmsg" (a feature off shows as -name). Valid while the loop is.
+ */
+const char *evr_loop_features(const struct evr_loop *l);
 
 /* ------------------------------------------------------------------ */
 /* Buffers                                                             */

@@ -216,85 +216,6 @@ struct evr_conn {
 	_Alignas(16) unsigned char state[];
 };
 
-/*
- * Flags for a send of the first n queue entries: MSG_MORE when it is the
- * last of a connection that closes gracefully, so that the reply and the
- * FIN of the close that follows leave in one segment (a daytime or an HTTP
- * "Connection: close" reply: one packet fewer each way, measured as the
- * largest saving of a connection's cost). The close comes right after the
- * send completes (or the lingering close's shutdown), which pushes the
- * corked bytes out.
- */
-static inline int evr__conn_send_more(const struct evr_conn *c, uint32_t n)
-{
-	return (c->flags & EVR__C_CLOSING) && !c->err && n == c->wq_n ? MSG_MORE
-								      : 0;
-}
-
-/* Bytes of a PROXY header kept while it arrives: a v1 line (107) or v2's
- * fixed part and an IPv6 address block (16 + 36); v2's TLVs are skipped. */
-#define EVR__PROXY_KEEP 108
-
-/*
- * What a connection keeps only when its service asks for it (the
- * connection log, the PROXY protocol): it sits after the module's state,
- * in the same allocation, so that other connections pay one pointer.
- */
-struct evr__conn_ext {
-	uint64_t started; /* ms */
-	uint64_t bytes_in, bytes_out;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in;
-		struct sockaddr_in6 in6;
-	} peer;		   /* the client: from the PROXY header if any */
-	socklen_t peerlen; /* 0: not known */
-	/* the PROXY header (proxy.c) */
-	struct evr_conn *conn;
-	struct evr_timer proxy_timer; /* its deadline */
-	uint32_t proxy_skip;	      /* v2 TLV bytes still to drop */
-	uint16_t proxy_len;	      /* bytes in proxy_hdr */
-	bool proxy_pending;	      /* on_accept waits for the header */
-	uint8_t proxy_hdr[EVR__PROXY_KEEP];
-};
-
-/* connlog.c: extra bytes to allocate for a connection of svc; set c->ext
- * up (c->svc and c->fd set); whether the module accepted c (it has not
- * while a PROXY header is awaited); the end of c, after on_close (the
- * log line). */
-size_t evr__conn_ext_size(const struct evr__svc *svc);
-void evr__conn_ext_init(struct evr_conn *c);
-bool evr__conn_ext_accepted(const struct evr_conn *c);
-void evr__conn_ext_finish(struct evr_conn *c);
-
-/* proxy.c: a parsed PROXY header. local: use the connection's own
- * addresses (v2 LOCAL, v1 UNKNOWN, a family or protocol not taken). */
-struct evr__proxy_hdr {
-	int version;
-	bool local;
-	uint32_t total; /* bytes on the wire, v2's TLVs included */
-	struct sockaddr_storage src, dst;
-	socklen_t srclen, dstlen;
-};
-
-/*
- * Parse the PROXY header of the given version at the start of the n bytes
- * at p (a pure function). Returns its total length once the part that
- * matters is in (v2: more bytes, TLVs, may follow up to total), 0 when
- * more bytes are needed, -EPROTO when they are not a valid header of that
- * version (as soon as one byte says so), -EINVAL for a bad version.
- */
-int evr__proxy_parse(const uint8_t *p, size_t n, enum evr_proxy version,
-		     struct evr__proxy_hdr *h);
-/* At accept: true when c waits for its header (on_accept is deferred). */
-bool evr__proxy_start(struct evr_conn *c);
-/* A buffer received while the header is awaited: its header bytes are
- * consumed (b advanced); true when bytes are left for on_data and the
- * module accepted c. */
-bool evr__proxy_feed(struct evr_conn *c, struct evr_buf *b);
-/* The peer's EOF while the header is awaited: c is closed; true. */
-bool evr__proxy_eof(struct evr_conn *c);
-
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000
 
@@ -540,9 +461,98 @@ struct evr_loop {
 	} sig[EVR__NSIG];
 	struct evr_stats st;
 	char backend_reason[192];
+	char disable[128];  /* evr_loop_opts.disable, ",a,b," */
+	char features[256]; /* evr_loop_features() */
+	bool send_more;	    /* MSG_MORE on the last send of a closing conn */
 };
 
+/*
+ * Flags for a send of the first n queue entries: MSG_MORE when it is the
+ * last of a connection that closes gracefully, so that the reply and the
+ * FIN of the close that follows leave in one segment (a daytime or an HTTP
+ * "Connection: close" reply: one packet fewer each way, measured as the
+ * largest saving of a connection's cost). The close comes right after the
+ * send completes (or the lingering close's shutdown), which pushes the
+ * corked bytes out.
+ */
+static inline int evr__conn_send_more(const struct evr_conn *c, uint32_t n)
+{
+	return (c->flags & EVR__C_CLOSING) && !c->err && n == c->wq_n &&
+		       c->loop->send_more
+		   ? MSG_MORE
+		   : 0;
+}
+
+/* Bytes of a PROXY header kept while it arrives: a v1 line (107) or v2's
+ * fixed part and an IPv6 address block (16 + 36); v2's TLVs are skipped. */
+#define EVR__PROXY_KEEP 108
+
+/*
+ * What a connection keeps only when its service asks for it (the
+ * connection log, the PROXY protocol): it sits after the module's state,
+ * in the same allocation, so that other connections pay one pointer.
+ */
+struct evr__conn_ext {
+	uint64_t started; /* ms */
+	uint64_t bytes_in, bytes_out;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;		   /* the client: from the PROXY header if any */
+	socklen_t peerlen; /* 0: not known */
+	/* the PROXY header (proxy.c) */
+	struct evr_conn *conn;
+	struct evr_timer proxy_timer; /* its deadline */
+	uint32_t proxy_skip;	      /* v2 TLV bytes still to drop */
+	uint16_t proxy_len;	      /* bytes in proxy_hdr */
+	bool proxy_pending;	      /* on_accept waits for the header */
+	uint8_t proxy_hdr[EVR__PROXY_KEEP];
+};
+
+/* connlog.c: extra bytes to allocate for a connection of svc; set c->ext
+ * up (c->svc and c->fd set); whether the module accepted c (it has not
+ * while a PROXY header is awaited); the end of c, after on_close (the
+ * log line). */
+size_t evr__conn_ext_size(const struct evr__svc *svc);
+void evr__conn_ext_init(struct evr_conn *c);
+bool evr__conn_ext_accepted(const struct evr_conn *c);
+void evr__conn_ext_finish(struct evr_conn *c);
+
+/* proxy.c: a parsed PROXY header. local: use the connection's own
+ * addresses (v2 LOCAL, v1 UNKNOWN, a family or protocol not taken). */
+struct evr__proxy_hdr {
+	int version;
+	bool local;
+	uint32_t total; /* bytes on the wire, v2's TLVs included */
+	struct sockaddr_storage src, dst;
+	socklen_t srclen, dstlen;
+};
+
+/*
+ * Parse the PROXY header of the given version at the start of the n bytes
+ * at p (a pure function). Returns its total length once the part that
+ * matters is in (v2: more bytes, TLVs, may follow up to total), 0 when
+ * more bytes are needed, -EPROTO when they are not a valid header of that
+ * version (as soon as one byte says so), -EINVAL for a bad version.
+ */
+int evr__proxy_parse(const uint8_t *p, size_t n, enum evr_proxy version,
+		     struct evr__proxy_hdr *h);
+/* At accept: true when c waits for its header (on_accept is deferred). */
+bool evr__proxy_start(struct evr_conn *c);
+/* A buffer received while the header is awaited: its header bytes are
+ * consumed (b advanced); true when bytes are left for on_data and the
+ * module accepted c. */
+bool evr__proxy_feed(struct evr_conn *c, struct evr_buf *b);
+/* The peer's EOF while the header is awaited: c is closed; true. */
+bool evr__proxy_eof(struct evr_conn *c);
+
 uint64_t evr__now_ms(void);
+
+/* Was the fast path name left off (evr_loop_opts.disable)? */
+bool evr__feature_off(const struct evr_loop *l, const char *name);
+/* Append " name" (or " -name" when off) to the loop's feature line. */
+void evr__feature_note(struct evr_loop *l, const char *name, bool on);
 
 /* ---- fault injection (fault.c), for tests ---- */
 

@@ -263,7 +263,8 @@ out:
 
 /* ---- setup ---- */
 
-static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
+static int ring_setup(struct evr_loop *l, struct uring_be *u,
+		      const struct evr_loop_opts *o)
 {
 	/* The best set first; fall back on -EINVAL from older kernels. */
 	static const unsigned attempts[] = {
@@ -278,6 +279,11 @@ static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
 	for (size_t i = 0; i < EVR_ARRAY_SIZE(attempts); i++) {
 		struct io_uring_params p;
 
+		if (((attempts[i] & EVR_IORING_SETUP_DEFER_TASKRUN) &&
+		     evr__feature_off(l, "defer_taskrun")) ||
+		    ((attempts[i] & EVR_IORING_SETUP_COOP_TASKRUN) &&
+		     evr__feature_off(l, "coop_taskrun")))
+			continue;
 		memset(&p, 0, sizeof(p));
 		p.flags = attempts[i] | IORING_SETUP_CQSIZE;
 		p.cq_entries = o->cq_entries;
@@ -292,7 +298,21 @@ static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
 		u->cq_batch = p.cq_entries;
 		/* io_uring_enter() by registered index saves looking the ring
 		 * file up on every call (5.18); an old kernel just says no */
-		io_uring_register_ring_fd(&u->ring);
+		bool reg = !evr__feature_off(l, "register_ring") &&
+			   io_uring_register_ring_fd(&u->ring) == 1;
+
+		evr__feature_note(l, "single_issuer",
+				  attempts[i] & EVR_IORING_SETUP_SINGLE_ISSUER);
+		evr__feature_note(l, "defer_taskrun",
+				  attempts[i] & EVR_IORING_SETUP_DEFER_TASKRUN);
+		evr__feature_note(l, "coop_taskrun",
+				  attempts[i] & EVR_IORING_SETUP_COOP_TASKRUN);
+		evr__feature_note(l, "register_ring", reg);
+		evr__feature_note(l, "cqe_skip", u->skip_flag != 0);
+		/* what the probe made sure of */
+		evr__feature_note(l, "multishot_accept", true);
+		evr__feature_note(l, "multishot_recv", true);
+		evr__feature_note(l, "buf_ring", true);
 		return 0;
 	}
 	return err;
@@ -327,7 +347,7 @@ static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 
 	if (!u)
 		return -ENOMEM;
-	err = ring_setup(u, o);
+	err = ring_setup(l, u, o);
 	if (err < 0)
 		goto out_free;
 	l->be = u;

@@ -174,6 +174,7 @@ int main(int argc, char **argv)
 	evr_log_info("evringd %s: %d listening sockets, backend %s, pid %d",
 		     EVR_VERSION, d.nls, evr_loop_backend(d.loop),
 		     (int)getpid());
+	evr_log_info("features %s", evr_loop_features(d.loop));
 	err = evr_loop_run(d.loop);
 	daemon_fini(&d);
 	if (err < 0) {
