@@ -13,6 +13,8 @@
  *   directory  the directory module (a line protocol on the framer);
  *   http       the http module, requests pipelined;
  *   daytime    the daytime module;
+ *   burst      downloads of 33-128 KiB asked for by a line: every one
+ *              takes its queue past wq_high, however fast the machine;
  *   UDP echo   the echo module's datagrams;
  * with a receive pool of 4 or 8 small buffers (ENOBUFS), a completion
  * queue of 4 entries (CQ overflow under io_uring), small write-queue marks
@@ -76,21 +78,23 @@ enum {
 	 * RSS growth allowed between the end of round 1 and the end of the
 	 * last round, when the loop is idle both times. Round 1 has warmed
 	 * every cache (buffer free lists, the allocator's arenas, thread
-	 * stacks). What a later round may add without a leak is allocator
-	 * slack: pages of the loop thread's arena touched by a higher peak
-	 * of live memory than round 1 had. That peak is bounded by the
-	 * queues: queued_max (at most 1 MiB) plus, per connection, the
-	 * overshoot of one pool's worth of buffers (8 x 4 KiB) over ~40
-	 * connections, about 2.3 MiB; twice that, rounded up, is 8 MiB.
-	 * Leaked connections or buffers are caught exactly by
-	 * server_wait_idle, leaked memory by ASan (make check), where this
-	 * check is off: ASan's quarantine holds freed memory on purpose.
+	 * stacks). Without a leak a later round can add no more than the
+	 * allocator keeps of a higher peak of live heap than round 1 had,
+	 * and that peak is bounded: the server's queues, at most 56
+	 * connections of wq_high (32 KiB) plus a pool's worth of overshoot
+	 * (8 x 4 KiB), 3.5 MiB, plus two burst downloads (256 KiB), and
+	 * the clients' plans (scripts and expected replies), under 4 MiB.
+	 * 8 MiB is above all of them together.
+	 * Leaked connections and buffers are caught exactly, every round,
+	 * by server_wait_idle; leaked memory by ASan (make check), where
+	 * this check is off: ASan's quarantine keeps freed memory on
+	 * purpose.
 	 */
 	RSS_SLACK_KIB = 8192,
 };
 
-/* In an expected reply: any printable byte (the Date of an HTTP reply).
- * lineback never sends it, so every other byte is compared as it is. */
+/* In an HTTP client's expected replies: any printable byte (the Date);
+ * http never sends it. Other clients compare every byte as it is. */
 #define WILD '\x01'
 
 /* ------------------------------------------------------------------ */
@@ -149,8 +153,11 @@ static void pattern(uint64_t seed, size_t off, char *dst, size_t n)
 /* ------------------------------------------------------------------ */
 
 static uint64_t srv_seed;    /* set before the loop starts */
+static uint32_t srv_wq_high; /* the listeners' wq_high */
 static uint64_t srv_accepts; /* loop thread */
 static atomic_uint jit_pauses, jit_holds, jit_slices, jit_copies;
+static atomic_uint jit_pause_calls; /* every evr_conn_pause() */
+static atomic_uint over_high;	    /* queues seen past wq_high */
 
 struct jitter {
 	struct evr_conn *c;
@@ -180,9 +187,24 @@ static void jitter_pause(struct jitter *j)
 	j->paused = true;
 	evr_conn_pause(j->c);
 	atomic_fetch_add(&jit_pauses, 1);
+	atomic_fetch_add(&jit_pause_calls, 1);
 	if (!evr_timer_active(&j->t))
 		evr_timer_start(evr_conn_loop(j->c), &j->t,
 				range(&j->r, 1, 20));
+}
+
+/*
+ * Half of the connections get a small socket send buffer: on loopback the
+ * kernel's buffers (grown to megabytes) would absorb all a slow reader
+ * leaves unread, and the write queue would never reach wq_high.
+ */
+static void small_sndbuf(struct evr_conn *c, struct rng *r)
+{
+	int size = 4096;
+
+	if (chance(r, 50))
+		setsockopt(evr_conn_fd(c), SOL_SOCKET, SO_SNDBUF, &size,
+			   sizeof(size));
 }
 
 static int jitter_accept(struct evr_conn *c)
@@ -192,6 +214,7 @@ static int jitter_accept(struct evr_conn *c)
 	j->c = c;
 	j->r.s = srv_seed ^ mix64(++srv_accepts);
 	evr_timer_init(&j->t, jitter_timer);
+	small_sndbuf(c, &j->r);
 	if (chance(&j->r, 10))
 		jitter_pause(j);
 	return 0;
@@ -224,10 +247,13 @@ static void jitter_data(struct evr_conn *c, struct evr_buf *b)
 		evr_abort(c, err);
 		return;
 	}
+	if (evr_conn_queued(c) > srv_wq_high) /* the core stops reading */
+		atomic_fetch_add(&over_high, 1);
 	if (p < 15 && !j->paused) {
 		jitter_pause(j);
 	} else if (p < 25 && !j->paused) {
 		evr_conn_pause(c); /* and at once again */
+		atomic_fetch_add(&jit_pause_calls, 1);
 		evr_conn_resume(c);
 	}
 	if (chance(&j->r, 10) && !j->held) {
@@ -284,7 +310,9 @@ static int lineback_line(struct evr_conn *c, struct evr_buf *b, char *line,
 static int lineback_accept(struct evr_conn *c)
 {
 	struct lineback *lb = evr_conn_state(c);
+	struct rng r = { srv_seed ^ mix64(++srv_accepts) };
 
+	small_sndbuf(c, &r);
 	evr_line_init(&lb->lf, c, &lineback_cfg, lineback_line);
 	return 0;
 }
@@ -312,6 +340,62 @@ static const struct evr_proto lineback_proto = {
 	.on_close = lineback_close,
 };
 
+/*
+ * burst: the line "N S" is answered with N bytes of the pattern of S, a
+ * download: one evr_send() takes the queue past wq_high whatever the
+ * speed of the machine, so the core must stop reading (and later resume)
+ * on every such connection.
+ */
+enum { BURST_MAX = 128 << 10 };
+
+static int burst_line(struct evr_conn *c, struct evr_buf *b, char *line,
+		      size_t len)
+{
+	unsigned long long seed;
+	struct evr_buf *out;
+	unsigned n;
+	int err;
+
+	(void)b;
+	line[len] = '\0';
+	if (sscanf(line, "%u %llu", &n, &seed) != 2 || !n || n > BURST_MAX) {
+		evr_abort(c, -EPROTO);
+		return -1;
+	}
+	out = evr_buf_new(evr_conn_loop(c), n);
+	if (!out) {
+		evr_abort(c, -ENOMEM);
+		return -1;
+	}
+	pattern(seed, 0, out->data, n);
+	out->len = n;
+	err = evr_send(c, out);
+	evr_buf_unref(out);
+	if (err < 0) {
+		evr_abort(c, err);
+		return -1;
+	}
+	if (evr_conn_queued(c) > srv_wq_high)
+		atomic_fetch_add(&over_high, 1);
+	return 0;
+}
+
+static int burst_accept(struct evr_conn *c)
+{
+	struct lineback *lb = evr_conn_state(c);
+
+	evr_line_init(&lb->lf, c, NULL, burst_line);
+	return 0;
+}
+
+static const struct evr_proto burst_proto = {
+	.name = "burst",
+	.state_size = sizeof(struct lineback),
+	.on_accept = burst_accept,
+	.on_data = lineback_data,
+	.on_close = lineback_close,
+};
+
 /* ------------------------------------------------------------------ */
 /* Client side: plans                                                  */
 /* ------------------------------------------------------------------ */
@@ -323,6 +407,7 @@ enum kind {
 	K_DIRECTORY,
 	K_HTTP,
 	K_DAYTIME,
+	K_BURST,
 	K_UDP,
 	K_CHURN,
 	K__COUNT
@@ -332,17 +417,17 @@ static const char *const kind_name[K__COUNT] = {
 	[K_JITTER] = "jitter",	   [K_ECHO] = "echo",
 	[K_LINEBACK] = "lineback", [K_DIRECTORY] = "directory",
 	[K_HTTP] = "http",	   [K_DAYTIME] = "daytime",
-	[K_UDP] = "udp",	   [K_CHURN] = "churn",
+	[K_BURST] = "burst",	   [K_UDP] = "udp",
+	[K_CHURN] = "churn",
 };
 
 /* Clients of each kind per round: lo..hi. */
 static const struct {
 	uint8_t lo, hi;
 } per_round[K__COUNT] = {
-	[K_JITTER] = { 5, 9 },	 [K_ECHO] = { 2, 3 },
-	[K_LINEBACK] = { 3, 5 }, [K_DIRECTORY] = { 2, 4 },
-	[K_HTTP] = { 3, 6 },	 [K_DAYTIME] = { 2, 4 },
-	[K_UDP] = { 1, 3 },	 [K_CHURN] = { 6, 14 },
+	[K_JITTER] = { 5, 9 },	  [K_ECHO] = { 2, 3 }, [K_LINEBACK] = { 3, 5 },
+	[K_DIRECTORY] = { 2, 4 }, [K_HTTP] = { 3, 6 }, [K_DAYTIME] = { 2, 4 },
+	[K_BURST] = { 1, 2 },	  [K_UDP] = { 1, 3 },  [K_CHURN] = { 6, 14 },
 };
 
 enum { CLIENTS_MAX = 56 };
@@ -403,7 +488,7 @@ struct client {
 	/* What it sends: the pattern of seed (echo, daytime's junk) or out. */
 	struct bytes out;
 	size_t out_len, sent;
-	/* What it expects: the pattern (echo) or exp (with WILD). */
+	/* What it expects: the pattern (echo) or exp (http's with WILD). */
 	struct bytes exp;
 	size_t exp_len, got;
 	size_t reset_at; /* reset once this much is sent; SIZE_MAX: never */
@@ -417,6 +502,10 @@ struct client {
 	bool closes_first;
 	bool wclosed;	 /* a send failed so: nothing more is sent */
 	size_t pause_at; /* a slow reader pauses once it has got this much */
+	/* burst: where each request starts in out, where its reply ends in
+	 * exp; no more than window requests unanswered (within wq_max) */
+	uint32_t nreq;
+	size_t req_off[4], rep_end[4];
 	/* daytime: the line, and the time before the connect */
 	char line[128];
 	size_t line_len;
@@ -457,6 +546,12 @@ static void plan_end(struct client *c, struct rng *r, unsigned reset_pct,
 {
 	uint32_t p = below(r, 100);
 
+	if (!is_echo(c) && !c->slow && chance(r, 25)) {
+		c->slow = true;
+		c->pause_at = range(r, 0, 16 << 10);
+		strcat(c->desc, ", slow reader");
+	}
+
 	if (p < reset_pct) {
 		c->reset_at = below(r, (uint32_t)c->out_len + 1);
 		strcat(c->desc, ", reset");
@@ -490,7 +585,7 @@ static void plan_echo(struct client *c, struct rng *r, bool big_and_slow)
 }
 
 /*
- * Lines of random bytes (no NUL, no LF, no WILD; CRs anywhere), ended by
+ * Lines of random bytes (no NUL, no LF; CRs anywhere), ended by
  * LF or CRLF; each comes back as "[line]" with one CR before the LF
  * dropped (line.h). The last line may be over-long or hold a NUL: an ERR
  * line, then the server closes.
@@ -509,7 +604,7 @@ static void plan_lineback(struct client *c, struct rng *r)
 			       : range(r, 1501, LB_MAX_LINE);
 		for (size_t k = 0; k < len; k++) {
 			do
-				buf[k] = (char)range(r, 2, 255);
+				buf[k] = (char)range(r, 1, 255);
 			while (buf[k] == '\n');
 		}
 		if (len && chance(r, 10))
@@ -811,6 +906,32 @@ static void plan_daytime(struct client *c, struct rng *r)
 	}
 }
 
+/* Downloads of 33-128 KiB, two requests at most in flight, mostly read
+ * slowly. */
+static void plan_burst(struct client *c, struct rng *r)
+{
+	c->nreq = range(r, 1, 4);
+	c->window = 2;
+	c->slow = chance(r, 70);
+	c->pause_at = range(r, 0, 64 << 10);
+	for (uint32_t k = 0; k < c->nreq; k++) {
+		uint32_t n = range(r, 33 << 10, BURST_MAX);
+		uint64_t seed = rnd(r);
+		size_t at = c->exp.len;
+
+		c->req_off[k] = c->out.len;
+		putf(&c->out, "%u %llu\n", n, (unsigned long long)seed);
+		put_n(&c->exp, 0, n);
+		pattern(seed, 0, c->exp.p + at, n);
+		c->rep_end[k] = c->exp.len;
+	}
+	c->out_len = c->out.len;
+	c->exp_len = c->exp.len;
+	snprintf(c->desc, sizeof(c->desc), "%u downloads, %zu bytes%s", c->nreq,
+		 c->exp_len, c->slow ? ", slow reader" : "");
+	plan_end(c, r, 10, 55);
+}
+
 /* Short echo connections, many of them: accepts and closes under CQ
  * overflow; a third end before reading, by reset or by a plain close. */
 static void plan_churn(struct client *c, struct rng *r)
@@ -832,8 +953,11 @@ static void plan_udp(struct client *c, struct rng *r)
 {
 	c->dgrams = range(r, 4, 32);
 	c->window = range(r, 1, 4);
+	/* an empty datagram carries no number: only one at a time */
 	for (uint32_t i = 0; i < c->dgrams; i++)
-		c->dlen[i] = (uint16_t)range(r, 8, 2048);
+		c->dlen[i] = c->window == 1 && chance(r, 10)
+				 ? 0
+				 : (uint16_t)range(r, 8, 2048);
 	snprintf(c->desc, sizeof(c->desc), "%u datagrams, %u at a time",
 		 c->dgrams, c->window);
 }
@@ -861,6 +985,9 @@ static void plan(struct client *c, int round, bool big_and_slow)
 		break;
 	case K_DAYTIME:
 		plan_daytime(c, &r);
+		break;
+	case K_BURST:
+		plan_burst(c, &r);
 		break;
 	case K_CHURN:
 		plan_churn(c, &r);
@@ -968,12 +1095,27 @@ static bool client_finished(struct client *c)
 	return !c->want_eof && c->got == c->exp_len && c->sent == c->out_len;
 }
 
+/* How far c may send: all of it, or up to the first request past its
+ * window of unanswered ones. */
+static size_t send_limit(const struct client *c)
+{
+	uint32_t a = 0;
+
+	if (!c->nreq)
+		return c->out_len;
+	while (a < c->nreq && c->rep_end[a] <= c->got)
+		a++;
+	return a + c->window < c->nreq ? c->req_off[a + c->window] : c->out_len;
+}
+
 static void tcp_write(struct client *c, int64_t now)
 {
-	size_t n = cut_size(&c->r), left = c->out_len - c->sent;
+	size_t n = cut_size(&c->r), left = send_limit(c) - c->sent;
 	const char *src = wbuf;
 	ssize_t w;
 
+	if (send_limit(c) <= c->sent)
+		return;
 	if (c->reset_at != SIZE_MAX && c->reset_at - c->sent < left)
 		left = c->reset_at - c->sent;
 	if (n > left)
@@ -1004,10 +1146,12 @@ static size_t mismatch(struct client *c, const char *p, size_t n)
 {
 	const char *e = c->exp.p + c->got;
 
-	if (is_echo(c)) { /* the pattern has no wildcard */
+	if (is_echo(c))
 		pattern(c->seed, c->got, ebuf, n);
+	if (c->kind != K_HTTP) { /* no wildcard */
+		e = is_echo(c) ? ebuf : e;
 		for (size_t i = 0; i < n; i++)
-			if (p[i] != ebuf[i])
+			if (p[i] != e[i])
 				return i;
 		return n;
 	}
@@ -1110,11 +1254,13 @@ static void tcp_read(struct client *c, int64_t now)
 	}
 }
 
-/* A datagram: its sequence number, then the pattern of (seed, seq). */
+/* A datagram: its sequence number (if it has room), then the pattern of
+ * (seed, seq). */
 static void udp_payload(const struct client *c, uint32_t seq, char *p)
 {
 	pattern(c->seed + seq, 0, p, c->dlen[seq]);
-	memcpy(p, &seq, sizeof(seq));
+	if (c->dlen[seq])
+		memcpy(p, &seq, sizeof(seq));
 }
 
 static void udp_write(struct client *c, int64_t now)
@@ -1149,11 +1295,14 @@ static void udp_read(struct client *c, int64_t now)
 			fail(c, "recv: %s", strerror(errno));
 		return;
 	}
-	if (n < 4) {
+	if (n == 0 && c->window == 1) {
+		seq = c->next_seq - 1;
+	} else if (n < 4) {
 		fail(c, "a datagram of %zd bytes", n);
 		return;
+	} else {
+		memcpy(&seq, rbuf, sizeof(seq));
 	}
-	memcpy(&seq, rbuf, sizeof(seq));
 	if (seq >= c->next_seq || c->seen[seq]) {
 		fail(c, "datagram %u: %s", seq,
 		     seq >= c->next_seq ? "never sent" : "answered twice");
@@ -1176,7 +1325,7 @@ static bool wants_write(const struct client *c)
 	if (c->kind == K_UDP)
 		return c->next_seq < c->dgrams &&
 		       c->next_seq - c->answered < c->window;
-	return c->sent < c->out_len && !c->wclosed;
+	return c->sent < send_limit(c) && !c->wclosed;
 }
 
 /* What the stalled client waits for, and the loop's state, in words. */
@@ -1421,7 +1570,9 @@ static void faults_set(const struct faults_plan *f)
 static void assert_conditions_met(const struct evr_stats *st, bool epoll)
 {
 	cr_assert_gt(st->recv_nobufs, 0, "the pool never ran dry");
-	cr_assert_gt(st->read_pauses, 0, "backpressure never paused reading");
+	cr_assert_gt(atomic_load(&over_high), 0,
+		     "no write queue ever went past wq_high");
+	cr_assert_gt(st->read_pauses, 0, "reading never paused");
 	cr_assert_gt(atomic_load(&jit_pauses), 0, "jitter never paused");
 	cr_assert_gt(atomic_load(&jit_holds), 0, "jitter never held a buffer");
 	cr_assert_gt(atomic_load(&jit_slices), 0, "jitter never sliced");
@@ -1447,10 +1598,10 @@ static void plan_server(struct server *s, struct faults_plan *f, struct rng *r,
 	s->o.buf_size = 512u << below(r, 4); /* 512 B .. 4 KiB */
 	s->o.sq_entries = 4;
 	s->o.cq_entries = 4;
-	s->o.queued_max = chance(r, 50) ? 256 << 10 : 1 << 20;
+	s->o.queued_max = (32u << 10) << (2 * below(r, 3)); /* 32K..512K */
 	s->o.udp_buf_count = 4;
 	s->o.udp_buf_size = 4096;
-	s->lim.wq_high = 16384u << below(r, 3); /* 16 .. 64 KiB */
+	s->lim.wq_high = 4096u << below(r, 4); /* 4 .. 32 KiB */
 	s->lim.wq_max = 1 << 20;
 	s->more[K_ECHO - K_ECHO].proto = &evr_proto_echo;
 	s->more[K_LINEBACK - K_ECHO].proto = &lineback_proto;
@@ -1458,6 +1609,7 @@ static void plan_server(struct server *s, struct faults_plan *f, struct rng *r,
 	s->more[K_DIRECTORY - K_ECHO].conf = dir_conf;
 	s->more[K_HTTP - K_ECHO].proto = &evr_proto_http;
 	s->more[K_DAYTIME - K_ECHO].proto = &evr_proto_daytime;
+	s->more[K_BURST - K_ECHO].proto = &burst_proto;
 	*f = (struct faults_plan){
 		.recv_short = range(r, 2, 6),
 		.send_short = range(r, 2, 6),
@@ -1499,7 +1651,8 @@ static struct evr_stats assert_round_clean(struct server *s, int round,
 }
 
 static void print_totals(const char *backend, const struct totals *tot,
-			 int64_t ms, long rss0, long rss1)
+			 const struct evr_stats *st, int64_t ms, long rss0,
+			 long rss1)
 {
 	char kinds[256] = "";
 
@@ -1509,10 +1662,15 @@ static void print_totals(const char *backend, const struct totals *tot,
 			 kind_name[k]);
 	fprintf(stderr,
 		"stress %s: %u rounds in %lld ms: %s clients (%u resets, %u "
-		"half-closes), %llu bytes out, %llu in; rss %ld -> %ld KiB\n",
+		"half-closes), %llu bytes out, %llu in; queues past wq_high %u "
+		"times, reading paused %llu times (%u by jitter), pool empty "
+		"%llu times; rss %ld -> %ld KiB\n",
 		backend, tot->rounds, (long long)ms, kinds, tot->resets,
 		tot->half_closes, (unsigned long long)tot->bytes_out,
-		(unsigned long long)tot->bytes_in, rss0, rss1);
+		(unsigned long long)tot->bytes_in, atomic_load(&over_high),
+		(unsigned long long)st->read_pauses,
+		atomic_load(&jit_pause_calls),
+		(unsigned long long)st->recv_nobufs, rss0, rss1);
 }
 
 BACKEND_TEST(stress, every_module_under_every_fault_at_once)
@@ -1545,6 +1703,7 @@ BACKEND_TEST(stress, every_module_under_every_fault_at_once)
 		(unsigned long long)s.o.queued_max, f.recv_short, f.send_short,
 		f.pool, f.eintr_recv, f.eintr_send, f.accept);
 	srv_seed = seed;
+	srv_wq_high = s.lim.wq_high;
 	faults_set(&f);
 	server_start(&s, backend);
 	fd_base = fd_count(getpid());
@@ -1570,7 +1729,7 @@ BACKEND_TEST(stress, every_module_under_every_fault_at_once)
 	}
 	st = server_stats(&s);
 	server_stop(&s);
-	print_totals(backend, &tot, now_ms() - t0, rss0, rss1);
+	print_totals(backend, &tot, &st, now_ms() - t0, rss0, rss1);
 	assert_conditions_met(&st, epoll);
 #ifndef __SANITIZE_ADDRESS__
 	cr_assert_lt(rss1 - rss0, RSS_SLACK_KIB,
