@@ -25,7 +25,9 @@
  * cut points with random pauses; some pause their reading for a while
  * (with a small receive buffer, so that the server must stop reading
  * them), some half-close, some reset (SO_LINGER 0) mid-stream, some end
- * the way the protocol ends (QUIT, Connection: close, an over-long line).
+ * the way the protocol ends (QUIT, Connection: close, an over-long line);
+ * in each round one http client sends a request body after the server
+ * has answered it and closed (plan_late_body).
  *
  * Checks. Every byte a client receives is the byte expected: echo, what it
  * sent; lineback, directory and http, the replies its requests call for
@@ -46,7 +48,8 @@
  * of a bounded number of clients and bytes. EVRING_STRESS_SECONDS (default
  * 12) only stops starting new rounds early; it never decides pass or fail,
  * and nothing here measures speed. EVRING_STRESS_ROUNDS changes
- * ROUNDS_MAX (a longer soak), EVRING_STRESS_VERBOSE=1 prints each round.
+ * ROUNDS_MAX (a longer soak), EVRING_STRESS_VERBOSE=1 prints each round,
+ * EVRING_STRESS_LATE_BODY=0 leaves the late body out.
  */
 #include "harness.h"
 #include "loopsrv.h"
@@ -151,6 +154,10 @@ static void pattern(uint64_t seed, size_t off, char *dst, size_t n)
 /* ------------------------------------------------------------------ */
 /* Server side: the jitter and lineback modules (loop thread only)     */
 /* ------------------------------------------------------------------ */
+
+/* The first http client of each round sends a body after the server
+ * closed (plan_late_body); EVRING_STRESS_LATE_BODY=0 leaves it out. */
+static bool late_body_on = true;
 
 static uint64_t srv_seed;    /* set before the loop starts */
 static uint32_t srv_wq_high; /* the listeners' wq_high */
@@ -502,6 +509,11 @@ struct client {
 	bool closes_first;
 	bool wclosed;	 /* a send failed so: nothing more is sent */
 	size_t pause_at; /* a slow reader pauses once it has got this much */
+	/* the first hold_at bytes out, then a pause of hold_ms */
+	size_t hold_at;
+	uint32_t hold_ms;
+	bool held;
+	bool read_after_send; /* reads nothing before it has sent all */
 	/* burst: where each request starts in out, where its reply ends in
 	 * exp; no more than window requests unanswered (within wq_max) */
 	uint32_t nreq;
@@ -861,10 +873,45 @@ static bool http_request(struct client *c, struct rng *r, unsigned t)
 	return reqs[t].ch == H_CLOSE;
 }
 
-static void plan_http(struct client *c, struct rng *r)
+/*
+ * A client that pipelines 100-200 requests, the last with a body, and
+ * sends the body 300 ms after the head, reading nothing until it has sent
+ * it all (an upload, then the download). Its replies outgrow its receive
+ * buffer: the rest wait in the server's socket when the server, which
+ * never reads bodies, has answered and closed. The body then comes in
+ * after the close; unless the close lingers, the kernel answers it with
+ * a reset that destroys the replies not yet delivered. A server that
+ * takes its time may linger by chance; a fast one must do it on purpose.
+ */
+static void plan_late_body(struct client *c, struct rng *r)
+{
+	uint32_t n = range(r, 100, 200), body = range(r, 1, 8192);
+
+	for (uint32_t k = 0; k < n; k++)
+		http_request(c, r, below(r, 8));
+	putf(&c->out, "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: %u\r\n\r\n",
+	     body);
+	http_reply(&c->exp, 200, false, H_CLOSE);
+	c->hold_at = c->out.len;
+	c->hold_ms = 300;
+	put_n(&c->out, 'b', body);
+	c->read_after_send = true;
+	c->want_eof = c->closes_first = true;
+	c->out_len = c->out.len;
+	c->exp_len = c->exp.len;
+	snprintf(c->desc, sizeof(c->desc),
+		 "%u requests, then a body of %u sent 300 ms late, read after",
+		 n + 1, body);
+}
+
+static void plan_http(struct client *c, struct rng *r, bool late_body)
 {
 	uint32_t n = range(r, 1, 30), p;
 
+	if (late_body) {
+		plan_late_body(c, r);
+		return;
+	}
 	for (uint32_t k = 0; k < n; k++)
 		http_request(c, r, below(r, 8));
 	snprintf(c->desc, sizeof(c->desc), "%u requests", n);
@@ -962,17 +1009,20 @@ static void plan_udp(struct client *c, struct rng *r)
 		 c->dgrams, c->window);
 }
 
-static void plan(struct client *c, int round, bool big_and_slow)
+/* first: the first client of its kind in the round, which makes sure of
+ * one thing: the server has to stop reading a jitter client; an http
+ * client's body comes after the server closed. */
+static void plan(struct client *c, int round, bool first)
 {
 	struct rng r = { c->seed };
 
-	c->reset_at = SIZE_MAX;
+	c->reset_at = c->hold_at = SIZE_MAX;
 	c->fd = -1;
 	c->r.s = mix64(c->seed ^ GOLDEN);
 	switch (c->kind) {
 	case K_JITTER:
 	case K_ECHO:
-		plan_echo(c, &r, big_and_slow);
+		plan_echo(c, &r, first && c->kind == K_JITTER);
 		break;
 	case K_LINEBACK:
 		plan_lineback(c, &r);
@@ -981,7 +1031,7 @@ static void plan(struct client *c, int round, bool big_and_slow)
 		plan_directory(c, &r, round);
 		break;
 	case K_HTTP:
-		plan_http(c, &r);
+		plan_http(c, &r, first && late_body_on);
 		break;
 	case K_DAYTIME:
 		plan_daytime(c, &r);
@@ -1078,7 +1128,7 @@ static void client_start(struct client *c, int64_t now)
 		return;
 	}
 	/* a slow reader's small window makes the server's queue fill */
-	if (c->slow)
+	if (c->slow || c->read_after_send)
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	if (connect(c->fd, (struct sockaddr *)&ss, len) < 0) {
 		fail(c, "connect: %s", strerror(errno));
@@ -1118,6 +1168,8 @@ static void tcp_write(struct client *c, int64_t now)
 		return;
 	if (c->reset_at != SIZE_MAX && c->reset_at - c->sent < left)
 		left = c->reset_at - c->sent;
+	if (!c->held && c->hold_at - c->sent < left)
+		left = c->hold_at - c->sent;
 	if (n > left)
 		n = left;
 	if (c->out.p)
@@ -1136,6 +1188,10 @@ static void tcp_write(struct client *c, int64_t now)
 	c->last_progress = now;
 	if (chance(&c->r, 15))
 		c->write_at = now + range(&c->r, 1, 15);
+	if (!c->held && c->sent == c->hold_at) {
+		c->held = true;
+		c->write_at = now + c->hold_ms;
+	}
 	if (c->sent == c->out_len && c->half)
 		shutdown(c->fd, SHUT_WR);
 }
@@ -1387,6 +1443,8 @@ static short client_prepare(struct client *c, struct server *s, int64_t now,
 		else if (c->write_at < *next)
 			*next = c->write_at;
 	}
+	if (c->read_after_send && wants_write(c))
+		return ev;
 	if (now >= c->read_at)
 		ev |= POLLIN;
 	else if (c->read_at < *next)
@@ -1484,9 +1542,7 @@ static void run_round(struct server *s, uint64_t seed, int round,
 			c->port = port_of(s, c->kind);
 			c->seed = rnd(&r);
 			c->start_at = t0 + below(&r, START_SPREAD);
-			/* the first jitter client of a round makes sure the
-			 * server has to stop reading someone */
-			plan(c, round, k == K_JITTER && j == 0);
+			plan(c, round, j == 0);
 		}
 	}
 	drive(cs, n, s);
@@ -1684,6 +1740,8 @@ BACKEND_TEST(stress, every_module_under_every_fault_at_once)
 	uint64_t rounds = env_u64("EVRING_STRESS_ROUNDS", ROUNDS_MAX);
 	uint64_t seconds = env_u64("EVRING_STRESS_SECONDS", SECONDS);
 	bool verbose = env_u64("EVRING_STRESS_VERBOSE", 0);
+
+	late_body_on = env_u64("EVRING_STRESS_LATE_BODY", 1);
 	struct faults_plan f;
 	struct totals tot = { 0 };
 	struct evr_stats st;
