@@ -152,12 +152,8 @@ static void pattern(uint64_t seed, size_t off, char *dst, size_t n)
 }
 
 /* ------------------------------------------------------------------ */
-/* Server side: the jitter and lineback modules (loop thread only)     */
+/* Server side: the jitter, lineback and burst modules (loop thread)  */
 /* ------------------------------------------------------------------ */
-
-/* The first http client of each round sends a body after the server
- * closed (plan_late_body); EVRING_STRESS_LATE_BODY=0 leaves it out. */
-static bool late_body_on = true;
 
 static uint64_t srv_seed;    /* set before the loop starts */
 static uint32_t srv_wq_high; /* the listeners' wq_high */
@@ -438,6 +434,10 @@ static const struct {
 };
 
 enum { CLIENTS_MAX = 56 };
+
+/* The first http client of each round sends a body after the server
+ * closed (plan_late_body); EVRING_STRESS_LATE_BODY=0 leaves it out. */
+static bool late_body_on = true;
 
 struct bytes {
 	char *p;
@@ -818,11 +818,11 @@ static void http_reply(struct bytes *e, int status, bool head,
 }
 
 /*
- * One request of kind t; the line ending eol; sometimes a padding field
- * that makes the head span pool buffers. Returns whether the server
- * closes after it.
+ * One request of kind t (the last four close the connection), its reply
+ * expected; lines end in CRLF or LF; sometimes an empty line before it,
+ * sometimes a padding field that makes the head span pool buffers.
  */
-static bool http_request(struct client *c, struct rng *r, unsigned t)
+static void http_request(struct client *c, struct rng *r, unsigned t)
 {
 	static const struct {
 		const char *line, *fields;
@@ -870,7 +870,6 @@ static bool http_request(struct client *c, struct rng *r, unsigned t)
 	puts_(&c->out, eol);
 	puts_(&c->out, reqs[t].body);
 	http_reply(&c->exp, reqs[t].status, reqs[t].head, reqs[t].ch);
-	return reqs[t].ch == H_CLOSE;
 }
 
 /*
@@ -1245,7 +1244,10 @@ static void tcp_eof(struct client *c)
 	if (c->kind == K_DAYTIME)
 		daytime_eof(c);
 	else if (c->got < c->exp_len)
-		fail(c, "EOF before the last byte");
+		fail(c, "EOF before the last byte%s",
+		     c->wclosed ? " (a send had failed: the server had reset "
+				  "the connection)"
+				: "");
 	else if (!c->want_eof)
 		fail(c, "the server closed a connection it should have kept");
 	else
@@ -1632,6 +1634,7 @@ static void assert_conditions_met(const struct evr_stats *st, bool epoll)
 	cr_assert_gt(atomic_load(&jit_pauses), 0, "jitter never paused");
 	cr_assert_gt(atomic_load(&jit_holds), 0, "jitter never held a buffer");
 	cr_assert_gt(atomic_load(&jit_slices), 0, "jitter never sliced");
+	cr_assert_gt(atomic_load(&jit_copies), 0, "jitter never copied");
 	cr_assert_gt(evr__faults[EVR__F_RECV_SHORT].hits, 0, "no short read");
 	cr_assert_gt(evr__faults[EVR__F_SEND_SHORT].hits, 0, "no short send");
 	cr_assert_gt(evr__faults[EVR__F_POOL].hits, 0, "no empty-pool fault");
