@@ -76,6 +76,7 @@ enum {
 	FD_WAIT_MS = 5000,  /* io_uring closes the kernel may be finishing */
 	START_SPREAD = 300, /* ms over which a round's clients connect */
 	LB_MAX_LINE = 4096, /* lineback's max_line */
+	UDP_BUF = 4096,	    /* UDP pool buffers: datagrams past it dropped */
 	DIR_MAX_LINE = 8192,
 	/*
 	 * RSS growth allowed between the end of round 1 and the end of the
@@ -524,6 +525,7 @@ struct client {
 	time_t t0;
 	/* UDP: datagrams, how many may be unanswered, their lengths */
 	uint32_t dgrams, window, next_seq, answered;
+	uint32_t big, in_flight; /* too big for a buffer; unanswered */
 	uint16_t dlen[32];
 	bool seen[32];
 	/* the run */
@@ -932,7 +934,8 @@ static void plan_http(struct client *c, struct rng *r, bool late_body)
 }
 
 /* Read the line, maybe after sending junk the server never reads (its
- * close then lingers), maybe half-closed; or reset at once. */
+ * close then lingers), maybe half-closed; or reset after the junk (while
+ * the close lingers, maybe), or at once. */
 static void plan_daytime(struct client *c, struct rng *r)
 {
 	uint32_t p = below(r, 100);
@@ -940,11 +943,16 @@ static void plan_daytime(struct client *c, struct rng *r)
 	c->want_eof = c->closes_first = true;
 	if (p < 40) {
 		strcpy(c->desc, "reads");
-	} else if (p < 85) {
+	} else if (p < 80) {
 		c->out_len = range(r, 1, 3000);
-		c->half = p >= 70;
+		c->half = p >= 65;
 		snprintf(c->desc, sizeof(c->desc), "sends %zu bytes%s",
 			 c->out_len, c->half ? ", half-close" : "");
+	} else if (p < 90) {
+		c->out_len = c->reset_at = range(r, 1, 3000);
+		c->want_eof = false;
+		snprintf(c->desc, sizeof(c->desc), "sends %zu bytes, resets",
+			 c->out_len);
 	} else {
 		c->reset_at = 0;
 		c->want_eof = false;
@@ -995,17 +1003,29 @@ static void plan_churn(struct client *c, struct rng *r)
 	}
 }
 
+/*
+ * Datagrams of 8-2048 bytes, window at a time; some empty (when one is in
+ * flight at a time: it carries no number), some larger than a UDP pool
+ * buffer, which the server drops and counts (udp_trunc) without answer.
+ */
 static void plan_udp(struct client *c, struct rng *r)
 {
 	c->dgrams = range(r, 4, 32);
 	c->window = range(r, 1, 4);
-	/* an empty datagram carries no number: only one at a time */
-	for (uint32_t i = 0; i < c->dgrams; i++)
-		c->dlen[i] = c->window == 1 && chance(r, 10)
-				 ? 0
-				 : (uint16_t)range(r, 8, 2048);
-	snprintf(c->desc, sizeof(c->desc), "%u datagrams, %u at a time",
-		 c->dgrams, c->window);
+	for (uint32_t i = 0; i < c->dgrams; i++) {
+		uint32_t p = below(r, 100);
+
+		if (p < 10 && c->window == 1)
+			c->dlen[i] = 0;
+		else if (p < 18)
+			c->dlen[i] = (uint16_t)range(r, UDP_BUF + 1, 8000);
+		else
+			c->dlen[i] = (uint16_t)range(r, 8, 2048);
+		c->big += c->dlen[i] > UDP_BUF;
+	}
+	snprintf(c->desc, sizeof(c->desc),
+		 "%u datagrams (%u too big), %u at a time", c->dgrams, c->big,
+		 c->window);
 }
 
 /* first: the first client of its kind in the round, which makes sure of
@@ -1140,7 +1160,8 @@ static void client_start(struct client *c, int64_t now)
 static bool client_finished(struct client *c)
 {
 	if (c->kind == K_UDP)
-		return c->answered == c->dgrams;
+		return c->answered + c->big == c->dgrams &&
+		       c->next_seq == c->dgrams;
 	return !c->want_eof && c->got == c->exp_len && c->sent == c->out_len;
 }
 
@@ -1323,8 +1344,7 @@ static void udp_payload(const struct client *c, uint32_t seq, char *p)
 
 static void udp_write(struct client *c, int64_t now)
 {
-	while (c->next_seq < c->dgrams &&
-	       c->next_seq - c->answered < c->window) {
+	while (c->next_seq < c->dgrams && c->in_flight < c->window) {
 		uint32_t seq = c->next_seq;
 
 		udp_payload(c, seq, wbuf);
@@ -1334,6 +1354,7 @@ static void udp_write(struct client *c, int64_t now)
 			return;
 		}
 		c->next_seq++;
+		c->in_flight += c->dlen[seq] <= UDP_BUF;
 		c->sent += c->dlen[seq];
 		c->last_progress = now;
 		if (chance(&c->r, 20)) {
@@ -1361,9 +1382,11 @@ static void udp_read(struct client *c, int64_t now)
 	} else {
 		memcpy(&seq, rbuf, sizeof(seq));
 	}
-	if (seq >= c->next_seq || c->seen[seq]) {
+	if (seq >= c->next_seq || c->seen[seq] || c->dlen[seq] > UDP_BUF) {
 		fail(c, "datagram %u: %s", seq,
-		     seq >= c->next_seq ? "never sent" : "answered twice");
+		     seq >= c->next_seq ? "never sent"
+		     : c->seen[seq]	? "answered twice"
+					: "answered, but too big for a buffer");
 		return;
 	}
 	udp_payload(c, seq, ebuf);
@@ -1374,6 +1397,7 @@ static void udp_read(struct client *c, int64_t now)
 	}
 	c->seen[seq] = true;
 	c->answered++;
+	c->in_flight--;
 	c->got += (size_t)n;
 	c->last_progress = now;
 }
@@ -1381,8 +1405,7 @@ static void udp_read(struct client *c, int64_t now)
 static bool wants_write(const struct client *c)
 {
 	if (c->kind == K_UDP)
-		return c->next_seq < c->dgrams &&
-		       c->next_seq - c->answered < c->window;
+		return c->next_seq < c->dgrams && c->in_flight < c->window;
 	return c->sent < send_limit(c) && !c->wclosed;
 }
 
@@ -1502,7 +1525,7 @@ static void drive(struct client *cs, int n, struct server *s)
 /* ------------------------------------------------------------------ */
 
 struct totals {
-	unsigned clients[K__COUNT], resets, half_closes, rounds, tcp;
+	unsigned clients[K__COUNT], resets, half_closes, rounds, tcp, big;
 	uint64_t bytes_out, bytes_in;
 };
 
@@ -1553,6 +1576,7 @@ static void run_round(struct server *s, uint64_t seed, int round,
 
 		tot->clients[c->kind]++;
 		tot->tcp += c->kind != K_UDP && c->connected;
+		tot->big += c->kind == K_UDP ? c->big : 0;
 		tot->resets += c->reset;
 		tot->half_closes += c->half;
 		tot->bytes_out += c->sent;
@@ -1659,7 +1683,7 @@ static void plan_server(struct server *s, struct faults_plan *f, struct rng *r,
 	s->o.cq_entries = 4;
 	s->o.queued_max = (32u << 10) << (2 * below(r, 3)); /* 32K..512K */
 	s->o.udp_buf_count = 4;
-	s->o.udp_buf_size = 4096;
+	s->o.udp_buf_size = UDP_BUF;
 	s->lim.wq_high = 4096u << below(r, 4); /* 4 .. 32 KiB */
 	s->lim.wq_max = 1 << 20;
 	s->more[K_ECHO - K_ECHO].proto = &evr_proto_echo;
@@ -1680,10 +1704,11 @@ static void plan_server(struct server *s, struct faults_plan *f, struct rng *r,
 }
 
 /* After a round: the loop is idle, descriptors are back, nobody was
- * dropped, every connection made (tcp, since the start) was accepted once.
- * Returns the loop's counters. */
+ * dropped, every connection made since the start was accepted once and
+ * every datagram too big for a buffer counted. Returns the counters. */
 static struct evr_stats assert_round_clean(struct server *s, int round,
-					   int fd_base, unsigned tcp,
+					   int fd_base,
+					   const struct totals *tot,
 					   uint64_t seed)
 {
 	struct evr_stats st;
@@ -1702,10 +1727,15 @@ static struct evr_stats assert_round_clean(struct server *s, int round,
 	cr_assert_eq(st.send_timeouts + st.idle_timeouts, 0);
 	/* Linux hands out a connection reset in the backlog too */
 	cr_assert_eq(
-	    st.conns_accepted, tcp,
+	    st.conns_accepted, tot->tcp,
 	    "round %d: %llu connections accepted, %u made (seed %#llx)", round,
-	    (unsigned long long)st.conns_accepted, tcp,
+	    (unsigned long long)st.conns_accepted, tot->tcp,
 	    (unsigned long long)seed);
+	cr_assert_eq(st.udp_trunc, tot->big,
+		     "round %d: %llu datagrams dropped as too big, %u sent "
+		     "(seed %#llx)",
+		     round, (unsigned long long)st.udp_trunc, tot->big,
+		     (unsigned long long)seed);
 	return st;
 }
 
@@ -1774,7 +1804,7 @@ BACKEND_TEST(stress, every_module_under_every_fault_at_once)
 		    now_ms() - t0 > (int64_t)seconds * 1000)
 			break; /* the time bound: fewer rounds, same checks */
 		run_round(&s, seed, round, &tot);
-		st = assert_round_clean(&s, round, fd_base, tot.tcp, seed);
+		st = assert_round_clean(&s, round, fd_base, &tot, seed);
 		rss1 = rss_kib(getpid());
 		if (round == 1)
 			rss0 = rss1;
