@@ -162,6 +162,7 @@ static uint64_t srv_accepts; /* loop thread */
 static atomic_uint jit_pauses, jit_holds, jit_slices, jit_copies;
 static atomic_uint jit_pause_calls; /* every evr_conn_pause() */
 static atomic_uint over_high;	    /* queues seen past wq_high */
+static atomic_uint burst_aborts;
 
 struct jitter {
 	struct evr_conn *c;
@@ -348,7 +349,8 @@ static const struct evr_proto lineback_proto = {
  * burst: the line "N S" is answered with N bytes of the pattern of S, a
  * download: one evr_send() takes the queue past wq_high whatever the
  * speed of the machine, so the core must stop reading (and later resume)
- * on every such connection.
+ * on every such connection. "ABORT" aborts the connection (evr_abort)
+ * with what is queued and in flight.
  */
 enum { BURST_MAX = 128 << 10 };
 
@@ -362,6 +364,11 @@ static int burst_line(struct evr_conn *c, struct evr_buf *b, char *line,
 
 	(void)b;
 	line[len] = '\0';
+	if (!strcmp(line, "ABORT")) { /* with a download queued, maybe sent */
+		atomic_fetch_add(&burst_aborts, 1);
+		evr_abort(c, -ECONNABORTED);
+		return -1;
+	}
 	if (sscanf(line, "%u %llu", &n, &seed) != 2 || !n || n > BURST_MAX) {
 		evr_abort(c, -EPROTO);
 		return -1;
@@ -431,7 +438,7 @@ static const struct {
 } per_round[K__COUNT] = {
 	[K_JITTER] = { 5, 9 },	  [K_ECHO] = { 2, 3 }, [K_LINEBACK] = { 3, 5 },
 	[K_DIRECTORY] = { 2, 4 }, [K_HTTP] = { 3, 6 }, [K_DAYTIME] = { 2, 4 },
-	[K_BURST] = { 1, 2 },	  [K_UDP] = { 1, 3 },  [K_CHURN] = { 6, 14 },
+	[K_BURST] = { 2, 3 },	  [K_UDP] = { 1, 3 },  [K_CHURN] = { 6, 14 },
 };
 
 enum { CLIENTS_MAX = 56 };
@@ -515,10 +522,14 @@ struct client {
 	uint32_t hold_ms;
 	bool held;
 	bool read_after_send; /* reads nothing before it has sent all */
+	/* Once this much is sent the server may end the connection at any
+	 * moment (it aborts): what came before must be right; SIZE_MAX:
+	 * never. */
+	size_t may_end_at;
 	/* burst: where each request starts in out, where its reply ends in
 	 * exp; no more than window requests unanswered (within wq_max) */
 	uint32_t nreq;
-	size_t req_off[4], rep_end[4];
+	size_t req_off[5], rep_end[5];
 	/* daytime: the line, and the time before the connect */
 	char line[128];
 	size_t line_len;
@@ -961,8 +972,8 @@ static void plan_daytime(struct client *c, struct rng *r)
 }
 
 /* Downloads of 33-128 KiB, two requests at most in flight, mostly read
- * slowly. */
-static void plan_burst(struct client *c, struct rng *r)
+ * slowly; then, for the first of a round, an ABORT. */
+static void plan_burst(struct client *c, struct rng *r, bool abort_it)
 {
 	c->nreq = range(r, 1, 4);
 	c->window = 2;
@@ -983,6 +994,17 @@ static void plan_burst(struct client *c, struct rng *r)
 	c->exp_len = c->exp.len;
 	snprintf(c->desc, sizeof(c->desc), "%u downloads, %zu bytes%s", c->nreq,
 		 c->exp_len, c->slow ? ", slow reader" : "");
+	if (abort_it) {
+		/* one more "request", answered by an abort; sent once the
+		 * window allows, so a download is still under way */
+		c->req_off[c->nreq] = c->may_end_at = c->out.len;
+		c->rep_end[c->nreq++] = c->exp.len;
+		puts_(&c->out, "ABORT\n");
+		c->out_len = c->out.len;
+		c->want_eof = c->closes_first = true;
+		strcat(c->desc, ", then ABORT");
+		return;
+	}
 	plan_end(c, r, 10, 55);
 }
 
@@ -1030,12 +1052,12 @@ static void plan_udp(struct client *c, struct rng *r)
 
 /* first: the first client of its kind in the round, which makes sure of
  * one thing: the server has to stop reading a jitter client; an http
- * client's body comes after the server closed. */
+ * client's body comes after the server closed; burst aborts. */
 static void plan(struct client *c, int round, bool first)
 {
 	struct rng r = { c->seed };
 
-	c->reset_at = c->hold_at = SIZE_MAX;
+	c->reset_at = c->hold_at = c->may_end_at = SIZE_MAX;
 	c->fd = -1;
 	c->r.s = mix64(c->seed ^ GOLDEN);
 	switch (c->kind) {
@@ -1056,7 +1078,7 @@ static void plan(struct client *c, int round, bool first)
 		plan_daytime(c, &r);
 		break;
 	case K_BURST:
-		plan_burst(c, &r);
+		plan_burst(c, &r, first);
 		break;
 	case K_CHURN:
 		plan_churn(c, &r);
@@ -1264,6 +1286,8 @@ static void tcp_eof(struct client *c)
 {
 	if (c->kind == K_DAYTIME)
 		daytime_eof(c);
+	else if (c->sent >= c->may_end_at)
+		client_close(c);
 	else if (c->got < c->exp_len)
 		fail(c, "EOF before the last byte%s",
 		     c->wclosed ? " (a send had failed: the server had reset "
@@ -1317,6 +1341,10 @@ static void tcp_read(struct client *c, int64_t now)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
+		if (c->sent >= c->may_end_at) {
+			client_close(c);
+			return;
+		}
 		fail(c, "recv: %s%s", strerror(errno),
 		     errno == ECONNRESET ? " (the server reset it)" : "");
 		return;
@@ -1659,6 +1687,7 @@ static void assert_conditions_met(const struct evr_stats *st, bool epoll)
 	cr_assert_gt(atomic_load(&jit_holds), 0, "jitter never held a buffer");
 	cr_assert_gt(atomic_load(&jit_slices), 0, "jitter never sliced");
 	cr_assert_gt(atomic_load(&jit_copies), 0, "jitter never copied");
+	cr_assert_gt(atomic_load(&burst_aborts), 0, "burst never aborted");
 	cr_assert_gt(evr__faults[EVR__F_RECV_SHORT].hits, 0, "no short read");
 	cr_assert_gt(evr__faults[EVR__F_SEND_SHORT].hits, 0, "no short send");
 	cr_assert_gt(evr__faults[EVR__F_POOL].hits, 0, "no empty-pool fault");
