@@ -1795,7 +1795,10 @@ BACKEND_TEST(stress, every_module_under_every_fault_at_once)
 {
 	uint64_t seed = pick_seed(backend);
 	struct rng r = { seed };
-	struct server s = { 0 };
+	/* static: a failed assertion leaves this function while the loop
+	 * thread still runs, and the loop thread uses the server structure
+	 * (its mutex, its counters) until the process exits */
+	static struct server s;
 	const struct evr_proto *dir = &evr_proto_directory;
 	void *dir_conf = calloc(1, dir->conf_size);
 	bool epoll = !strcmp(backend, "epoll");
