@@ -446,6 +446,7 @@ enum { CLIENTS_MAX = 56 };
 /* The first http client of each round sends a body after the server
  * closed (plan_late_body); EVRING_STRESS_LATE_BODY=0 leaves it out. */
 static bool late_body_on = true;
+static bool verbose; /* EVRING_STRESS_VERBOSE=1 */
 
 struct bytes {
 	char *p;
@@ -542,6 +543,7 @@ struct client {
 	/* the run */
 	int fd;
 	int64_t start_at, write_at, read_at, last_progress;
+	int64_t max_gap, end_at; /* for EVRING_STRESS_VERBOSE */
 	bool started, connected, done, reset, failed;
 	char why[640];
 };
@@ -1114,12 +1116,21 @@ static const char *esc(const char *p, size_t n, char *out, size_t outlen)
 	return out;
 }
 
+/* A byte moved (or the EOF came): the stall clock starts again. */
+static void progress(struct client *c, int64_t now)
+{
+	if (now - c->last_progress > c->max_gap)
+		c->max_gap = now - c->last_progress;
+	c->last_progress = now;
+}
+
 static void client_close(struct client *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	c->done = true;
+	c->end_at = now_ms();
 }
 
 static void fail(struct client *c, const char *fmt, ...) EVR_PRINTF(2, 3);
@@ -1158,7 +1169,7 @@ static void client_start(struct client *c, int64_t now)
 	int type = c->kind == K_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	struct sockaddr_storage ss;
 	socklen_t len = loopback_addr(AF_INET, c->port, &ss);
-	int small = 4096;
+	int small = 65536;
 
 	c->started = true;
 	c->last_progress = c->write_at = c->read_at = now;
@@ -1168,7 +1179,10 @@ static void client_start(struct client *c, int64_t now)
 		fail(c, "socket: %s", strerror(errno));
 		return;
 	}
-	/* a slow reader's small window makes the server's queue fill */
+	/* A slow reader's small window makes the server's queue fill. Not
+	 * below the loopback MSS (64 KiB): under it, silly-window avoidance
+	 * and the persist timer's backoff slow a connection to kilobytes a
+	 * second (a round took 76 s once with 4 KiB). */
 	if (c->slow || c->read_after_send)
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	if (connect(c->fd, (struct sockaddr *)&ss, len) < 0) {
@@ -1227,7 +1241,7 @@ static void tcp_write(struct client *c, int64_t now)
 		return;
 	}
 	c->sent += (size_t)w;
-	c->last_progress = now;
+	progress(c, now);
 	if (chance(&c->r, 15))
 		c->write_at = now + range(&c->r, 1, 15);
 	if (!c->held && c->sent == c->hold_at) {
@@ -1349,7 +1363,7 @@ static void tcp_read(struct client *c, int64_t now)
 		     errno == ECONNRESET ? " (the server reset it)" : "");
 		return;
 	}
-	c->last_progress = now;
+	progress(c, now);
 	if (n == 0) {
 		tcp_eof(c);
 		return;
@@ -1384,7 +1398,7 @@ static void udp_write(struct client *c, int64_t now)
 		c->next_seq++;
 		c->in_flight += c->dlen[seq] <= UDP_BUF;
 		c->sent += c->dlen[seq];
-		c->last_progress = now;
+		progress(c, now);
 		if (chance(&c->r, 20)) {
 			c->write_at = now + range(&c->r, 1, 10);
 			return;
@@ -1427,7 +1441,7 @@ static void udp_read(struct client *c, int64_t now)
 	c->answered++;
 	c->in_flight--;
 	c->got += (size_t)n;
-	c->last_progress = now;
+	progress(c, now);
 }
 
 static bool wants_write(const struct client *c)
@@ -1609,6 +1623,13 @@ static void run_round(struct server *s, uint64_t seed, int round,
 		tot->half_closes += c->half;
 		tot->bytes_out += c->sent;
 		tot->bytes_in += c->got;
+		if (verbose && (c->max_gap > 1000 || c->end_at - t0 > 5000))
+			fprintf(stderr,
+				"stress: round %d: %s #%d (%s) took %lld ms, "
+				"once %lld ms without progress\n",
+				round, kind_name[c->kind], c->id, c->desc,
+				(long long)(c->end_at - c->start_at),
+				(long long)c->max_gap);
 		if (c->failed && failed++ < 4)
 			snprintf(report + strlen(report),
 				 sizeof(report) - strlen(report), "\n  %s",
@@ -1804,9 +1825,9 @@ BACKEND_TEST(stress, every_module_under_every_fault_at_once)
 	bool epoll = !strcmp(backend, "epoll");
 	uint64_t rounds = env_u64("EVRING_STRESS_ROUNDS", ROUNDS_MAX);
 	uint64_t seconds = env_u64("EVRING_STRESS_SECONDS", SECONDS);
-	bool verbose = env_u64("EVRING_STRESS_VERBOSE", 0);
 
 	late_body_on = env_u64("EVRING_STRESS_LATE_BODY", 1);
+	verbose = env_u64("EVRING_STRESS_VERBOSE", 0);
 	struct faults_plan f;
 	struct totals tot = { 0 };
 	struct evr_stats st;
