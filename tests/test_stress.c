@@ -1029,8 +1029,11 @@ static void plan_churn(struct client *c, struct rng *r)
 
 /*
  * Datagrams of 8-2048 bytes, window at a time; some empty (when one is in
- * flight at a time: it carries no number), some larger than a UDP pool
- * buffer, which the server drops and counts (udp_trunc) without answer.
+ * flight at a time: it carries no number), one or two larger than a UDP
+ * pool buffer, which the server drops and counts (udp_trunc) without
+ * answer. Unanswered, they are not in the window: few enough that the
+ * server's socket buffer (208 KiB) never overflows, which would lose
+ * them before they are counted.
  */
 static void plan_udp(struct client *c, struct rng *r)
 {
@@ -1041,8 +1044,8 @@ static void plan_udp(struct client *c, struct rng *r)
 
 		if (p < 10 && c->window == 1)
 			c->dlen[i] = 0;
-		else if (p < 18)
-			c->dlen[i] = (uint16_t)range(r, UDP_BUF + 1, 8000);
+		else if (p < 18 && c->big < 2)
+			c->dlen[i] = (uint16_t)range(r, UDP_BUF + 1, 6000);
 		else
 			c->dlen[i] = (uint16_t)range(r, 8, 2048);
 		c->big += c->dlen[i] > UDP_BUF;
