@@ -455,6 +455,8 @@ struct bytes {
 
 static void put(struct bytes *b, const void *p, size_t n)
 {
+	if (!n)
+		return; /* (b->p may still be NULL) */
 	if (b->len + n > b->cap) {
 		b->cap = (b->len + n) * 2 + 256;
 		b->p = realloc(b->p, b->cap);
@@ -1172,7 +1174,7 @@ static void client_start(struct client *c, int64_t now)
 	int type = c->kind == K_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	struct sockaddr_storage ss;
 	socklen_t len = loopback_addr(AF_INET, c->port, &ss);
-	int small = 65536;
+	int rcvbuf = c->read_after_send ? 4096 : 65536;
 
 	c->started = true;
 	c->last_progress = c->write_at = c->read_at = now;
@@ -1185,9 +1187,12 @@ static void client_start(struct client *c, int64_t now)
 	/* A slow reader's small window makes the server's queue fill. Not
 	 * below the loopback MSS (64 KiB): under it, silly-window avoidance
 	 * and the persist timer's backoff slow a connection to kilobytes a
-	 * second (a round took 76 s once with 4 KiB). */
+	 * second (a round took 76 s once with 4 KiB). The late body's
+	 * client needs its replies to outgrow its window, and they are
+	 * only tens of KiB: 4 KiB it is. */
 	if (c->slow || c->read_after_send)
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+			   sizeof(rcvbuf));
 	if (connect(c->fd, (struct sockaddr *)&ss, len) < 0) {
 		fail(c, "connect: %s", strerror(errno));
 		return;
