@@ -15,7 +15,8 @@
  *   daytime    the daytime module;
  *   burst      downloads of 33-128 KiB asked for by a line: every one
  *              takes its queue past wq_high, however fast the machine;
- *   UDP echo   the echo module's datagrams;
+ *              "ABORT" makes it evr_abort() with a download under way;
+ *   UDP echo   the echo module's datagrams, some too big for a buffer;
  * with a receive pool of 4 or 8 small buffers (ENOBUFS), a completion
  * queue of 4 entries (CQ overflow under io_uring), small write-queue marks
  * and loop budget (backpressure), and injected short reads, short sends,
@@ -24,10 +25,12 @@
  * A poll() loop in the test drives rounds of clients. Each writes at random
  * cut points with random pauses; some pause their reading for a while
  * (with a small receive buffer, so that the server must stop reading
- * them), some half-close, some reset (SO_LINGER 0) mid-stream, some end
- * the way the protocol ends (QUIT, Connection: close, an over-long line);
- * in each round one http client sends a request body after the server
- * has answered it and closed (plan_late_body).
+ * them), some half-close, some reset (SO_LINGER 0) mid-stream or close
+ * with input unread, some end the way the protocol ends (QUIT,
+ * Connection: close, a 400, an over-long line, a NUL); many short echo
+ * connections churn accepts and closes. In each round one http client
+ * sends a request body after the server has answered it and closed
+ * (plan_late_body).
  *
  * Checks. Every byte a client receives is the byte expected: echo, what it
  * sent; lineback, directory and http, the replies its requests call for
@@ -36,11 +39,12 @@
  * A connection ends as it should: with an EOF where the server closes,
  * never a reset; a client that reads is never dropped (wq_overflows 0).
  * After every round the loop is idle (no connection, every pool buffer
- * back, nothing queued, no heap buffer: server_wait_idle) and the
- * process's descriptors are back at their baseline. At the end the RSS has
- * grown by less than RSS_SLACK_KIB since the first round, and each
- * condition above was really met (faults fired, the pool ran dry, reading
- * paused).
+ * back, nothing queued, no heap buffer: server_wait_idle), the process's
+ * descriptors are back at their baseline, every connection made was
+ * accepted once and every datagram too big was counted. At the end the
+ * RSS has grown by less than RSS_SLACK_KIB since the first round, and each
+ * condition above was really met (faults fired, the pool ran dry, queues
+ * went past wq_high, the modules paused, held, sliced, copied, aborted).
  *
  * Everything random is drawn from one seed per run, printed first;
  * EVRING_STRESS_SEED=N replays its plan (the kernel's interleaving
