@@ -69,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1708,6 +1709,36 @@ static void faults_set(const struct faults_plan *f)
 		evr__fault_set(EVR__F_ACCEPT, f->accept, 0, -ECONNABORTED);
 }
 
+/*
+ * The directory kept nothing of the sessions that ended: every client
+ * registered for its session only, so LIST must find no entry, whether
+ * the session ended by QUIT, a close, a reset or an over-long line. (No
+ * SO_SNDTIMEO on the connect: a finite one turns io_uring's task-work
+ * notifications into EINTR.)
+ */
+static void assert_directory_empty(uint16_t port)
+{
+	static const char want[] = "OK 0 entries\r\nOK bye\r\n";
+	static const char cmds[] = "LIST\r\nQUIT\r\n";
+	struct timeval tv = { .tv_sec = 10 };
+	struct sockaddr_storage ss;
+	socklen_t len = loopback_addr(AF_INET, port, &ss);
+	char got[4096], a[300];
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&ss, len), 0, "connect: %s",
+		     strerror(errno));
+	cr_assert_eq(write_all(fd, cmds, sizeof(cmds) - 1), 0);
+	n = read_to_eof(fd, got, sizeof(got));
+	close(fd);
+	cr_assert(n == sizeof(want) - 1 && !memcmp(got, want, sizeof(want) - 1),
+		  "the directory kept entries of closed sessions: \"%s\"",
+		  esc(got, n > 0 ? (size_t)n : 0, a, sizeof(a)));
+}
+
 /* Every condition the test is about was met at least once (st: the
  * loop's last counters; the fault table is read once the loop is gone). */
 static void assert_conditions_met(const struct evr_stats *st, bool epoll)
@@ -1883,6 +1914,7 @@ BACKEND_TEST(stress, every_module_under_every_fault_at_once)
 				tot.tcp, (unsigned long long)st.recv_nobufs,
 				(unsigned long long)st.read_pauses);
 	}
+	assert_directory_empty(s.more_port[K_DIRECTORY - K_ECHO]);
 	st = server_stats(&s);
 	server_stop(&s);
 	print_totals(backend, &tot, &st, now_ms() - t0, rss0, rss1);
