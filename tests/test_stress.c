@@ -83,6 +83,7 @@ enum {
 	LB_MAX_LINE = 4096, /* lineback's max_line */
 	UDP_BUF = 4096,	    /* UDP pool buffers: datagrams past it dropped */
 	DIR_MAX_LINE = 8192,
+	HTTP_HEAD_MAX = 8192, /* EVR__HTTP_HEAD_MAX, protocols/http.h */
 	/*
 	 * RSS growth allowed between the end of round 1 and the end of the
 	 * last round, when the loop is idle both times. Round 1 has warmed
@@ -822,6 +823,8 @@ static void http_reply(struct bytes *e, int status, bool head,
 		{ 404, "404 Not Found", "", "Not Found\n" },
 		{ 405, "405 Method Not Allowed", "Allow: GET, HEAD\r\n",
 		  "Method Not Allowed\n" },
+		{ 431, "431 Request Header Fields Too Large", "",
+		  "Request Header Fields Too Large\n" },
 	};
 	size_t i = 0;
 
@@ -842,9 +845,12 @@ static void http_reply(struct bytes *e, int status, bool head,
 /*
  * One request of kind t (the last four close the connection), its reply
  * expected; lines end in CRLF or LF; sometimes an empty line before it,
- * sometimes a padding field that makes the head span pool buffers.
+ * sometimes a padding field that makes the head span pool buffers. With
+ * head, the padding makes the head exactly that long: 431 and a close
+ * past HTTP_HEAD_MAX.
  */
-static void http_request(struct client *c, struct rng *r, unsigned t)
+static void http_request(struct client *c, struct rng *r, unsigned t,
+			 size_t head)
 {
 	static const struct {
 		const char *line, *fields;
@@ -873,8 +879,9 @@ static void http_request(struct client *c, struct rng *r, unsigned t)
 		  H_CLOSE, "hello" },
 	};
 	const char *eol = chance(r, 20) ? "\n" : "\r\n";
+	size_t start = c->out.len;
 
-	if (chance(r, 10))
+	if (!head && chance(r, 10))
 		puts_(&c->out, eol); /* RFC 9112 §2.2: ignored */
 	putf(&c->out, "%s%s", reqs[t].line, eol);
 	for (const char *f = reqs[t].fields; *f; f++) {
@@ -884,14 +891,22 @@ static void http_request(struct client *c, struct rng *r, unsigned t)
 			put(&c->out, f, 1);
 	}
 	puts_(&c->out, eol);
-	if (chance(r, 30)) {
+	if (head) { /* "X-Pad: ", the padding, its eol, the empty line */
+		puts_(&c->out, "X-Pad: ");
+		put_n(&c->out, 'p',
+		      head - (c->out.len - start) - 2 * strlen(eol));
+		puts_(&c->out, eol);
+	} else if (chance(r, 30)) {
 		puts_(&c->out, "X-Pad: ");
 		put_n(&c->out, 'p', range(r, 0, 3000));
 		puts_(&c->out, eol);
 	}
 	puts_(&c->out, eol);
 	puts_(&c->out, reqs[t].body);
-	http_reply(&c->exp, reqs[t].status, reqs[t].head, reqs[t].ch);
+	if (head > HTTP_HEAD_MAX)
+		http_reply(&c->exp, 431, false, H_CLOSE);
+	else
+		http_reply(&c->exp, reqs[t].status, reqs[t].head, reqs[t].ch);
 }
 
 /*
@@ -909,7 +924,8 @@ static void plan_late_body(struct client *c, struct rng *r)
 	uint32_t n = range(r, 100, 200), body = range(r, 1, 8192);
 
 	for (uint32_t k = 0; k < n; k++)
-		http_request(c, r, below(r, 8));
+		http_request(c, r, below(r, 8),
+			     chance(r, 4) ? HTTP_HEAD_MAX : 0);
 	putf(&c->out, "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: %u\r\n\r\n",
 	     body);
 	http_reply(&c->exp, 200, false, H_CLOSE);
@@ -934,18 +950,23 @@ static void plan_http(struct client *c, struct rng *r, bool late_body)
 		return;
 	}
 	for (uint32_t k = 0; k < n; k++)
-		http_request(c, r, below(r, 8));
+		http_request(c, r, below(r, 8),
+			     chance(r, 4) ? HTTP_HEAD_MAX : 0);
 	snprintf(c->desc, sizeof(c->desc), "%u requests", n);
 	p = below(r, 100);
 	if (p < 30) {
 		unsigned t = 8 + p % 4;
 
-		http_request(c, r, t);
+		http_request(c, r, t, 0);
 		c->want_eof = c->closes_first = true;
 		strcat(c->desc, t == 8	  ? ", then Connection: close"
 				: t == 9  ? ", then HTTP/1.0"
 				: t == 10 ? ", then a 400"
 					  : ", then a body");
+	} else if (p < 36) {
+		http_request(c, r, 0, HTTP_HEAD_MAX + 1);
+		c->want_eof = c->closes_first = true;
+		strcat(c->desc, ", then a head 1 byte too long");
 	}
 	c->out_len = c->out.len;
 	c->exp_len = c->exp.len;
