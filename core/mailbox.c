@@ -43,26 +43,10 @@
 
 _Thread_local struct evr_loop *evr__current;
 
-static bool want_eventfd(const struct evr_loop_opts *o)
-{
-	const char *w = o->mailbox_wake;
-
-	if (!w)
-		w = getenv("EVRING_MAILBOX");
-	return w && !strcmp(w, "eventfd");
-}
-
-int evr__mail_init(struct evr_loop *l, const struct evr_loop_opts *o)
+int evr__mail_init(struct evr_loop *l)
 {
 	struct evr__mailbox *mb = &l->mb;
 
-	if (o->mailbox_wake && strcmp(o->mailbox_wake, "auto") &&
-	    strcmp(o->mailbox_wake, "eventfd")) {
-		evr_log_err("mailbox wake-ups \"%s\": unknown (auto or "
-			    "eventfd)",
-			    o->mailbox_wake);
-		return -EINVAL;
-	}
 	mb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (mb->efd < 0)
 		return -errno;
@@ -72,7 +56,7 @@ int evr__mail_init(struct evr_loop *l, const struct evr_loop_opts *o)
 	atomic_init(&mb->senders, 0);
 	atomic_init(&mb->closed, false);
 	atomic_init(&mb->wake, false);
-	mb->eventfd_only = want_eventfd(o);
+	mb->eventfd_only = evr__feature_off(l, "msg_ring");
 	return 0;
 }
 

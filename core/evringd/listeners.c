@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * listeners.c - evringd's sockets: every service on every bind address,
- * TCP and UDP, and one line per socket on stdout once all are open
+ * TCP and UDP (or on the sockets systemd passed for it, activation.c),
+ * and one line per socket on stdout once all are open
  * ("listen SERVICE tcp ADDRESS:PORT BACKEND"; the `lsof -i` of evringd's
  * own sockets). A start that fails prints no line: nothing listens.
  *
@@ -9,18 +10,22 @@
  * ports of port 0 resolved); each other loop binds the same addresses,
  * every loop its own socket with SO_REUSEPORT, so that the kernel spreads
  * the clients. A module whose configuration is a shared table
- * (EVR_PROTO_ONE_LOOP: the directory) is served by loop 0 alone. The
- * lines name each address once.
+ * (EVR_PROTO_ONE_LOOP: the directory) is served by loop 0 alone. A TCP
+ * socket from the service manager is one socket: every loop accepts from
+ * it (a duplicate each); a UDP one is loop 0's, so that a source's
+ * datagrams meet one rate limit. The lines name each address once.
  */
 #include "evringd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LINES_MAX (MAX_SERVICES * 2 * (MAX_BINDS + 1))
 
@@ -47,27 +52,31 @@ static bool shared_port(const struct evr_loop *l, const struct service *s)
 	       !(s->proto->flags & EVR_PROTO_ONE_LOOP);
 }
 
-/* Bind and serve on loop l; *ss becomes the address bound (port 0
- * resolved); a UDP socket goes in udps[(*nudp)++]. */
+/* Bind and serve on loop l (fd < 0), or serve fd, a socket bound already
+ * (socket activation); *ss becomes the address served (port 0 resolved);
+ * a UDP socket goes in udps[(*nudp)++]. */
 static int bind_one(struct daemon *d, struct evr_loop *l, struct service *s,
 		    int pr, struct sockaddr_storage *ss, socklen_t len,
-		    bool v6only, struct evr_udp **udps, int *nudp)
+		    bool v6only, int fd, struct evr_udp **udps, int *nudp)
 {
 	struct evr_listen_cfg cfg = {
 		.proto = s->proto,
 		.conf = s->conf,
 		.name = s->name,
 		.v6only = v6only,
-		.reuseport = shared_port(l, s),
+		.reuseport = fd < 0 && shared_port(l, s),
 		.backlog = (int)d->backlog,
 		.lim = d->lim,
+		.log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns,
+		.proxy = (enum evr_proxy)s->proxy,
+		.proxy_timeout_ms = s->proxy_timeout_ms,
 	};
 	struct evr_udp_cfg ucfg = {
 		.proto = s->proto,
 		.conf = s->conf,
 		.name = s->name,
 		.v6only = v6only,
-		.reuseport = shared_port(l, s),
+		.reuseport = fd < 0 && shared_port(l, s),
 		.guard = s->guard_set ? s->guard : d->guard,
 	};
 	struct evr_listener *ls;
@@ -79,7 +88,9 @@ static int bind_one(struct daemon *d, struct evr_loop *l, struct service *s,
 		 * or ourselves, would answer back */
 		ucfg.guard.deny_ports = d->own_ports;
 		ucfg.guard.ndeny_ports = d->nown;
-		err = evr_udp_bind(l, (struct sockaddr *)ss, len, &ucfg, &u);
+		err = fd >= 0 ? evr_udp_bind_fd(l, fd, &ucfg, &u)
+			      : evr_udp_bind(l, (struct sockaddr *)ss, len,
+					     &ucfg, &u);
 		if (!err) {
 			evr_udp_addr(u, ss, &len);
 			udps[(*nudp)++] = u;
@@ -87,7 +98,8 @@ static int bind_one(struct daemon *d, struct evr_loop *l, struct service *s,
 		return err;
 	}
 	evd_service_limits(d, s, &cfg.lim);
-	err = evr_listen(l, (struct sockaddr *)ss, len, &cfg, &ls);
+	err = fd >= 0 ? evr_listen_fd(l, fd, &cfg, &ls)
+		      : evr_listen(l, (struct sockaddr *)ss, len, &cfg, &ls);
 	if (!err)
 		evr_listener_addr(ls, ss, &len);
 	return err;
@@ -126,11 +138,34 @@ static void tell_served(struct daemon *d, const struct service *s, int pr,
 	}
 }
 
+/* One more socket served: counted, told to the directory, its port kept
+ * from UDP answers, its line kept for stdout. */
+static void listening(struct daemon *d, struct service *s, int pr,
+		      const struct sockaddr_storage *ss)
+{
+	char a[EVR_ADDRSTRLEN];
+	uint16_t port;
+
+	d->nls++;
+	port = port_of(ss);
+	tell_served(d, s, pr, port);
+	if (d->nown < MAX_SERVICES * 2)
+		d->own_ports[d->nown++] = port;
+	if (d->nlines < LINES_MAX)
+		snprintf(
+		    d->lines[d->nlines++], sizeof(d->lines[0]),
+		    "listen %s %s %s %s", s->name, evd_proto_names[pr],
+		    evr_addr_str((const struct sockaddr *)ss, a, sizeof(a)),
+		    evr_loop_backend(d->loop));
+}
+
 static int listen_default(struct daemon *d, struct service *s, int pr);
 
-/* Loop 0's socket at ss, for the other loops to bind too. */
+/* Loop 0's socket at ss, for the other loops to serve too: the same
+ * address bound again, or (fd >= 0) a duplicate of the service manager's
+ * socket. */
 static int remember(struct daemon *d, struct service *s, int pr,
-		    const struct sockaddr_storage *ss, bool v6only)
+		    const struct sockaddr_storage *ss, bool v6only, int fd)
 {
 	struct bound *b;
 
@@ -138,6 +173,8 @@ static int remember(struct daemon *d, struct service *s, int pr,
 		b = realloc(d->bound, (size_t)(d->nbound + 16) * sizeof(*b));
 		if (!b) {
 			evr_log_err("listeners: out of memory");
+			if (fd >= 0)
+				close(fd);
 			return -ENOMEM;
 		}
 		d->bound = b;
@@ -149,6 +186,7 @@ static int remember(struct daemon *d, struct service *s, int pr,
 	b->len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
 					  : sizeof(struct sockaddr_in6);
 	b->v6only = v6only;
+	b->fd = fd;
 	return 0;
 }
 
@@ -158,7 +196,6 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 	struct sockaddr_storage ss;
 	char a[EVR_ADDRSTRLEN];
 	socklen_t len;
-	uint16_t port;
 	int err;
 
 	if (evr_addr_parse(host, (uint16_t)s->port[pr], &ss, &len) < 0)
@@ -166,7 +203,8 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 				       "IPv4 or IPv6 address",
 				       host);
 	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
-	err = bind_one(d, d->loop, s, pr, &ss, len, v6only, d->udps, &d->nudp);
+	err = bind_one(d, d->loop, s, pr, &ss, len, v6only, -1, d->udps,
+		       &d->nudp);
 	if (err == -EAFNOSUPPORT && optional) {
 		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
 			     strerror(-err));
@@ -176,20 +214,35 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		bind_error(s, pr, a, err);
 		return err;
 	}
-	d->nls++;
-	err = remember(d, s, pr, &ss, v6only);
-	if (err < 0)
+	listening(d, s, pr, &ss);
+	return remember(d, s, pr, &ss, v6only, -1);
+}
+
+/* A socket the service manager bound for s over pr (activation.c). */
+static int serve_activated(struct daemon *d, struct service *s, int pr, int fd)
+{
+	struct sockaddr_storage ss;
+	char a[EVR_ADDRSTRLEN];
+	int err, keep = -1;
+
+	/* (evr_listen_fd closes fd once it serves a duplicate) */
+	if (pr == P_TCP && shared_port(d->loop, s) &&
+	    (keep = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	err = bind_one(d, d->loop, s, pr, &ss, sizeof(ss), false, fd, d->udps,
+		       &d->nudp);
+	if (err < 0) {
+		evr_log_err("socket activation: socket %d (%s/%s): %s", fd,
+			    s->name, evd_proto_names[pr], strerror(-err));
+		if (keep >= 0)
+			close(keep);
 		return err;
-	port = port_of(&ss);
-	tell_served(d, s, pr, port);
-	if (d->nown < MAX_SERVICES * 2)
-		d->own_ports[d->nown++] = port;
-	if (d->nlines < LINES_MAX)
-		snprintf(d->lines[d->nlines++], sizeof(d->lines[0]),
-			 "listen %s %s %s %s", s->name, evd_proto_names[pr],
-			 evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
-			 evr_loop_backend(d->loop));
-	return 0;
+	}
+	evr_log_info("%s/%s: serving %s, a socket from the service manager",
+		     s->name, evd_proto_names[pr],
+		     evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)));
+	listening(d, s, pr, &ss);
+	return keep >= 0 ? remember(d, s, pr, &ss, false, keep) : 0;
 }
 
 /* The numeric addresses of a host list from a configuration file ("*",
@@ -269,6 +322,20 @@ static int listen_default(struct daemon *d, struct service *s, int pr)
 	return err;
 }
 
+static int listen_service(struct daemon *d, struct service *s, int pr)
+{
+	int fds[64], nfd, err = 0;
+
+	/* sockets passed by systemd: exactly those, none of our own */
+	nfd = evd_activated(s, pr, fds, 64);
+	for (int k = 0; k < nfd && !err; k++)
+		err = serve_activated(d, s, pr, fds[k]);
+	if (nfd)
+		return err;
+	return s->host[0] ? listen_hosts(d, s, pr) : listen_default(d, s, pr);
+	return err;
+}
+
 /* Every port we serve, ephemeral ones included, is one no UDP service
  * of ours answers. */
 static void deny_own_ports(const struct daemon *d, struct evr_udp **udps,
@@ -295,8 +362,7 @@ int evd_start_listeners(struct daemon *d, struct evr_loop *l)
 
 			if (!s->want[pr])
 				continue;
-			err = s->host[0] ? listen_hosts(d, s, pr)
-					 : listen_default(d, s, pr);
+			err = listen_service(d, s, pr);
 			if (err)
 				return err;
 		}
@@ -314,13 +380,17 @@ int evd_listen_more(struct daemon *d, struct evr_loop *l)
 		struct bound *b = &d->bound[i];
 		struct sockaddr_storage ss = b->ss;
 		char a[EVR_ADDRSTRLEN];
-		int err;
+		int err, fd = -1;
 
 		if (!shared_port(l, b->s))
 			continue;
-		err = bind_one(d, l, b->s, b->pr, &ss, b->len, b->v6only, udps,
-			       &nudp);
+		if (b->fd >= 0 && (fd = fcntl(b->fd, F_DUPFD_CLOEXEC, 3)) < 0)
+			return -errno;
+		err = bind_one(d, l, b->s, b->pr, &ss, b->len, b->v6only, fd,
+			       udps, &nudp);
 		if (err < 0) {
+			if (fd >= 0)
+				close(fd);
 			evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
 			bind_error(b->s, b->pr, a, err);
 			return err;

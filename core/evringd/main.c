@@ -48,13 +48,13 @@ static void stop_counted(const struct evr_stats *per_loop, unsigned n,
 	if (r->now) {
 		evr_log_info("%s: stopping now, closing %llu connections",
 			     strsignal(r->signo), open);
-		evr_group_stop(r->d->group);
+		evr_group_stop(r->d->loops);
 	} else {
 		evr_log_info("%s: draining: no new connections, %llu open "
 			     "ones get up to %u ms to finish (signal again to "
 			     "stop now)",
 			     strsignal(r->signo), open, r->d->drain_ms);
-		evr_group_drain(r->d->group, r->d->drain_ms);
+		evr_group_drain(r->d->loops, r->d->drain_ms);
 	}
 }
 
@@ -66,10 +66,11 @@ static void on_stop(struct evr_loop *l, int signo, void *arg)
 
 	r->d = d;
 	r->signo = signo;
+	evd_deploy_stopping(d, !d->stop_signals && d->drain_ms);
 	r->now = d->stop_signals++ || !d->drain_ms;
 	if (d->stop_signals > 2)
 		r->now = true;
-	if (evr_group_stats(d->group, l, stop_counted, r) < 0)
+	if (evr_group_stats(d->loops, l, stop_counted, r) < 0)
 		stop_counted(NULL, 0, NULL, r);
 }
 
@@ -149,12 +150,16 @@ static int group_start(struct daemon *d)
 	go.steer_cpu = d->steer_cpu;
 	go.setup = setup;
 	go.arg = d;
-	return evr_group_start(&d->group, &go);
+	return evr_group_start(&d->loops, &go);
 }
 
 static void daemon_fini(struct daemon *d)
 {
-	evr_group_free(d->group);
+	evr_group_free(d->loops);
+	evd_log_stop();
+	for (int i = 0; i < d->nbound; i++)
+		if (d->bound[i].fd >= 0)
+			close(d->bound[i].fd);
 	free(d->bound);
 	free(d->cpus);
 	free(d->lines);
@@ -185,19 +190,30 @@ int main(int argc, char **argv)
 		       : err == -EINVAL ? EVRINGD_EXIT_USAGE
 					: EVRINGD_EXIT_RUNTIME;
 	}
-	raise_nofile();
-	err = group_start(&d);
+	evd_log_start(&d);
+	err = evd_deploy_prepare(&d);
 	if (err) {
 		daemon_fini(&d);
 		return err == -EINVAL ? EVRINGD_EXIT_USAGE
 				      : EVRINGD_EXIT_RUNTIME;
 	}
-	evd_print_listeners(&d);
+	raise_nofile();
+	err = group_start(&d);
+	if (!err) {
+		evd_print_listeners(&d);
+		err = evd_deploy_ready(&d);
+	}
+	if (err) {
+		daemon_fini(&d);
+		return err == -EINVAL ? EVRINGD_EXIT_USAGE
+				      : EVRINGD_EXIT_RUNTIME;
+	}
 	evr_log_info("evringd %s: %d listening sockets, backend %s, %u "
 		     "threads, pid %d",
 		     EVR_VERSION, d.nls, evr_loop_backend(d.loop),
-		     evr_group_size(d.group), (int)getpid());
-	err = evr_group_run(d.group);
+		     evr_group_size(d.loops), (int)getpid());
+	evr_log_info("features %s", evr_loop_features(d.loop));
+	err = evr_group_run(d.loops);
 	daemon_fini(&d);
 	if (err < 0) {
 		evr_log_err("event loop: %s", strerror(-err));

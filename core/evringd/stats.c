@@ -46,7 +46,7 @@ static void log_totals(const struct evr_stats *per_loop, unsigned n,
 
 void evd_log_stats(struct daemon *d, struct evr_loop *l)
 {
-	int err = evr_group_stats(d->group, l, log_totals, d);
+	int err = evr_group_stats(d->loops, l, log_totals, d);
 
 	if (err < 0)
 		evr_log_warn("stats: %s", strerror(-err));

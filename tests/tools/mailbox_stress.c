@@ -143,7 +143,8 @@ int main(int argc, char **argv)
 	per_sender = strtoull(argv[3], NULL, 10);
 	evr_group_opts_init(&o);
 	o.loop.backend = argv[1];
-	o.loop.mailbox_wake = argv[2];
+	/* the off-switch: eventfd wake-ups only */
+	o.loop.disable = strcmp(argv[2], "eventfd") ? "" : "msg_ring";
 	o.threads = 2;
 	o.setup = setup;
 	if (pthread_create(&th, NULL, group_main, &o))
