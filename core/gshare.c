@@ -191,6 +191,31 @@ static int attach_prog(struct evr_group *g, int fd, int type)
 	return err;
 }
 
+/* The same address and port (whatever length a caller gave). */
+static bool same_addr(const struct sockaddr_storage *a,
+		      const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a,
+					 *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (b->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a;
+		const struct sockaddr_in6 *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr,
+			       sizeof(x->sin6_addr)) &&
+		       x->sin6_scope_id == y->sin6_scope_id;
+	}
+	return false;
+}
+
 int evr__gport_join(struct evr_loop *l, int fd, int type, bool steer,
 		    struct evr__gport **out)
 {
@@ -204,8 +229,7 @@ int evr__gport_join(struct evr_loop *l, int fd, int type, bool steer,
 		return -errno;
 	pthread_mutex_lock(&g->mu);
 	for (gp = g->ports; gp; gp = gp->next)
-		if (gp->type == type && gp->len == len &&
-		    !memcmp(&gp->addr, &ss, len))
+		if (gp->type == type && same_addr(&gp->addr, (void *)&ss))
 			break;
 	if (!gp) {
 		gp = calloc(1, sizeof(*gp));
@@ -256,8 +280,7 @@ int evr__gport_probe(struct evr_loop *l, int type, const struct sockaddr *sa,
 		return 0;
 	pthread_mutex_lock(&g->mu);
 	for (gp = g->ports; gp && !known; gp = gp->next)
-		known = gp->type == type && gp->len == len &&
-			!memcmp(&gp->addr, sa, len);
+		known = gp->type == type && same_addr(&gp->addr, sa);
 	pthread_mutex_unlock(&g->mu);
 	if (known)
 		return 0;

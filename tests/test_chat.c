@@ -49,17 +49,26 @@ static const char *chat_path(void)
 	return path;
 }
 
-static uint16_t start_chat(struct srv *s, const char *backend)
+/* threads: "0" for the default (a loop per CPU). */
+static uint16_t start_chat_on(struct srv *s, const char *backend,
+			      const char *threads)
 {
-	const char *args[] = { chat_path(), "-p",    "0",
-			       "--backend", backend, NULL };
+	const char *args[] = { chat_path(), "-p",	 "0",	  "--backend",
+			       backend,	    "--threads", threads, NULL };
 	uint16_t port;
 
+	if (!strcmp(threads, "0"))
+		args[5] = NULL;
 	cr_assert_eq(srv_spawn(s, 1, args), 0, "%s did not start", args[0]);
 	cr_assert_str_eq(s->backend, backend);
 	port = srv_port(s, "chat", AF_INET);
 	cr_assert_neq(port, 0, "no \"listen chat tcp\" line");
 	return port;
+}
+
+static uint16_t start_chat(struct srv *s, const char *backend)
+{
+	return start_chat_on(s, backend, "0");
 }
 
 static void stop_chat(struct srv *s)
@@ -411,7 +420,62 @@ BACKEND_TEST(chat, leaving_is_announced)
 	stop_chat(&s);
 }
 
+/*
+ * Two loops: members are spread over both (the kernel picks), and each
+ * hears every other's lines, private messages cross loops, and /who lists
+ * everyone in order of joining, whatever loop serves whom.
+ */
+BACKEND_TEST(chat, members_on_every_loop_hear_each_other)
+{
+	enum { N = 12 };
+	struct client *m[N];
+	char nick[16], who[256] = "";
+	struct srv s;
+	uint16_t port = start_chat_on(&s, backend, "2");
+
+	for (int i = 0; i < N; i++) {
+		snprintf(nick, sizeof(nick), "m%02d", i);
+		m[i] = join(port, nick);
+		for (int j = 0; j < i; j++)
+			expect(m[j], "* %s joined", nick);
+		strcat(who, " ");
+		strcat(who, nick);
+	}
+	cr_assert(srv_log_has(&s, "on loop 0") && srv_log_has(&s, "on loop 1"),
+		  "members on one loop only:\n%s", srv_log(&s));
+	for (int i = 0; i < N; i++) {
+		say(m[i], "hello from %d", i);
+		for (int j = 0; j < N; j++)
+			if (j != i)
+				expect(m[j], "m%02d hello from %d", i, i);
+	}
+	say(m[0], "/msg m%02d psst", N - 1);
+	expect(m[N - 1], "*m00* psst");
+	say(m[N - 1], "/who");
+	expect(m[N - 1], "* %d members:%s", N, who);
+	for (int i = 0; i < N; i++)
+		client_free(m[i]);
+	stop_chat(&s);
+}
+
 /* ---- floods: members that never read, read slowly, or keep up ---- */
+
+/*
+ * Resident memory measures what the server holds only without a sanitizer
+ * or valgrind in the way: their quarantines keep freed memory resident
+ * (the chat allocates the messages between its loops). EVRING_TSAN: the
+ * server is a ThreadSanitizer build.
+ */
+static bool rss_is_meaningful(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return false;
+#else
+	const char *wrap = getenv("EVRING_WRAP"), *tsan = getenv("EVRING_TSAN");
+
+	return (!wrap || !*wrap) && (!tsan || *tsan != '1');
+#endif
+}
 
 enum {
 	FLOOD_LINE_MAX = 1024, /* bytes of an author's line, with its LF */
@@ -717,8 +781,10 @@ BACKEND_TEST(chat, a_member_that_never_reads_is_dropped_and_the_others_go_on)
 
 	flood(&s, f);
 
-	cr_assert_lt(f->rss_max - rss0, RSS_GROWTH_MAX_KIB,
-		     "the server's RSS grew by %ld KiB", f->rss_max - rss0);
+	if (rss_is_meaningful())
+		cr_assert_lt(f->rss_max - rss0, RSS_GROWTH_MAX_KIB,
+			     "the server's RSS grew by %ld KiB",
+			     f->rss_max - rss0);
 	/* S was dropped by the server, for a queue that did not move */
 	expect_closed(sl);
 	if (!f->p[1].saw_left)

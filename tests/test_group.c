@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -753,5 +754,45 @@ BACKEND_TEST(group, stats_listens_on_loopback_unless_told)
 	cr_assert_gt(n, 0);
 	buf[n] = '\0';
 	cr_assert(!strncmp(buf, "HTTP/1.1 404", 12), "%s", buf);
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0, "%s", srv_log(&s));
+}
+
+/* ---- examples/everycore: a custom server on a loop group ---- */
+
+BACKEND_TEST(group, everycore_serves_from_every_loop)
+{
+	char path[512], line[64];
+	const char *dir = getenv("EVRING_BUILD");
+	const char *argv[] = { path, "0", NULL };
+	bool seen[2] = { false, false };
+	struct srv s;
+
+	cpu_set_t cpus;
+
+	/* it runs a loop per CPU: two at least to see two */
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 &&
+	    CPU_COUNT(&cpus) < 2)
+		cr_skip_test("one CPU: everycore runs one loop");
+	snprintf(path, sizeof(path), "%s/examples/everycore",
+		 dir && *dir ? dir : "build");
+	setenv("EVRING_BACKEND", backend, 1);
+	cr_assert_eq(srv_spawn(&s, 1, argv), 0);
+	unsetenv("EVRING_BACKEND");
+	cr_assert_str_eq(s.backend, backend);
+	for (int i = 0; i < 64 && !(seen[0] && seen[1]); i++) {
+		int fd =
+		    tcp_connect(AF_INET, srv_port(&s, "everycore", AF_INET));
+		unsigned loop = 9;
+
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(read_exact(fd, line, 8), 8);
+		cr_assert_eq(sscanf(line, "loop %u", &loop), 1);
+		cr_assert_lt(loop, 2);
+		seen[loop] = true;
+		cr_assert_eq(xfer(fd, "hi", 2, line, 2, true, 5000), 0);
+		cr_assert_eq(memcmp(line, "HI", 2), 0);
+		close(fd);
+	}
+	cr_assert(seen[0] && seen[1], "one loop served every connection");
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0, "%s", srv_log(&s));
 }

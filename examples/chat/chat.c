@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chat.c - a chat server on libevring's line framer: members join with a
- * nickname, every line a member types goes to all the others, /msg to one.
+ * chat.c - a chat server on a loop group and libevring's line framer:
+ * members join with a nickname, every line a member types goes to all the
+ * others, /msg to one.
  *
- *	build/examples/chat [-b ADDR]... [-p PORT] [--backend NAME]
+ *	build/examples/chat [-b ADDR]... [-p PORT] [-t N] [--backend NAME]
  *	nc 127.0.0.1 9100              (one terminal per member; or telnet)
  *
- * Defaults: 127.0.0.1, port 9100 (0 binds an ephemeral port), backend auto.
- * One line per listening socket goes to stdout, as evringd prints it
- * ("listen chat tcp 127.0.0.1:9100 io_uring"); logs go to stderr.
- * SIGINT or SIGTERM stops the server; it exits 0.
+ * Defaults: 127.0.0.1, port 9100 (0 binds an ephemeral port), one loop
+ * per CPU the process may run on (-t 1: one), backend auto. One line per
+ * listening socket goes to stdout, as evringd prints it ("listen chat tcp
+ * 127.0.0.1:9100 io_uring"); logs go to stderr. SIGINT or SIGTERM stops
+ * the server; it exits 0.
  *
  * Protocol: lines in, ending in LF or CRLF; lines out, ending in CRLF.
  *
@@ -29,40 +31,54 @@
  * /msg to a name nobody has. Control characters in text (an escape
  * sequence aimed at the others' terminals) are relayed as '?'.
  *
- * Backpressure: the room goes at the pace of its slowest reader. When
- * more than wq_high (64 KiB) wait for a member, the room stops reading
- * from every member (evr_conn_pause): their lines wait in TCP on their
- * side. All are resumed (evr_conn_resume) once no member has more than
- * wq_low (16 KiB) waiting, from the laggards' on_sent. So a member that
- * reads, however slowly, is never dropped for being behind. One that stops
- * reading is dropped by the core once its queue has not moved for 5 s
+ * Loops. Each loop accepts members on a socket of its own (SO_REUSEPORT:
+ * the kernel spreads them), and each writes to its own members; nothing is
+ * shared and nothing is locked. The room (who is in it, in order of
+ * joining, and whether someone lags) lives on loop 0 alone. Every loop
+ * sends what its members type to loop 0 through the mailbox (evr_loop_post),
+ * in order; loop 0 runs the commands and sends each line out once to every
+ * loop, which writes it to its members. Messages from one sender arrive in
+ * the order sent, so every member hears the room in one order, whatever
+ * loop serves it, and a reply (/who) comes after every line the room sent
+ * before it.
+ *
+ * Backpressure: the room goes at the pace of its slowest reader. When more
+ * than wq_high (64 KiB) wait for a member, its loop stops reading from all
+ * its members and tells the room, which tells every loop to do the same
+ * and, until no one lags, keeps the commands that still come in (those
+ * read before the word arrived) for later. Once no member has more than
+ * wq_low (16 KiB) waiting, all resume. What is on its way between the
+ * loops is bounded too, by credits: a loop sends the room at most
+ * IN_CREDIT bytes of lines the room has not acknowledged (then it stops
+ * reading), and the room sends a loop at most OUT_CREDIT bytes it has not
+ * acknowledged (then it keeps the commands for later), so that neither
+ * mailbox can grow without bound. So a member that reads, however
+ * slowly, is never dropped for being behind. One that stops reading is
+ * dropped by the core once its queue has not moved for 5 s
  * (send_timeout_ms), which releases the room; the others hear "* name
  * left" as for anyone who leaves. wq_max (1 MiB) is a backstop for what
- * arrives after the room is held (see chat_limits).
+ * the room had taken in before it held (see chat_limits).
  *
- * Layout: the room (the members, a list owned by main), holding it back
- * while a member lags, lines out (formatted once into buffers that all
- * recipients share), the commands (a table), the module's handlers, main.
+ * Files: chat.h (texts, the messages between the loops), room.c (the room
+ * and its commands, loop 0's), this one. Layout here: texts, posting
+ * messages, each loop's gate (its members), the module's handlers, main.
  *
  * Runs on io_uring (kernel 6.0+) or epoll (--backend epoll).
  */
-#include "evring.h"
+#include "chat.h"
 #include "evring/line.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define CHAT_PORT      9100
-#define NICK_MAX       16
-#define CHAT_LINE_MAX  4096 /* a chat line, not a file transfer */
-#define CHAT_BUF_SIZE  2048 /* the receive pool; see main */
 #define CHAT_BUF_COUNT 16
-#define BATCH_BYTES    CHAT_BUF_SIZE /* evr_buf_new's cached size class */
 #define MAX_BINDS      8
 #define WQ_HIGH	       (64 * 1024) /* a member lags: hold the room */
 #define WQ_LOW	       (16 * 1024) /* it caught up: the room goes on */
@@ -72,30 +88,125 @@
 #define GREETING                                                               \
 	"* welcome; NICK <name> to join, /msg <nick> <text>, /who, /quit"
 
-/* ---- the room ---- */
+struct gate;
 
-struct member;
-
-/* Everyone who has joined, in order of joining. Owned by main, handed to
- * the listener as its configuration (evr_conn_conf), used on one thread. */
-struct room {
-	struct member *head, *tail;
-	uint32_t n;
-	uint32_t lagging; /* members with more than WQ_HIGH queued */
-	/* Lines of batch_from not yet sent to the others (room_say). */
-	struct evr_buf *batch;
-	struct member *batch_from;
+/* Everything main makes: each loop's gate, the addresses. */
+struct chat {
+	struct gate **gates; /* by loop index, made by each loop's setup */
+	const char *bind[MAX_BINDS];
+	int nbind;
+	struct sockaddr_storage addr[MAX_BINDS]; /* loop 0's, port resolved */
+	socklen_t addrlen[MAX_BINDS];
+	char lines[MAX_BINDS][128]; /* the listener lines, for stdout */
+	uint16_t port;
+	unsigned threads;
+	const char *backend;
 };
+
+/* ---- texts: lines made once, read by every loop ---- */
+
+struct text *text_new(size_t cap)
+{
+	struct text *t = malloc(sizeof(*t) + cap);
+
+	if (!t)
+		return NULL;
+	atomic_init(&t->refs, 1);
+	t->len = 0;
+	t->cap = (uint32_t)cap;
+	return t;
+}
+
+void text_put(struct text *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		free(t);
+}
+
+void line_put(struct text *t, const char *head, const char *s, size_t len)
+{
+	size_t n = strlen(head);
+	char *p = t->data + t->len;
+
+	memcpy(p, head, n);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		p[n + i] =
+		    (ch < 0x20 && ch != '\t') || ch == 0x7f ? '?' : (char)ch;
+	}
+	memcpy(p + n + len, "\r\n", 2);
+	t->len += (uint32_t)(n + len + 2);
+}
+
+/* ---- messages between the loops ---- */
+
+/* This thread's gate: each loop's setup, on the loop's own thread, makes
+ * its gate. */
+static _Thread_local struct gate *this_gate;
+
+void post_out(struct evr_loop *from, unsigned i, struct out *m)
+{
+	struct evr_loop *to = evr_group_loop(evr_loop_group(from), i);
+
+	if (!to || evr_loop_post(to, gate_out, m) < 0) {
+		text_put(m->t);
+		free(m);
+	}
+}
+
+void post_cmd(struct evr_loop *from, struct cmd *m)
+{
+	struct evr_loop *to = evr_group_loop(evr_loop_group(from), 0);
+
+	if (!to || evr_loop_post(to, room_cmd, m) < 0)
+		free(m);
+}
+
+struct cmd *cmd_new(enum cmd_kind kind, unsigned loop, who_t who, int arg,
+		    size_t len)
+{
+	struct cmd *m = malloc(sizeof(*m) + len);
+
+	if (!m)
+		return NULL;
+	m->next = NULL;
+	m->kind = kind;
+	m->loop = loop;
+	m->who = who;
+	m->arg = arg;
+	m->len = len;
+	return m;
+}
+
+/* ---- each loop's gate: its members ---- */
 
 /* One connection's state (evr_conn_state): a member once nick is set. */
 struct member {
 	struct evr_line lf;
 	struct evr_conn *c;
-	struct room *room;
-	struct member *prev, *next; /* in room, once joined */
-	char nick[NICK_MAX + 1];    /* "" until NICK */
+	struct gate *gate;
+	who_t who;
+	uint32_t slot;
+	char nick[NICK_MAX + 1]; /* "" until the room says it joined */
+	char *typed;		 /* lines read, not yet sent to the room */
+	size_t ntyped, captyped;
+	bool quit;    /* /quit went to the room: read no more */
 	bool lagging; /* over WQ_HIGH queued, not yet back to WQ_LOW */
-	bool held;    /* paused while someone lags (room_hold) */
+	bool held;    /* paused while someone lags */
+};
+
+struct gate {
+	struct evr_loop *loop;
+	unsigned index;
+	struct member **slot; /* by slot; NULL: free */
+	uint32_t *gen;
+	uint32_t nslots;
+	uint32_t lagging; /* members of this loop over WQ_HIGH */
+	bool room_held;	  /* the room holds every loop */
+	bool held;	  /* this loop's members are held */
+	size_t in_flight; /* lines sent to the room, not acknowledged */
+	size_t taken;	  /* the room's lines taken in, not acknowledged */
 };
 
 static bool joined(const struct member *m)
@@ -103,394 +214,269 @@ static bool joined(const struct member *m)
 	return m->nick[0] != '\0';
 }
 
-static bool valid_nick(const char *s)
+static int gate_add(struct gate *g, struct member *m)
 {
-	size_t n = strlen(s);
+	uint32_t i;
 
-	return n >= 1 && n <= NICK_MAX &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			 "0123456789_-") == n;
+	for (i = 0; i < g->nslots && g->slot[i]; i++)
+		;
+	if (i == g->nslots) {
+		uint32_t n = g->nslots ? 2 * g->nslots : 64;
+		struct member **s = realloc(g->slot, n * sizeof(*s));
+		uint32_t *gen;
+
+		if (!s)
+			return -ENOMEM;
+		g->slot = s;
+		gen = realloc(g->gen, n * sizeof(*gen));
+		if (!gen)
+			return -ENOMEM;
+		g->gen = gen;
+		memset(g->slot + g->nslots, 0,
+		       (n - g->nslots) * sizeof(*g->slot));
+		memset(g->gen + g->nslots, 0, (n - g->nslots) * sizeof(*gen));
+		g->nslots = n;
+	}
+	g->slot[i] = m;
+	m->slot = i;
+	m->who = who_make(g->index, g->gen[i], i);
+	return 0;
 }
 
-static struct member *room_find(const struct room *r, const char *nick)
+static void gate_del(struct gate *g, struct member *m)
 {
-	for (struct member *m = r->head; m; m = m->next)
-		if (!strcasecmp(m->nick, nick))
-			return m;
-	return NULL;
+	g->slot[m->slot] = NULL;
+	g->gen[m->slot]++;
 }
 
-static void room_add(struct room *r, struct member *m)
+static struct member *gate_find(const struct gate *g, who_t who)
 {
-	m->prev = r->tail;
-	m->next = NULL;
-	if (r->tail)
-		r->tail->next = m;
-	else
-		r->head = m;
-	r->tail = m;
-	r->n++;
-}
+	uint32_t i = (uint32_t)(who & 0xffffff);
 
-static void room_del(struct room *r, struct member *m)
-{
-	if (m->prev)
-		m->prev->next = m->next;
-	else
-		r->head = m->next;
-	if (m->next)
-		m->next->prev = m->prev;
-	else
-		r->tail = m->prev;
-	m->prev = m->next = NULL;
-	r->n--;
+	if (i >= g->nslots || !g->slot[i] || g->slot[i]->who != who)
+		return NULL;
+	return g->slot[i];
 }
-
-/* ---- holding the room back ---- */
 
 /*
- * Stop reading from m until no member lags (room_release). Bytes already
- * on their way may still arrive and are relayed; the rest wait in TCP on
- * m's side, where they cost the server nothing.
+ * Hold the members of this loop, or let them go, as the room and this
+ * loop's laggards say. A pause comes before the bytes: held at once, the
+ * members bring in what was on its way (under io_uring about one receive
+ * pool between them, under epoll the buffer in hand), no more.
  */
-static void member_hold(struct member *m)
+static void gate_hold(struct gate *g)
 {
-	if (m->held)
+	bool want = g->room_held || g->lagging > 0 || g->in_flight > IN_CREDIT;
+
+	if (want == g->held)
 		return;
-	m->held = true;
-	evr_conn_pause(m->c);
-}
+	g->held = want;
+	for (uint32_t i = 0; i < g->nslots; i++) {
+		struct member *m = g->slot[i];
 
-/*
- * A member began to lag: hold every member, not only the authors of lines
- * to it. A pause must come before the bytes, not after them: under
- * io_uring an author's receive may have filled the whole receive pool by
- * the time its first buffer is handled, so pausing each author as its
- * lines reach a laggard lets each of them bring in a pool of lines first
- * (eight authors of one-letter lines pushed a reader past wq_max so).
- * Held at once, all of them bring in about one pool between them under
- * io_uring, the buffer in hand under epoll. Costs a pass over the room
- * per lag, not per line.
- */
-static void room_hold(struct room *r)
-{
-	for (struct member *m = r->head; m; m = m->next)
-		member_hold(m);
-}
-
-/* The last laggard caught up or left: everyone reads again. */
-static void room_release(struct room *r)
-{
-	for (struct member *m = r->head; m; m = m->next) {
-		if (!m->held)
+		if (!m || !joined(m) || m->held == want)
 			continue;
-		m->held = false;
-		evr_conn_resume(m->c);
+		m->held = want;
+		if (want)
+			evr_conn_pause(m->c);
+		else
+			evr_conn_resume(m->c);
 	}
 }
 
+/* A loop lags (its first laggard) or no longer does: the room hears. */
+static void gate_lag(struct gate *g, int delta)
+{
+	struct cmd *m = cmd_new(CMD_LAG, g->index, 0, delta, 0);
+
+	if (m)
+		post_cmd(g->loop, m);
+	gate_hold(g);
+}
+
 /*
- * Queue b, a line from a member or from the server, to m. A queue over
- * WQ_HIGH makes m a laggard until on_sent finds it down to WQ_LOW; the gap
- * keeps the room from being held and released at every line. A failed
- * send needs no care here: the core aborts a member whose queue is over
- * wq_max, and on_close takes it out of the room.
+ * Queue b to m. A queue over WQ_HIGH makes m a laggard until on_sent finds
+ * it down to WQ_LOW; the gap keeps the room from being held and released
+ * at every line. A failed send needs no care here: the core aborts a
+ * member whose queue is over wq_max, and on_close tells the room.
  */
 static void member_send(struct member *m, struct evr_buf *b)
 {
-	struct room *r = m->room;
+	struct gate *g = m->gate;
 
 	if (evr_send(m->c, b) < 0 || m->lagging ||
 	    evr_conn_queued(m->c) <= WQ_HIGH)
 		return;
 	m->lagging = true;
-	if (!r->lagging++)
-		room_hold(r);
+	if (!g->lagging++)
+		gate_lag(g, 1);
 }
 
 /* m lags no more: it caught up, or it is leaving. */
 static void member_caught_up(struct member *m)
 {
-	struct room *r = m->room;
+	struct gate *g = m->gate;
 
 	if (!m->lagging)
 		return;
 	m->lagging = false;
-	if (!--r->lagging)
-		room_release(r);
+	if (!--g->lagging)
+		gate_lag(g, -1);
 }
 
-/* ---- lines out ---- */
-
-/*
- * Append a line to b: head, then len bytes of text with control characters
- * replaced by '?', then CRLF. The caller made room: strlen(head) + len + 2.
- */
-static void line_put(struct evr_buf *b, const char *head, const char *text,
-		     size_t len)
+/* A text of the room, in a buffer of this loop (buffers do not cross
+ * threads): one copy per loop, shared by its members. */
+static struct evr_buf *buf_of(struct evr_loop *l, const struct text *t)
 {
-	size_t n = strlen(head);
-	char *p = b->data + b->len;
+	struct evr_buf *b = evr_buf_new(l, t->len ? t->len : 1);
 
-	memcpy(p, head, n);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)text[i];
-
-		p[n + i] =
-		    (ch < 0x20 && ch != '\t') || ch == 0x7f ? '?' : (char)ch;
+	if (!b) {
+		evr_log_warn("out of memory: a line was not relayed");
+		return NULL;
 	}
-	memcpy(p + n + len, "\r\n", 2);
-	b->len += (uint32_t)(n + len + 2);
-}
-
-/* A new buffer holding one line; one reference, the caller's. NULL when
- * out of memory. */
-static struct evr_buf *line_new(struct evr_loop *l, const char *head,
-				const char *text, size_t len)
-{
-	struct evr_buf *b = evr_buf_new(l, strlen(head) + len + 2);
-
-	if (b)
-		line_put(b, head, text, len);
+	memcpy(b->data, t->data, t->len);
+	b->len = t->len;
 	return b;
 }
 
-/*
- * Queue b to every member but skip. Zero copy: each evr_send takes its own
- * reference to the same buffer, which goes when the last recipient has
- * sent it.
- */
-static void room_send(struct room *r, const struct member *skip,
-		      struct evr_buf *b)
+static void gate_all(struct gate *g, const struct out *o)
 {
-	for (struct member *m = r->head; m; m = m->next)
-		if (m != skip)
+	struct evr_buf *b = buf_of(g->loop, o->t);
+
+	if (!b)
+		return;
+	for (uint32_t i = 0; i < g->nslots; i++) {
+		struct member *m = g->slot[i];
+
+		if (m && joined(m) && m->who != o->who)
 			member_send(m, b);
-}
-
-/* Send the batch, if any, to everyone but its author; drop our reference.
- * Called before any other line goes out, so that none overtakes it. */
-static void room_flush(struct room *r)
-{
-	if (!r->batch)
-		return;
-	room_send(r, r->batch_from, r->batch);
-	evr_buf_unref(r->batch);
-	r->batch = NULL;
-	r->batch_from = NULL;
-}
-
-/*
- * "from text" to everyone but from. Formatted once into a buffer that all
- * recipients share; consecutive lines of one member share it too, up to
- * BATCH_BYTES, and go out when its on_data returns (chat_data).
- *
- * Why batch: a connection has one send in flight, of at most 64 queued
- * buffers, so a recipient takes at most 64 buffers per loop iteration;
- * with a buffer per line, a fast member's short lines would pile up in
- * the queues of members that read at full speed, and the room would be
- * held for readers that are not slow at all. Batched, the lines of one
- * received buffer cost each recipient one or two queue entries (and main
- * keeps the receive pool small).
- */
-static void room_say(struct room *r, struct member *from, struct evr_loop *l,
-		     const char *text, size_t len)
-{
-	char head[NICK_MAX + 2];
-	size_t need;
-
-	snprintf(head, sizeof(head), "%s ", from->nick);
-	need = strlen(head) + len + 2;
-	if (r->batch &&
-	    (r->batch_from != from || r->batch->cap - r->batch->len < need))
-		room_flush(r);
-	if (!r->batch) {
-		r->batch =
-		    evr_buf_new(l, need > BATCH_BYTES ? need : BATCH_BYTES);
-		if (!r->batch) {
-			evr_log_warn("out of memory: a line was not relayed");
-			return;
-		}
-		r->batch_from = from;
 	}
-	line_put(r->batch, head, text, len);
-}
-
-/* A line from the server ("* alice joined") to every member. */
-static void room_announce(struct room *r, struct evr_loop *l, const char *line)
-{
-	struct evr_buf *b;
-
-	room_flush(r);
-	b = line_new(l, line, NULL, 0);
-	if (!b) {
-		evr_log_warn("out of memory: \"%s\" was not sent", line);
-		return;
-	}
-	room_send(r, NULL, b);
 	evr_buf_unref(b);
 }
 
-/* ---- commands ---- */
-
-/* Each returns what the line handler returns: <0 to stop reading. */
-typedef int (*cmd_fn)(struct member *m, char *args);
-
-static int cmd_nick(struct member *m, char *args)
+static void gate_joined(struct gate *g, struct member *m, const struct out *o)
 {
-	char head[NICK_MAX + 16], peer[EVR_ADDRSTRLEN] = "?";
+	char peer[EVR_ADDRSTRLEN] = "?";
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
-	if (joined(m)) {
-		evr_line_sendf(m->c, "ERR already joined as %s", m->nick);
-		return 0;
+	memcpy(m->nick, o->nick, sizeof(m->nick));
+	if (g->held) {
+		m->held = true; /* as the others are */
+		evr_conn_pause(m->c);
 	}
-	if (!valid_nick(args)) {
-		evr_line_sendf(m->c, "ERR bad nick: 1-%d of A-Z a-z 0-9 _ -",
-			       NICK_MAX);
-		return 0;
-	}
-	/* a member called ERR would be mistaken for the server's errors */
-	if (!strcasecmp(args, "ERR")) {
-		evr_line_sendf(m->c, "ERR nick %s is reserved", args);
-		return 0;
-	}
-	if (room_find(m->room, args)) {
-		evr_line_sendf(m->c, "ERR nick %s is taken", args);
-		return 0;
-	}
-	strcpy(m->nick, args);
-	room_add(m->room, m);
-	if (m->room->lagging)
-		member_hold(m); /* as the others are */
-	snprintf(head, sizeof(head), "* %s joined", m->nick);
-	room_announce(m->room, evr_conn_loop(m->c), head);
 	if (evr_conn_peer(m->c, &ss, &sl) == 0)
 		evr_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
-	evr_log_info("%s joined from %s (%u in the room)", m->nick, peer,
-		     m->room->n);
-	return 0;
+	evr_log_info("%s joined from %s on loop %u (%u in the room)", m->nick,
+		     peer, g->index, o->n);
 }
 
-static int cmd_msg(struct member *m, char *args)
+/* A message of the room, on this loop. */
+void gate_out(struct evr_loop *l, void *arg)
 {
-	char head[NICK_MAX + 4];
-	size_t tlen = strcspn(args, " \t");
-	char *text = args + tlen;
-	struct member *to;
+	struct out *o = arg;
+	struct gate *g = this_gate;
+	struct member *m = o->kind == OUT_ALL ? NULL : gate_find(g, o->who);
 	struct evr_buf *b;
 
-	text += strspn(text, " \t");
-	args[tlen] = '\0';
-	if (!tlen || !*text) {
-		evr_line_sendf(m->c, "ERR usage: /msg <nick> <text>");
-		return 0;
+	(void)l;
+	switch (o->kind) {
+	case OUT_ALL:
+		gate_all(g, o);
+		break;
+	case OUT_ONE:
+		if (m && (b = buf_of(g->loop, o->t))) {
+			member_send(m, b);
+			evr_buf_unref(b);
+		}
+		break;
+	case OUT_JOINED:
+		if (m)
+			gate_joined(g, m, o);
+		break;
+	case OUT_BYE:
+		if (m) {
+			evr_line_sendf(m->c, "* bye");
+			evr_close(m->c);
+		}
+		break;
+	case OUT_CLOSE:
+		if (m)
+			evr_close(m->c);
+		break;
+	case OUT_HOLD:
+	case OUT_RELEASE:
+		g->room_held = o->kind == OUT_HOLD;
+		gate_hold(g);
+		break;
+	case OUT_ACK:
+		g->in_flight -= o->n;
+		gate_hold(g);
+		break;
 	}
-	to = valid_nick(args) ? room_find(m->room, args) : NULL;
-	if (!to) {
-		evr_line_sendf(m->c, "ERR no such nick%s%s",
-			       valid_nick(args) ? " " : "",
-			       valid_nick(args) ? args : "");
-		return 0;
+	if (o->t && (g->taken += o->t->len) >= OUT_CREDIT / 4) {
+		struct cmd *a = cmd_new(CMD_ACK, g->index, 0, (int)g->taken, 0);
+
+		if (a)
+			post_cmd(g->loop, a);
+		g->taken = 0;
 	}
-	snprintf(head, sizeof(head), "*%s* ", m->nick);
-	b = line_new(evr_conn_loop(m->c), head, text, strlen(text));
-	if (!b) {
-		evr_line_sendf(m->c, "ERR out of memory");
-		return 0;
-	}
-	member_send(to, b);
-	evr_buf_unref(b);
-	return 0;
+	text_put(o->t);
+	free(o);
 }
 
-static int cmd_who(struct member *m, char *args)
+/* ---- the module: each loop's members ---- */
+
+/* The lines of one receive go to the room in one message. */
+static void typed_flush(struct member *m)
 {
-	struct room *r = m->room;
-	struct evr_buf *b;
-	size_t len;
+	struct cmd *c;
 
-	(void)args;
-	b = evr_buf_new(evr_conn_loop(m->c), 32 + r->n * (NICK_MAX + 1));
-	if (!b) {
-		evr_line_sendf(m->c, "ERR out of memory");
-		return 0;
+	if (!m->ntyped)
+		return;
+	c = cmd_new(CMD_LINES, m->gate->index, m->who, 0, m->ntyped);
+	if (!c) {
+		evr_log_warn("out of memory: lines were not relayed");
+	} else {
+		memcpy(c->text, m->typed, m->ntyped);
+		m->gate->in_flight += m->ntyped;
+		post_cmd(m->gate->loop, c);
+		gate_hold(m->gate);
 	}
-	len = (size_t)sprintf(b->data, "* %u member%s:", r->n,
-			      r->n == 1 ? "" : "s");
-	for (struct member *o = r->head; o; o = o->next)
-		len += (size_t)sprintf(b->data + len, " %s", o->nick);
-	memcpy(b->data + len, "\r\n", 2);
-	b->len = (uint32_t)len + 2;
-	evr_send(m->c, b);
-	evr_buf_unref(b);
-	return 0;
+	m->ntyped = 0;
 }
-
-/* on_close says "left" to the others. */
-static int cmd_quit(struct member *m, char *args)
-{
-	(void)args;
-	evr_line_sendf(m->c, "* bye");
-	evr_close(m->c);
-	return -1;
-}
-
-static const struct command {
-	const char *name;
-	bool members_only;
-	cmd_fn run;
-} commands[] = {
-	{ "NICK", false, cmd_nick },
-	{ "/msg", true, cmd_msg },
-	{ "/who", true, cmd_who },
-	{ "/quit", false, cmd_quit },
-};
-
-/* The command that line starts with (its first word, any case), and where
- * its arguments start; NULL for ordinary text. */
-static const struct command *command_find(char *line, char **args)
-{
-	size_t n = strcspn(line, " \t");
-
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strlen(commands[i].name) != n ||
-		    strncasecmp(commands[i].name, line, n))
-			continue;
-		*args = line + n + strspn(line + n, " \t");
-		for (char *e = *args + strlen(*args);
-		     e > *args && (e[-1] == ' ' || e[-1] == '\t');)
-			*--e = '\0';
-		return &commands[i];
-	}
-	return NULL;
-}
-
-/* ---- the module ---- */
 
 static int chat_line(struct evr_conn *c, struct evr_buf *b, char *line,
 		     size_t len)
 {
 	struct member *m = evr_conn_state(c);
-	const struct command *cmd;
-	char *args;
+	size_t n = 0; /* the first word's length (the line is no string) */
 
 	(void)b;
-	line[len] = '\0'; /* the framer leaves a byte of room */
-	cmd = command_find(line, &args);
-	if (!cmd && joined(m) && line[0] != '/') {
-		if (len)
-			room_say(m->room, m, evr_conn_loop(c), line, len);
-		return 0;
+	while (n < len && line[n] != ' ' && line[n] != '\t')
+		n++;
+	if (m->ntyped + len + 1 > m->captyped) {
+		size_t cap = m->captyped ? 2 * m->captyped : 2 * CHAT_BUF_SIZE;
+		char *p;
+
+		while (cap < m->ntyped + len + 1)
+			cap *= 2;
+		p = realloc(m->typed, cap);
+		if (!p) {
+			evr_abort(c, -ENOMEM);
+			return -1;
+		}
+		m->typed = p;
+		m->captyped = cap;
 	}
-	room_flush(m->room); /* what m said before goes first */
-	if (cmd && (!cmd->members_only || joined(m)))
-		return cmd->run(m, args);
-	if (!joined(m))
-		evr_line_sendf(c, "ERR join first: NICK <name>");
-	else
-		evr_line_sendf(c, "ERR unknown command (/msg, /who, /quit)");
+	memcpy(m->typed + m->ntyped, line, len);
+	m->typed[m->ntyped + len] = '\n';
+	m->ntyped += len + 1;
+	/* after /quit nothing more is read: the room says bye */
+	if (n == 5 && !strncasecmp(line, "/quit", 5)) {
+		m->quit = true;
+		return -1;
+	}
 	return 0;
 }
 
@@ -500,7 +486,9 @@ static int chat_accept(struct evr_conn *c)
 	struct member *m = evr_conn_state(c);
 
 	m->c = c;
-	m->room = evr_conn_conf(c);
+	m->gate = this_gate;
+	if (gate_add(m->gate, m) < 0)
+		return -ENOMEM;
 	evr_line_init(&m->lf, c, &lcfg, chat_line);
 	return evr_line_sendf(c, GREETING);
 }
@@ -510,7 +498,7 @@ static void chat_data(struct evr_conn *c, struct evr_buf *b)
 	struct member *m = evr_conn_state(c);
 
 	evr_line_feed(&m->lf, b);
-	room_flush(m->room);
+	typed_flush(m);
 }
 
 /* Bytes left for c: a laggard whose queue is down to WQ_LOW lets the room
@@ -524,28 +512,44 @@ static void chat_sent(struct evr_conn *c, size_t n)
 		member_caught_up(m);
 }
 
+/* The peer sent all it will: the room answers what it sent, then its
+ * loop closes it. */
+static void chat_eof(struct evr_conn *c)
+{
+	struct member *m = evr_conn_state(c);
+	struct cmd *e;
+
+	if (m->quit)
+		return; /* the room's bye closes it */
+	typed_flush(m);
+	e = cmd_new(CMD_EOF, m->gate->index, m->who, 0, 0);
+	if (e)
+		post_cmd(m->gate->loop, e);
+	else
+		evr_close(c);
+}
+
 /*
- * The last call for c, in the loop's flush pass: leave the room and tell
- * the others. err says why a member was dropped: -ENOBUFS when its queue
- * went over wq_max, -ETIMEDOUT after send_timeout_ms without progress.
+ * The last call for c, in the loop's flush pass: the room hears that it
+ * left (a visitor that never joined is nothing to it), with err: -ENOBUFS
+ * when its queue went over wq_max, -ETIMEDOUT after send_timeout_ms
+ * without progress.
  */
 static void chat_close(struct evr_conn *c, int err)
 {
 	struct member *m = evr_conn_state(c);
-	char head[NICK_MAX + 8];
+	struct cmd *e;
 
 	evr_line_fini(&m->lf);
-	if (!joined(m))
-		return;
-	room_del(m->room, m);
+	if (!m->gate)
+		return;	     /* refused at accept */
 	member_caught_up(m); /* the room it held back goes on */
-	snprintf(head, sizeof(head), "* %s left", m->nick);
-	room_announce(m->room, evr_conn_loop(c), head);
-	if (err)
-		evr_log_info("%s left: %s (%u in the room)", m->nick,
-			     strerror(-err), m->room->n);
-	else
-		evr_log_info("%s left (%u in the room)", m->nick, m->room->n);
+	typed_flush(m);
+	free(m->typed);
+	e = cmd_new(CMD_LEAVE, m->gate->index, m->who, err, 0);
+	if (e)
+		post_cmd(m->gate->loop, e);
+	gate_del(m->gate, m);
 }
 
 static const struct evr_proto chat_proto = {
@@ -555,6 +559,7 @@ static const struct evr_proto chat_proto = {
 	.on_accept = chat_accept,
 	.on_data = chat_data,
 	.on_sent = chat_sent,
+	.on_eof = chat_eof,
 	.on_close = chat_close,
 };
 
@@ -564,33 +569,29 @@ static void on_signal(struct evr_loop *l, int signo, void *arg)
 {
 	(void)arg;
 	evr_log_info("%s: stopping", strsignal(signo));
-	evr_loop_stop(l);
+	evr_group_stop(evr_loop_group(l));
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: chat [-b ADDR]... [-p PORT] [--backend NAME]\n"
+	fprintf(f, "usage: chat [-b ADDR]... [-p PORT] [-t N] [--backend "
+		   "NAME]\n"
 		   "  -b, --bind ADDR   listen on ADDR (repeatable; default "
 		   "127.0.0.1)\n"
 		   "  -p, --port PORT   TCP port (default 9100; 0: any free "
 		   "port)\n"
+		   "  -t, --threads N   loops (default: one per CPU)\n"
 		   "      --backend NAME  auto (default), io_uring or epoll\n");
 }
 
-struct args {
-	const char *bind[MAX_BINDS];
-	int nbind;
-	uint16_t port;
-	const char *backend;
-};
-
 /* 0, 1 after --help, or -EXIT_USAGE after saying why. */
-static int parse_args(struct args *a, int argc, char **argv)
+static int parse_args(struct chat *a, int argc, char **argv)
 {
 	enum { OPT_BACKEND = 256 };
 	static const struct option opts[] = {
 		{ "bind", required_argument, NULL, 'b' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -600,7 +601,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 	int c;
 
 	a->port = CHAT_PORT;
-	while ((c = getopt_long(argc, argv, "b:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:p:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (a->nbind == MAX_BINDS) {
@@ -610,14 +611,19 @@ static int parse_args(struct args *a, int argc, char **argv)
 			a->bind[a->nbind++] = optarg;
 			break;
 		case 'p':
+		case 't':
 			v = strtol(optarg, &end, 10);
-			if (!*optarg || *end || v < 0 || v > 65535) {
+			if (!*optarg || *end || v < (c == 'p' ? 0 : 1) ||
+			    v > (c == 'p' ? 65535 : EVR_GROUP_MAX)) {
 				fprintf(stderr,
-					"chat: port \"%s\": expected 0-65535\n",
+					"chat: -%c \"%s\": out of range\n", c,
 					optarg);
 				return -EXIT_USAGE;
 			}
-			a->port = (uint16_t)v;
+			if (c == 'p')
+				a->port = (uint16_t)v;
+			else
+				a->threads = (unsigned)v;
 			break;
 		case OPT_BACKEND:
 			a->backend = optarg;
@@ -637,27 +643,35 @@ static int parse_args(struct args *a, int argc, char **argv)
 	}
 	if (!a->nbind)
 		a->bind[a->nbind++] = "127.0.0.1";
+	for (int i = 0; i < a->nbind; i++) {
+		if (evr_addr_parse(a->bind[i], a->port, &a->addr[i],
+				   &a->addrlen[i]) < 0) {
+			fprintf(stderr,
+				"chat: bind address \"%s\": not a numeric "
+				"IPv4 or IPv6 address\n",
+				a->bind[i]);
+			return -EXIT_USAGE;
+		}
+	}
 	return 0;
 }
 
 /*
  * Limits of a member's connection. Lines to a member queue in its own
- * write queue, in buffers shared by all recipients, so the room's memory is
- * about the longest queue, not the sum of them.
+ * write queue, in buffers shared by the members of its loop, so the
+ * room's memory is about the longest queue, not the sum of them.
  *
  * wq_high and wq_low are where a member counts as behind and as caught up
  * again, both for the core, which stops reading from it meanwhile (its own
  * /who cannot pile up either), and for the room, which stops reading from
- * everyone (member_send, chat_sent). 64 KiB is hundreds of long lines,
- * thousands of short ones; 16 KiB leaves a few sends of margin before the
- * room goes on.
+ * everyone (member_send, chat_sent).
  *
- * wq_max is a backstop, not the way a member goes. What was on its way
- * when the room is held still arrives and is relayed: under io_uring the
- * receive pool's worth (32 KiB) that the kernel filled before the cancels,
- * under epoll the buffer in hand (2 KiB). One-letter lines from a
- * 16-letter nick come out ten times as long as they went in: 320 KiB at
- * worst on top of wq_high, which 1 MiB holds with room to spare.
+ * wq_max is a backstop, not the way a member goes. What the room had taken
+ * in before it held is still relayed: about a receive pool (32 KiB) from
+ * each loop, which its loop read before the hold reached it. One-letter
+ * lines from a 16-letter nick come out ten times as long as they went in:
+ * 320 KiB a loop at worst on top of wq_high, which 1 MiB holds for a few
+ * loops.
  *
  * A member that stops reading is dropped when its queue has not moved for
  * 5 s. Once it lags the room is held meanwhile, so this is how long a dead
@@ -674,49 +688,68 @@ static const struct evr_conn_limits chat_limits = {
 	.send_timeout_ms = 5 * 1000,
 };
 
-/* Listen on host:port and print the listener line: 0, or minus the exit
- * status after saying why not. */
-static int listen_on(struct evr_loop *loop, struct room *room, const char *host,
-		     uint16_t port)
+/*
+ * Each loop, on its own thread, in index order: its gate, then its sockets
+ * (loop 0 binds the addresses, a port 0 resolved; the others the same,
+ * each a socket of its own). Loop 0 also keeps the room and the signals.
+ */
+static int setup(struct evr_loop *l, unsigned index, void *arg)
 {
+	struct chat *a = arg;
 	struct evr_listen_cfg cfg = {
 		.proto = &chat_proto,
-		.conf = room,
 		.lim = chat_limits,
+		.reuseport = true,
 	};
-	struct evr_listener *ls;
-	struct sockaddr_storage ss;
-	char a[EVR_ADDRSTRLEN];
-	socklen_t len;
-	int err;
+	struct gate *g = calloc(1, sizeof(*g));
+	int err = 0;
 
-	if (evr_addr_parse(host, port, &ss, &len) < 0) {
-		fprintf(stderr,
-			"chat: bind address \"%s\": not a numeric "
-			"IPv4 or IPv6 address\n",
-			host);
-		return -EXIT_USAGE;
+	if (!g)
+		return -ENOMEM;
+	g->loop = l;
+	g->index = index;
+	a->gates[index] = g;
+	this_gate = g;
+	if (index == 0) {
+		err = room_init(l, evr_group_size(evr_loop_group(l)));
+		if (!err)
+			err = evr_signal_add(l, SIGINT, on_signal, NULL);
+		if (!err)
+			err = evr_signal_add(l, SIGTERM, on_signal, NULL);
+		if (err < 0) {
+			evr_log_err("room, signals: %s", strerror(-err));
+			return err;
+		}
 	}
-	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
-	err = evr_listen(loop, (struct sockaddr *)&ss, len, &cfg, &ls);
-	if (err < 0) {
-		evr_log_err("bind %s: %s", a, strerror(-err));
-		return -EXIT_RUNTIME;
+	for (int i = 0; i < a->nbind && !err; i++) {
+		struct evr_listener *ls;
+		char s[EVR_ADDRSTRLEN];
+
+		err = evr_listen(l, (struct sockaddr *)&a->addr[i],
+				 a->addrlen[i], &cfg, &ls);
+		if (err < 0) {
+			evr_addr_str((struct sockaddr *)&a->addr[i], s,
+				     sizeof(s));
+			evr_log_err("bind %s: %s", s, strerror(-err));
+			break;
+		}
+		if (index)
+			continue;
+		a->addrlen[i] = sizeof(a->addr[i]);
+		evr_listener_addr(ls, &a->addr[i], &a->addrlen[i]);
+		snprintf(
+		    a->lines[i], sizeof(a->lines[i]), "listen chat tcp %s %s",
+		    evr_addr_str((struct sockaddr *)&a->addr[i], s, sizeof(s)),
+		    evr_loop_backend(l));
 	}
-	len = sizeof(ss);
-	evr_listener_addr(ls, &ss, &len); /* the port, if it was 0 */
-	printf("listen chat tcp %s %s\n",
-	       evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)),
-	       evr_loop_backend(loop));
-	return 0;
+	return err;
 }
 
 int main(int argc, char **argv)
 {
-	struct room room = { 0 };
-	struct evr_loop_opts lo;
-	struct evr_loop *loop;
-	struct args a = { 0 };
+	static struct chat a;
+	struct evr_group_opts go;
+	struct evr_group *g;
 	int err;
 
 	evr_log_set_ident("chat");
@@ -724,8 +757,8 @@ int main(int argc, char **argv)
 	err = parse_args(&a, argc, argv);
 	if (err)
 		return err > 0 ? 0 : -err;
-	evr_loop_opts_init(&lo);
-	lo.backend = a.backend;
+	evr_group_opts_init(&go);
+	go.loop.backend = a.backend;
 	/*
 	 * A small receive pool bounds what a member puts in the others'
 	 * queues in one loop iteration, and what still arrives after the room
@@ -735,36 +768,35 @@ int main(int argc, char **argv)
 	 * buffers for each recipient's one send per iteration to carry
 	 * (room_say). 32 KiB per iteration is still hundreds of MB/s.
 	 */
-	lo.buf_size = CHAT_BUF_SIZE;
-	lo.buf_count = CHAT_BUF_COUNT;
-	err = evr_loop_new(&loop, &lo);
+	go.loop.buf_size = CHAT_BUF_SIZE;
+	go.loop.buf_count = CHAT_BUF_COUNT;
+	go.threads = a.threads;
+	go.setup = setup;
+	go.arg = &a;
+	a.gates =
+	    calloc(a.threads ? a.threads : EVR_GROUP_MAX, sizeof(*a.gates));
+	if (!a.gates)
+		return EXIT_RUNTIME;
+	err = evr_group_start(&g, &go);
 	if (err < 0) {
-		if (err != -ENOTSUP && err != -EINVAL)
-			evr_log_err("cannot create the event loop: %s",
-				    strerror(-err));
+		free(a.gates);
 		return err == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
-	err = evr_signal_add(loop, SIGINT, on_signal, NULL);
-	if (!err)
-		err = evr_signal_add(loop, SIGTERM, on_signal, NULL);
-	if (err < 0) {
-		evr_log_err("signalfd: %s", strerror(-err));
-		err = -EXIT_RUNTIME;
-		goto out_free;
-	}
-	for (int i = 0; i < a.nbind; i++) {
-		err = listen_on(loop, &room, a.bind[i], a.port);
-		if (err)
-			goto out_free;
-	}
+	for (int i = 0; i < a.nbind; i++)
+		printf("%s\n", a.lines[i]);
 	fflush(stdout);
-	err = evr_loop_run(loop);
-	if (err < 0) {
+	err = evr_group_run(g);
+	if (err < 0)
 		evr_log_err("event loop: %s", strerror(-err));
-		err = -EXIT_RUNTIME;
+	/* every loop has ended: on_close has run for every member, the room
+	 * has heard every one leave */
+	for (unsigned i = 0; i < evr_group_size(g); i++) {
+		free(a.gates[i]->slot);
+		free(a.gates[i]->gen);
+		free(a.gates[i]);
 	}
-out_free:
-	/* on_close has run for every member: the room is empty */
-	evr_loop_free(loop);
-	return -err;
+	evr_group_free(g);
+	free(a.gates);
+	room_fini();
+	return err < 0 ? EXIT_RUNTIME : 0;
 }
