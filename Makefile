@@ -108,7 +108,8 @@ EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
 .SECONDARY: $(TEST_OBJS) $(PUBLIC_LINKS)
 
 .PHONY: all deps run test test-build examples clean check check-tsan \
-	check-layers check-format format bench bench-quick peers valgrind soak \
+	check-layers check-format format bench bench-quick bench-scaling peers \
+	valgrind soak \
 	install uninstall install-systemd check-buildflags
 
 all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
@@ -341,11 +342,23 @@ peers: $(PEERS)
 
 # The full matrix (about 15 minutes) and a one-minute subset; results in
 # bench/results/latest.md and PNG plots there.
-bench: all $(PEERS)
+$(BUILD)/mailbox-bench: $(BUILD)/obj/bench/tools/mailbox_bench.o \
+		$(BUILD)/libevring.a
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $< $(BUILD)/libevring.a $(LDFLAGS_ALL) $(LIBS) \
+		$(ALLOC_LIBS) -pthread
+
+bench: all $(PEERS) $(BUILD)/mailbox-bench
 	bench/run.sh full $(BUILD)
 
 bench-quick: all $(PEERS)
 	bench/run.sh quick $(BUILD)
+
+# One loop against two (evringd --threads 1 and 2), the mailbox's wake-ups
+# (MSG_RING against an eventfd) and the system calls of a steady load
+# (strace -f -c): about 6 minutes; its section of bench/results/latest.md.
+bench-scaling: all $(BUILD)/mailbox-bench
+	bench/scaling.sh $(BUILD)
 
 # ---- run -----------------------------------------------------------------
 

@@ -56,7 +56,8 @@ start_server() {
 		udp) spec="-s echo/udp:0 --udp-rate off" ;;
 		*) spec="-s $svc/tcp:0" ;;
 		esac
-		cmd="$BUILD/evringd --backend=${name#evringd-} -q -b 127.0.0.1 $spec --idle-timeout 0 --send-timeout 0"
+		# one loop, as the peers have: bench/scaling.sh runs two
+		cmd="$BUILD/evringd --backend=${name#evringd-} -q -b 127.0.0.1 $spec --idle-timeout 0 --send-timeout 0 --threads 1"
 		;;
 	epoll)
 		case $svc in
@@ -224,3 +225,8 @@ if [ "$MODE" = full ]; then
 fi
 
 python3 bench/report.py "$RAW" bench/results "$MODE"
+# the one-loop-against-two section of the report (bench/scaling.sh)
+if [ "$MODE" = full ] && [ "$(nproc)" -ge 2 ]; then
+	stop_server
+	bench/scaling.sh "$BUILD"
+fi
