@@ -6,24 +6,29 @@
 #
 #   bench/scaling.sh [BUILD_DIR]
 #
-# Three servers, each under the same loads: two clients at once, each with
+# Four servers, each under the same loads: two clients at once, each with
 # half the connections (TCP echo, 64 bytes, depth 1 and 16, 2 x 25
-# connections; HTTP, 2 x wrk -t1 -c50), the clients free to run anywhere:
+# connections; HTTP, 2 x wrk -t1 -c50), the clients pinned one to each
+# CPU:
 #
-#   1 loop        evringd --threads 1 on CPU 0
-#   2 loops       evringd --threads 2 --cpus 0,1
-#   2 processes   two evringd --threads 1, on CPU 0 and CPU 1, a client
-#                 each: the control
+#   1 loop            evringd --threads 1 on CPU 0
+#   2 loops           evringd --threads 2 --cpus 0,1: the kernel's spread,
+#                     each client's connections on both loops
+#   2 loops, steered  the same with --steer-cpu: a connection goes to the
+#                     loop on its client's CPU
+#   2 processes       two evringd --threads 1, on CPU 0 and CPU 1, a client
+#                     each: the control
 #
 # On two CPUs the clients have no CPU of their own: they compete with the
 # server, and each run records their share of the machine. On loopback
 # the kernel charges the receiving side's TCP work to the sender's
-# context, and a loop that has half the load batches less per system call,
-# so one loop and two differ for reasons that owe nothing to the loops
-# sharing anything. Two loops of one process against two processes of one
-# loop each, under the same loads, is the measure of what the loops
-# share; the server's own code (its CPU outside the kernel, sampled with
-# `perf record -e cpu-clock`) is where such a cost would show.
+# context, and a client whose connections are served on both CPUs wakes
+# and is woken across CPUs at every message; so one loop and two differ
+# for reasons that owe nothing to the loops sharing anything. Two loops of
+# one process, steered, against two processes of one loop each, under the
+# same loads, is the measure of what the loops share; the server's own
+# code (its CPU outside the kernel, sampled with `perf record -e
+# cpu-clock`) is where such a cost would show.
 #
 # Then the mailbox: mailbox-bench, a wake-up per message (ping-pong) and
 # bursts (stream), by IORING_OP_MSG_RING and by eventfd; and `strace -f -c`
@@ -71,7 +76,7 @@ start() {
 	mkfifo "$out"
 	"$BUILD/evringd" --backend="$1" -q -b 127.0.0.1 -s echo/tcp:0 \
 		-s http/tcp:0 --idle-timeout 0 --send-timeout 0 \
-		--threads "$2" --cpus "$3" >"$out" 2>>"$OUT/scaling.log" &
+		--threads "$2" --cpus "$3" ${4:-} >"$out" 2>>"$OUT/scaling.log" &
 	SPIDS="$SPIDS $!"
 	{ read -r -t 10 l1 && read -r -t 10 l2; } <"$out"
 	rm -f "$out"
@@ -85,6 +90,7 @@ serve() {
 	case $1 in
 	"1 loop") start "$2" 1 0 ;;
 	"2 loops") start "$2" 2 0,1 ;;
+	"2 loops, steered") start "$2" 2 0,1 --steer-cpu ;;
 	"2 processes") start "$2" 1 0; start "$2" 1 1 ;;
 	esac
 	set -- $EPORTS
@@ -121,8 +127,7 @@ perf_start() {
 	PERF_PID=$!
 }
 perf_share() {
-	[ -n "$PERF_PID" ] || return 0
-	wait "$PERF_PID" 2>/dev/null || true
+	[ -n "$PERF_PID" ] && [ -s "$OUT/perf.data" ] || return 0
 	"$PERF" report -i "$OUT/perf.data" --sort dso --stdio 2>/dev/null |
 		awk '/^ +[0-9.]+%/ && $2 !~ /kernel/ {s += $1}
 		     END {printf "%.4f", s / 100}'
@@ -143,6 +148,7 @@ run() {
 	perf_start
 	wait "$p1" "$p2"
 	c1=$(server_ns)
+	[ -z "$PERF_PID" ] || wait "$PERF_PID" 2>/dev/null || true
 	own=$(perf_share)
 	read -r o1 u1 <"$t1"
 	read -r o2 u2 <"$t2"
@@ -158,8 +164,8 @@ run() {
 
 # evring-bench: its measured ops and its CPU over them
 echo_client() {
-	printf '%s echo -c 25 -s 64 -p %s -q --json -d %s -w %s 127.0.0.1:%s | awk %s' \
-		"$BUILD/evring-bench" "$1" "$DUR" "$WARM" "$2" \
+	printf 'taskset -c %s %s echo -c 25 -s 64 -p %s -q --json -d %s -w %s 127.0.0.1:%s | awk %s' \
+		"$3" "$BUILD/evring-bench" "$1" "$DUR" "$WARM" "$2" \
 		"'{ match(\$0, /\"ops\":[0-9]+/); n = substr(\$0, RSTART+6, RLENGTH-6);
 		    match(\$0, /\"client_cpu_us_per_op\":[0-9.]+/); c = substr(\$0, RSTART+23, RLENGTH-23);
 		    print n, n * c / 1e6 }'"
@@ -168,8 +174,8 @@ echo_client() {
 # wrk: its requests, and its CPU from /usr/bin/time (warm-up included:
 # wrk has none, the window starts with it)
 http_client() {
-	printf '/usr/bin/time -f %%U\\ %%S -o %s.t wrk -t1 -c50 -d%ss http://127.0.0.1:%s/ | awk %s; true' \
-		"$OUT/wrk$2" "$((DUR + WARM))" "$1" \
+	printf '/usr/bin/time -f %%U\\ %%S -o %s.t taskset -c %s wrk -t1 -c50 -d%ss http://127.0.0.1:%s/ | awk %s; true' \
+		"$OUT/wrk$2" "$(($2 - 1))" "$((DUR + WARM))" "$1" \
 		"'/requests in/ {n = \$1} END {getline t < \"$OUT/wrk$2.t\"; split(t, u, \" \"); print n * $DUR / ($DUR + $WARM), (u[1] + u[2]) * $DUR / ($DUR + $WARM)}'"
 }
 
@@ -177,12 +183,12 @@ for backend in io_uring epoll; do
 	for rep in $(seq "$REPEAT"); do
 		# the servers take turns within each repetition, so that the
 		# machine's drift hits them alike
-		for server in "1 loop" "2 loops" "2 processes"; do
+		for server in "1 loop" "2 loops" "2 loops, steered" "2 processes"; do
 			serve "$server" "$backend"
 			for depth in 1 16; do
 				run "$server" "$backend" "echo p=$depth" \
-					"$(echo_client $depth $EPORT1)" \
-					"$(echo_client $depth $EPORT2)"
+					"$(echo_client $depth $EPORT1 0)" \
+					"$(echo_client $depth $EPORT2 1)"
 			done
 			run "$server" "$backend" "http" \
 				"$(http_client $HPORT1 1)" "$(http_client $HPORT2 2)"

@@ -20,7 +20,7 @@ import time
 raw, md = sys.argv[1], sys.argv[2]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 NCPU = os.cpu_count() or 2
-SERVERS = ["1 loop", "2 loops", "2 processes"]
+SERVERS = ["1 loop", "2 loops", "2 loops, steered", "2 processes"]
 
 
 def runs(placement, backend, load):
@@ -96,21 +96,24 @@ w("`make bench-scaling` (bench/scaling.sh), %s, commit %s, %s, %d CPUs, "
           for l in ("echo p=1",)), default=0),
      "5 s"))
 w("")
-w("Three servers under the same loads, two clients at once with half the "
-  "connections each, free to run on either CPU: `evring-bench echo -c 25 "
+w("Four servers under the same loads, two clients at once with half the "
+  "connections each, one pinned to each CPU: `evring-bench echo -c 25 "
   "-s 64` at depth 1 and 16, twice; `wrk -t1 -c50`, twice. *1 loop*: "
-  "`evringd --threads 1` on CPU 0. *2 loops*: `--threads 2 --cpus 0,1`. "
-  "*2 processes*: two `evringd --threads 1`, on CPU 0 and CPU 1, a "
-  "client each: the control.")
+  "`evringd --threads 1` on CPU 0. *2 loops*: `--threads 2 --cpus 0,1`, "
+  "the kernel's spread (each client's connections on both loops). *2 "
+  "loops, steered*: the same with `--steer-cpu` (a connection goes to the "
+  "loop on the CPU of its client). *2 processes*: two `evringd --threads "
+  "1`, on CPU 0 and CPU 1, a client each: the control.")
 w("")
 w("On two CPUs the clients have no CPU of their own: they compete with "
   "the server, and their share of the machine (their CPU time over the "
   "wall time of both CPUs) is in the tables. One loop and two differ for "
   "reasons that owe nothing to sharing: on loopback the kernel charges "
-  "the receiving side's TCP work to the sender's context, and a loop with "
-  "half the load batches fewer completions per system call. Two loops of "
-  "one process against two processes of one loop each, under the same "
-  "loads, isolate what the loops of a group share; the server's own code "
+  "the receiving side's TCP work to the sender's context, and a client "
+  "whose connections are served on both CPUs wakes and is woken across "
+  "CPUs at every message. Two loops of one process, steered, against two "
+  "processes of one loop each, under the same loads, isolate what the "
+  "loops of a group share; the server's own code "
   "(its CPU outside the kernel, from `perf record -e cpu-clock` samples: "
   "evringd, liburing, libc) is where a cost of sharing would show.")
 w("")
@@ -124,16 +127,12 @@ for backend in ("io_uring", "epoll"):
         for p in SERVERS:
             sv, o, t = (stat(p, backend, load, "server_cpu_us_per_op"),
                         own(p, backend, load), total(p, backend, load))
-            cmp = ""
-            if p == "2 loops":
-                cmp = "2 processes"
+            cmp = "2 processes" if p.startswith("2 loops") else ""
             w("| %s | %s | %s | %s%s | %s%s | %s | %s | %s |" % (
                 load, p, fmt(stat(p, backend, load, "ops_per_s")),
-                fmt(sv), " (%s vs 2 processes; %s vs 1 loop)" % (
-                    pct(sv, stat("2 processes", backend, load,
-                                 "server_cpu_us_per_op")),
-                    pct(sv, stat("1 loop", backend, load,
-                                 "server_cpu_us_per_op"))) if cmp else "",
+                fmt(sv), " (%s)" % pct(sv, stat("2 processes", backend,
+                                                load, "server_cpu_us_per_op"))
+                if cmp else "",
                 fmt(o, 3), " (%s)" % pct(o, own(cmp, backend, load))
                 if cmp and o is not None else "",
                 fmt(stat(p, backend, load, "client_cpu_us_per_op")),
@@ -141,16 +140,16 @@ for backend in ("io_uring", "epoll"):
                 else "%.0f %%" % (share(p, backend, load) * 100),
                 fmt(t)))
     w("")
-    w("(2 loops, in parentheses: the difference from 2 processes, and for "
-      "the server from 1 loop.)")
+    w("(2 loops, in parentheses: the difference from 2 processes.)")
     w("")
 
 w("### The mailbox: a wake-up by MSG_RING or by eventfd")
 w("")
 w("`mailbox-bench`: two loops pinned to CPUs 0 and 1. *pingpong*: one "
   "message in flight, each one waking its target (a wake-up's latency and "
-  "CPU, both loops together); *stream*: bursts of 64, wake-ups coalesced "
-  "(a message's own cost).")
+  "CPU, both loops together, per message); *stream*: bursts of 64, "
+  "wake-ups coalesced (a message's own cost). On this VM a wake-up of an "
+  "idle vCPU dominates the ping-pong, whatever wakes it.")
 w("")
 w("| backend | wake-up | mode | wall ns/message | CPU ns/message | "
   "wake-ups / messages |")

@@ -6,8 +6,8 @@
  *	mailbox-bench io_uring|epoll auto|eventfd pingpong|stream N
  *
  * pingpong: one message in flight. Loop 0 posts to loop 1, which posts
- * back, N times: every message finds its target asleep, so each costs a
- * wake-up; this is a wake-up's latency and CPU.
+ * back, N round trips (2N messages): every message finds its target
+ * asleep, so each costs a wake-up; this is a wake-up's latency and CPU.
  * stream: loop 0 posts N messages to loop 1 in bursts of 64 (posting
  * itself the next burst); loop 1 counts them. Wake-ups coalesce: this is
  * a message's own cost.
@@ -106,16 +106,17 @@ static uint64_t cpu_ns(void)
 static void report(const struct evr_stats *per_loop, unsigned n,
 		   const struct evr_stats *total, void *arg)
 {
-	uint64_t cpu = *(uint64_t *)arg;
+	uint64_t cpu = *(uint64_t *)arg, msgs = B.stream ? B.n : 2 * B.n;
 
 	(void)per_loop, (void)n;
+
 	printf("{\"mode\":\"%s\",\"wake\":\"%s\",\"n\":%llu,"
 	       "\"ns_per_msg\":%.1f,\"cpu_ns_per_msg\":%.1f,"
 	       "\"wakes\":%llu,\"msgring\":%llu}\n",
 	       B.stream ? "stream" : "pingpong",
 	       total->mail_msgring ? "msg_ring" : "eventfd",
-	       (unsigned long long)B.n, (double)(B.t1 - B.t0) / (double)B.n,
-	       (double)cpu / (double)B.n,
+	       (unsigned long long)msgs, (double)(B.t1 - B.t0) / (double)msgs,
+	       (double)cpu / (double)msgs,
 	       (unsigned long long)total->mail_wakes,
 	       (unsigned long long)total->mail_msgring);
 }
