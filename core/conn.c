@@ -648,6 +648,7 @@ static void held_deliver(struct evr_conn *c)
 
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
+	c->flags |= EVR__C_GOT_DATA;
 	if (EVR_UNLIKELY(c->ext && c->ext->proxy_pending) &&
 	    ((c->flags & EVR__C_CLOSING) || !evr__proxy_feed(c, b)))
 		; /* the PROXY header first (proxy.c); what follows is data */
@@ -741,12 +742,20 @@ void evr__conn_send_failed(struct evr_conn *c, int err)
 	evr_abort(c, err);
 }
 
+/* Does c still read: open, or closed and lingering (it reads and throws
+ * away until the peer's EOF, lest unread bytes turn its close into a
+ * reset)? */
+static bool reads_on(const struct evr_conn *c)
+{
+	return !(c->flags & EVR__C_CLOSING) || (c->flags & EVR__C_LINGER);
+}
+
 void evr__conn_starved(struct evr_conn *c)
 {
 	struct evr_loop *l = c->loop;
 
 	l->st.recv_nobufs++;
-	if (c->flags & (EVR__C_STARVED | EVR__C_CLOSING | EVR__C_PAUSED))
+	if (c->flags & (EVR__C_STARVED | EVR__C_PAUSED) || !reads_on(c))
 		return;
 	c->flags |= EVR__C_STARVED;
 	evr__list_add_tail(&l->starved, &c->starve);
@@ -788,11 +797,13 @@ static void linger_expired(struct evr_timer *t)
 }
 
 /*
- * Closing a socket whose receive queue holds unread bytes makes the kernel
- * send a reset instead of a FIN, and a reset can destroy what the peer has
- * not read yet: the reply we just sent. So when input is pending, send our
- * FIN with shutdown(SHUT_WR), read and discard until the peer's EOF or for
- * at most EVR__LINGER_MS, then close (a "lingering close", as in nginx).
+ * Closing a socket whose receive queue holds unread bytes, or that
+ * receives bytes after the close, makes the kernel send a reset instead of
+ * a FIN, and a reset can destroy what the peer has not read yet: the reply
+ * we just sent. So when input is pending, or the peer has talked and not
+ * yet shut down its side, send our FIN with shutdown(SHUT_WR), read and
+ * discard until the peer's EOF or for at most EVR__LINGER_MS, then close
+ * (a "lingering close", as in nginx).
  */
 static bool conn_linger(struct evr_conn *c)
 {
@@ -801,7 +812,13 @@ static bool conn_linger(struct evr_conn *c)
 
 	if (c->err || (c->flags & EVR__C_EOF) || l->stopping)
 		return false;
-	if (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0)
+	/* A peer that has sent us something and not yet shut down its side
+	 * may still be sending (a request body a module answered without
+	 * reading, the rest of a pipeline): bytes arriving after the close
+	 * would bring the same reset. Only a peer that sent nothing (a
+	 * daytime client) closes without lingering when nothing waits. */
+	if (!(c->flags & EVR__C_GOT_DATA) &&
+	    (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0))
 		return false;
 	if (shutdown(c->fd, SHUT_WR) < 0)
 		return false;
@@ -878,7 +895,7 @@ void evr__conn_refill(struct evr_loop *l)
 
 		evr__list_del(&c->starve);
 		c->flags &= ~EVR__C_STARVED;
-		if (c->flags & (EVR__C_CLOSING | EVR__C_PAUSED))
+		if ((c->flags & EVR__C_PAUSED) || !reads_on(c))
 			continue;
 		err = l->be_ops->conn_recv(c);
 		if (err < 0)

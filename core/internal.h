@@ -128,6 +128,7 @@ enum {
 	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
 	EVR__C_EOF_HELD = 1 << 14,    /* on_eof waits for held bytes */
 	EVR__C_REDELIVER = 1 << 15,   /* on loop->redeliver: held bytes due */
+	EVR__C_GOT_DATA = 1 << 16,    /* the peer has sent bytes */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */

@@ -619,6 +619,16 @@ int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+ssize_t recv_retry(int fd, void *p, size_t n, int flags)
+{
+	ssize_t r;
+
+	do
+		r = recv(fd, p, n, flags);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 size_t read_exact(int fd, void *p, size_t n)
 {
 	char *c = p;

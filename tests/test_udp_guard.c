@@ -45,18 +45,6 @@ static void udp_to(int fd, int family, uint16_t port, const void *p, size_t n)
 		     (ssize_t)n, "sendto %zu bytes: %m", n);
 }
 
-/* recv(2) again when a stop and continue of the test process (the test
- * runner does that) interrupted it. */
-static ssize_t recv_one(int fd, void *p, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = recv(fd, p, n, 0);
-	while (r < 0 && errno == EINTR);
-	return r;
-}
-
 /* Send n bytes to 127.0.0.1:port from the local address src (IP_PKTINFO:
  * the socket must be bound to the wildcard address). */
 static int udp_from(int fd, uint32_t src, uint16_t port, const void *p,
@@ -142,7 +130,7 @@ BACKEND_TEST(udp_guard, daytime_answers_a_one_byte_request_whole)
 		fd = udp_socket(family);
 		/* what `echo | nc -u host 13` sends */
 		udp_to(fd, family, srv_uport(&s, "daytime", family), "\n", 1);
-		ssize_t n = recv_one(fd, buf, sizeof(buf) - 1);
+		ssize_t n = recv_retry(fd, buf, sizeof(buf) - 1, 0);
 
 		cr_assert_gt(n, 20, "a 1-byte request got %zd bytes", n);
 		buf[n] = '\0';
@@ -175,7 +163,7 @@ BACKEND_TEST(udp_guard, a_reply_over_the_cap_is_not_sent_but_counted)
 	stop(&s);
 	start(&s, backend, opt2);
 	udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "?\n", 2);
-	cr_assert_eq(recv_one(fd, buf, sizeof(buf)), 2);
+	cr_assert_eq(recv_retry(fd, buf, sizeof(buf), 0), 2);
 	close(fd);
 	stop(&s);
 }
@@ -196,7 +184,7 @@ BACKEND_TEST(udp_guard, the_largest_datagram_is_echoed_over_ipv4_and_ipv6)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 		fill_pattern(out, max[f], 7u + (uint32_t)f);
 		udp_to(fd, family, srv_uport(&s, "echo", family), out, max[f]);
-		ssize_t n = recv_one(fd, in, sizeof(in));
+		ssize_t n = recv_retry(fd, in, sizeof(in), 0);
 
 		cr_assert_eq(n, (ssize_t)max[f], "%s: %zu bytes out, %zd back",
 			     f ? "IPv6" : "IPv4", max[f], n);
@@ -360,7 +348,7 @@ BACKEND_TEST(udp_guard, a_client_repeating_itself_is_answered)
 	fd = udp_socket(AF_INET);
 	for (int i = 0; i < 50; i++) {
 		udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "same", 4);
-		if (recv_one(fd, buf, sizeof(buf)) == 4)
+		if (recv_retry(fd, buf, sizeof(buf), 0) == 4)
 			got++;
 	}
 	cr_assert_eq(got, 50);
