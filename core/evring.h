@@ -418,6 +418,13 @@ struct evr_udp_guard {
 	/* Answer broadcast, multicast and unspecified source addresses?
 	 * Default false. */
 	bool allow_special_addrs;
+	/* Take a datagram that repeats our last reply to its sender's port
+	 * (a server port: outside the kernel's ephemeral range) within 1 s?
+	 * Default false: that is our own reply coming back from another
+	 * server forged into talking to us. A client that sends its next
+	 * request from on_datagram to a server sets it (the server's echo
+	 * repeats it). */
+	bool allow_own_replies;
 	/* More source ports to drop: the server's own, for instance. */
 	const uint16_t *deny_ports;
 	uint32_t ndeny_ports;

@@ -208,7 +208,7 @@ static struct evr__bucket *bucket_get(struct evr_udp *u,
 
 static bool bucket_take(struct evr_udp *u, struct evr__bucket *b)
 {
-	if (!b) /* no rate limit */
+	if (!b || u->guard.rate == EVR_UDP_UNLIMITED)
 		return true;
 	refill(u, b, u->svc.loop->now);
 	if (b->mtokens < 1000)
@@ -279,7 +279,8 @@ static bool our_reply(const struct evr_udp *u, const struct evr__bucket *b,
 static struct evr__bucket *source_entry(struct evr_udp *u, uint16_t port,
 					const struct sockaddr *peer)
 {
-	if (u->guard.rate == EVR_UDP_UNLIMITED && ephemeral_port(port))
+	if (u->guard.rate == EVR_UDP_UNLIMITED &&
+	    (u->guard.allow_own_replies || ephemeral_port(port)))
 		return NULL;
 	return bucket_get(u, peer);
 }
@@ -805,7 +806,8 @@ int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 		evr__udp_tx_drop(u);
 		return err;
 	}
-	if (reply && u->cur && !ephemeral_port(peer_port(peer))) {
+	if (reply && u->cur && !u->guard.allow_own_replies &&
+	    !ephemeral_port(peer_port(peer))) {
 		u->cur->reply_sig =
 		    reply_sig(peer_port(peer), b->data + off, len);
 		u->cur->reply_at = l->now;

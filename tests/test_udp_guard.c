@@ -36,6 +36,16 @@ static int udp_socket(int family)
 	return fd;
 }
 
+/* The local port fd is bound to. */
+static unsigned ephemeral_port_of(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	return ntohs(a.sin_port);
+}
+
 static void udp_to(int fd, int family, uint16_t port, const void *p, size_t n)
 {
 	struct sockaddr_storage ss;
@@ -352,6 +362,41 @@ BACKEND_TEST(udp_guard, a_client_repeating_itself_is_answered)
 			got++;
 	}
 	cr_assert_eq(got, 50);
+	close(fd);
+	stop(&s);
+}
+
+/* With the rate limit off, a client on a fixed port below the ephemeral
+ * range (where the reply-loop rule keeps an entry for it) is answered
+ * every time: no bucket of one token per millisecond. */
+BACKEND_TEST(udp_guard, no_rate_limit_means_none_for_fixed_ports)
+{
+	const char *opt[] = { "--udp-rate", "off", NULL };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char buf[64];
+	struct srv s;
+	int fd, got = 0;
+
+	start(&s, backend, opt);
+	fd = udp_socket(AF_INET);
+	for (int i = 0; i < 50; i++) {
+		a.sin_port =
+		    htons((uint16_t)(21000 + (getpid() * 13 + i) % 9000));
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			break;
+	}
+	cr_assert_lt(ephemeral_port_of(fd), 32768);
+	for (int i = 0; i < 500; i++) {
+		char req[16];
+		int n = snprintf(req, sizeof(req), "req %d", i);
+
+		udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), req,
+		       (size_t)n);
+		if (recv_retry(fd, buf, sizeof(buf), 0) == n)
+			got++;
+	}
+	cr_assert_eq(got, 500, "%d of 500 answered", got);
 	close(fd);
 	stop(&s);
 }
