@@ -210,6 +210,9 @@ PEERS := $(BUILD)/peers/epoll_echo $(BUILD)/peers/epoll_daytime \
 	$(BUILD)/peers/epoll_udp_echo $(BUILD)/peers/uv_echo \
 	$(BUILD)/peers/event_echo $(BUILD)/peers/epoll_client
 
+# The latency histogram's standard deviation takes a square root.
+$(BUILD)/evring-bench: LIBS += -lm
+
 $(BUILD)/.pkgs-bench: Makefile
 	$(call pkgs,$(BENCH_PKGS),1)
 	$(Q)mkdir -p $(@D) && touch $@

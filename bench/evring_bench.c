@@ -524,13 +524,12 @@ static void print_report(void)
 		       o.depth, o.rate, secs, (unsigned long long)R.ops, ops_s,
 		       mb_s);
 		printf("\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
-		       "\"max\":%.1f,\"mean\":%.1f},",
+		       "\"max\":%.1f,\"mean\":%.1f,\"stddev\":%.1f},",
 		       hist_quantile(&R.hist, 0.5) / 1e3,
 		       hist_quantile(&R.hist, 0.9) / 1e3,
 		       hist_quantile(&R.hist, 0.99) / 1e3,
 		       hist_quantile(&R.hist, 0.999) / 1e3, R.hist.max / 1e3,
-		       R.hist.count ? R.hist.sum / (double)R.hist.count / 1e3
-				    : 0);
+		       hist_mean(&R.hist) / 1e3, hist_stddev(&R.hist) / 1e3);
 		printf("\"client_cpu_us_per_op\":%.3f,", cli_per);
 		if (srv_per >= 0)
 			printf("\"server_cpu_us_per_op\":%.3f,", srv_per);
@@ -555,6 +554,8 @@ static void print_report(void)
 		printf("p%g %.1f us  ", qs[i] * 100,
 		       hist_quantile(&R.hist, qs[i]) / 1e3);
 	printf("max %.1f us\n", R.hist.max / 1e3);
+	printf("            mean %.1f us  sd %.1f us\n",
+	       hist_mean(&R.hist) / 1e3, hist_stddev(&R.hist) / 1e3);
 	printf("client CPU  %.3f us/op\n", cli_per);
 	if (srv_per >= 0)
 		printf("server CPU  %.3f us/op (pid %d)\n", srv_per,
