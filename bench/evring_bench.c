@@ -111,8 +111,11 @@ static struct run {
 	struct evr_udp *udp;	/* udp mode */
 	struct uslot {
 		uint32_t gen;
+		bool due;      /* answered: the next leaves at the flush */
 		uint64_t sent; /* ns */
 	} * uslots;
+	uint32_t *udue, nudue; /* answered slots, in order */
+	struct evr_timer uflush;
 	bool tty;
 } R;
 
@@ -391,6 +394,11 @@ static void churn_close(struct evr_conn *c, int err)
  * answer for the current generation completes the slot, which sends the
  * next; a slot unanswered for UDP_TIMEOUT_MS counts a loss and sends again
  * (an answer that comes later is ignored).
+ *
+ * The next datagram leaves after the batch of answers, not from within
+ * on_datagram: sent from there to the server that just answered, it would
+ * be a reply, and the core's reply-loop rule drops the echo of our own
+ * reply when the server's port is outside the ephemeral range (7, 10007).
  */
 #define UDP_TIMEOUT_MS 200
 #define UDP_HDR	       8
@@ -411,11 +419,25 @@ static void udp_send_slot(uint32_t i)
 	evr_buf_unref(b);
 }
 
+static void udp_flush(struct evr_timer *t)
+{
+	(void)t;
+	for (uint32_t k = 0; k < R.nudue; k++) {
+		uint32_t i = R.udue[k];
+
+		R.uslots[i].due = false;
+		if (R.phase != P_DONE)
+			udp_send_slot(i);
+	}
+	R.nudue = 0;
+}
+
 static void udp_datagram(struct evr_udp *u, struct evr_buf *b,
 			 const struct sockaddr *peer, socklen_t peerlen)
 {
 	uint32_t hdr[2];
 	uint64_t t = now_ns();
+	struct uslot *s;
 
 	(void)u, (void)peer, (void)peerlen;
 	if (b->len != o.size) {
@@ -423,20 +445,25 @@ static void udp_datagram(struct evr_udp *u, struct evr_buf *b,
 		return;
 	}
 	memcpy(hdr, b->data, UDP_HDR);
-	if (hdr[0] >= o.conns || hdr[1] != R.uslots[hdr[0]].gen)
+	if (hdr[0] >= o.conns || hdr[1] != R.uslots[hdr[0]].gen ||
+	    R.uslots[hdr[0]].due)
 		return; /* an answer to a datagram given up on */
 	if (memcmp(b->data + UDP_HDR, R.pat->data, o.size - UDP_HDR)) {
 		count_error(E_MISMATCH);
 		return;
 	}
+	s = &R.uslots[hdr[0]];
 	if (R.phase == P_MEASURE) {
 		R.ops++;
 		R.bytes += o.size;
-		hist_add(&R.hist, t - R.uslots[hdr[0]].sent);
+		hist_add(&R.hist, t - s->sent);
 	}
-	R.uslots[hdr[0]].gen++;
-	if (R.phase != P_DONE)
-		udp_send_slot(hdr[0]);
+	s->gen++;
+	s->due = true;
+	R.udue[R.nudue++] = hdr[0];
+	/* a timer due now runs after this iteration's completions */
+	if (!evr_timer_active(&R.uflush))
+		evr_timer_start(R.loop, &R.uflush, 0);
 }
 
 static void udp_check_lost(struct evr_timer *t)
@@ -446,7 +473,8 @@ static void udp_check_lost(struct evr_timer *t)
 	if (R.phase == P_DONE)
 		return;
 	for (uint32_t i = 0; i < o.conns; i++) {
-		if (now - R.uslots[i].sent < UDP_TIMEOUT_MS * 1000000ull)
+		if (R.uslots[i].due ||
+		    now - R.uslots[i].sent < UDP_TIMEOUT_MS * 1000000ull)
 			continue;
 		count_error(E_LOST);
 		R.uslots[i].gen++;
@@ -461,9 +489,14 @@ static void udp_start_all(void)
 		.proto = &proto,
 		.name = "bench",
 		/* the answers come from the server's port, maybe 7, and as
-		 * fast as it can: the client's guard lets them all in */
+		 * fast as it can: the client's guard lets them all in. The
+		 * rate is high rather than EVR_UDP_UNLIMITED: an unlimited
+		 * guard still gives a source on a port outside the ephemeral
+		 * range a bucket of one token, so answers from a server on
+		 * 7 or 10007 would pass at one per millisecond at most. */
 		.guard = { .allow_reflector_ports = true,
-			   .rate = EVR_UDP_UNLIMITED,
+			   .rate = 4000000,
+			   .burst = 4000000,
 			   .amplification = EVR_UDP_UNLIMITED },
 	};
 	struct sockaddr_storage ss;
@@ -478,11 +511,13 @@ static void udp_start_all(void)
 	if (err < 0)
 		fail("udp socket: %s", strerror(-err));
 	R.uslots = calloc(o.conns, sizeof(*R.uslots));
-	if (!R.uslots)
+	R.udue = calloc(o.conns, sizeof(*R.udue));
+	if (!R.uslots || !R.udue)
 		fail("out of memory");
 	R.connected = o.conns;
 	for (uint32_t i = 0; i < o.conns; i++)
 		udp_send_slot(i);
+	evr_timer_init(&R.uflush, udp_flush);
 	evr_timer_init(&R.tick, udp_check_lost);
 	evr_timer_start(R.loop, &R.tick, 10);
 }
@@ -960,6 +995,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "\n");
 	evr_buf_unref(R.pat);
 	free(R.uslots);
+	free(R.udue);
 	evr_connector_free(R.cn);
 	evr_loop_free(R.loop);
 	free(R.conns);
