@@ -234,8 +234,10 @@ $(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.pkgs-bench
 
 peers: $(PEERS)
 
-# The full matrix (about 15 minutes) and a one-minute subset; results in
-# bench/results/latest.md and PNG plots there.
+# The full matrix, 5 interleaved rounds (about 30 minutes; REPEAT=N for
+# another count): the committed results, bench/results/latest.md and its
+# PNG plots. A one-minute subset in one round: $(BUILD)/bench/quick/, never
+# the committed results.
 bench: all $(PEERS)
 	bench/run.sh full $(BUILD)
 
