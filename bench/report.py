@@ -359,6 +359,10 @@ set yrange [0:*]
 """
 
 
+# eight configurations side by side: their labels slanted, to fit
+XROT = "set xtics rotate by 20 right\n"
+
+
 def datfile(name, xs, series, getter):
     """One line per x: its label, then median, min, max of each series."""
     path = os.path.join(outdir, name + ".dat")
@@ -419,11 +423,11 @@ if subprocess.call("command -v gnuplot >/dev/null", shell=True) == 0:
     if echo_labels:
         xs = [lb.replace("echo ", "") for lb in echo_labels]
         d = datfile("echo_ops", xs, ECHO_SERVERS, stat3(lambda x: "echo " + x, "ops_per_s"))
-        plot("throughput.png", "set logscale y\nset yrange [*:*]\n" +
+        plot("throughput.png", "set logscale y\nset yrange [*:*]\n" + XROT +
              bars(d, ECHO_SERVERS, "configuration (c connections, s bytes per message, p messages in flight)",
                   "messages per second (log scale)", "TCP echo throughput"))
         d2 = datfile("echo_cpu", xs, ECHO_SERVERS, stat3(lambda x: "echo " + x, SCPU))
-        plot("server_cpu.png", "set logscale y\nset yrange [*:*]\n" +
+        plot("server_cpu.png", "set logscale y\nset yrange [*:*]\n" + XROT +
              bars(d2, ECHO_SERVERS, "configuration (c connections, s bytes per message, p messages in flight)",
                   "server CPU per message (µs, log scale)", "TCP echo: server CPU per echoed message (lower is better)"))
         qs = ["p50", "p90", "p99", "p999"]
