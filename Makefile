@@ -313,6 +313,9 @@ PEERS := $(BUILD)/peers/epoll_echo $(BUILD)/peers/epoll_daytime \
 	$(BUILD)/peers/epoll_udp_echo $(BUILD)/peers/uv_echo \
 	$(BUILD)/peers/event_echo $(BUILD)/peers/epoll_client
 
+# The latency histogram's standard deviation takes a square root.
+$(BUILD)/evring-bench: LIBS += -lm
+
 $(BUILD)/.pkgs-bench: Makefile
 	$(call pkgs,$(BENCH_PKGS),1)
 	$(Q)mkdir -p $(@D) && touch $@
@@ -334,8 +337,10 @@ $(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.pkgs-bench
 
 peers: $(PEERS)
 
-# The full matrix (about 15 minutes) and a one-minute subset; results in
-# bench/results/latest.md and PNG plots there.
+# The full matrix, 5 interleaved rounds (about 30 minutes; REPEAT=N for
+# another count): the committed results, bench/results/latest.md and its
+# PNG plots. A one-minute subset in one round: $(BUILD)/bench/quick/, never
+# the committed results.
 bench: all $(PEERS)
 	bench/run.sh full $(BUILD)
 
