@@ -162,6 +162,7 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	evr__list_init(&l->redeliver);
 	evr__list_init(&l->udps);
 	evr__list_init(&l->udp_starved);
+	evr__list_init(&l->watches);
 	l->udp_buf_count = o.udp_buf_count;
 	l->udp_buf_size = o.udp_buf_size;
 	l->flush_tail = &l->flush_head;
@@ -199,12 +200,17 @@ static bool refill_pending(const struct evr_loop *l)
 	       (l->upool.nfree && !evr__list_empty(&l->udp_starved));
 }
 
+/* Children are waited for through a drain, watches and timers only
+ * while the loop serves. */
 static bool loop_done(const struct evr_loop *l)
 {
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
 	    !evr__list_empty(&l->udps))
 		return false;
-	return l->stopping || l->draining || l->timers.n == 0;
+	if (l->nchildren && !l->stopping)
+		return false;
+	return l->stopping || l->draining ||
+	       (l->timers.n == 0 && l->nwatches == 0);
 }
 
 int evr_loop_run(struct evr_loop *l)
@@ -291,6 +297,7 @@ int evr_loop_free(struct evr_loop *l)
 	evr__sources_fini(l);
 	if (l->be_ops)
 		l->be_ops->fini(l);
+	evr__watch_free_all(l); /* after the ring: nothing writes them */
 	evr__wq_fini(l);
 	evr__pool_fini(&l->upool);
 	evr__pool_fini(&l->pool);

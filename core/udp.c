@@ -366,6 +366,7 @@ static void udp_release(struct evr__svc *svc)
 {
 	struct evr_udp *u = EVR_CONTAINER_OF(svc, struct evr_udp, svc);
 
+	evr__svc_cfg_done(svc);
 	evr__list_del(&u->link);
 	free(u->buckets);
 	free(u->sketch);
@@ -456,15 +457,22 @@ static int udp_socket(const struct sockaddr *sa, socklen_t salen,
 	return fd;
 }
 
-int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
-		 const struct evr_udp_cfg *cfg, struct evr_udp **out)
+/* The part of a UDP configuration the core keeps with every service. */
+static void svc_cfg(const struct evr_udp_cfg *cfg, struct evr_listen_cfg *scfg)
 {
-	struct evr_listen_cfg scfg;
-	struct evr_udp *u;
-	char why[160];
-	int fd, err;
+	memset(scfg, 0, sizeof(*scfg));
+	scfg->proto = cfg->proto;
+	scfg->conf = cfg->conf;
+	scfg->name = cfg->name;
+	scfg->release = cfg->release;
+	scfg->release_arg = cfg->release_arg;
+}
 
-	if (!cfg || !cfg->proto || salen > sizeof(struct sockaddr_storage))
+static int udp_cfg_check(const struct evr_udp_cfg *cfg)
+{
+	char why[160];
+
+	if (!cfg || !cfg->proto)
 		return -EINVAL;
 	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0 ||
 	    (!cfg->proto->on_datagram &&
@@ -473,6 +481,21 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		evr_log_err("udp bind: %s", why);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+		 const struct evr_udp_cfg *cfg, struct evr_udp **out)
+{
+	struct evr_listen_cfg scfg;
+	struct evr_udp *u;
+	int fd, err;
+
+	if (salen > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	err = udp_cfg_check(cfg);
+	if (err < 0)
+		return err;
 	if (l->stopping || l->draining)
 		return -ESHUTDOWN;
 	err = udp_pool_ensure(l);
@@ -492,10 +515,7 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		free(u);
 		return fd;
 	}
-	memset(&scfg, 0, sizeof(scfg));
-	scfg.proto = cfg->proto;
-	scfg.conf = cfg->conf;
-	scfg.name = cfg->name;
+	svc_cfg(cfg, &scfg);
 	evr__svc_init(&u->svc, l, &scfg, udp_release);
 	u->fd = fd;
 	u->addrlen = sizeof(u->addr);
@@ -513,6 +533,46 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		return err;
 	}
 	*out = u;
+	return 0;
+}
+
+/* The new guard's table is made aside, so that a failure changes
+ * nothing; ports denied on the socket so far stay denied. */
+int evr_udp_set_cfg(struct evr_udp *u, const struct evr_udp_cfg *cfg)
+{
+	struct evr_listen_cfg scfg;
+	struct evr_udp *t;
+	int err = udp_cfg_check(cfg);
+
+	if (err < 0)
+		return err;
+	if (u->closing)
+		return -ESHUTDOWN;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = guard_resolve(t, &cfg->guard);
+	if (err < 0) {
+		free(t);
+		return err;
+	}
+	for (uint32_t i = 0; i < u->ndeny; i++)
+		evr_udp_deny_port(t, u->deny[i]);
+	free(u->buckets);
+	free(u->sketch);
+	u->guard = t->guard;
+	u->buckets = t->buckets;
+	u->nbuckets = t->nbuckets;
+	u->sketch = t->sketch;
+	u->nsketch = t->nsketch;
+	u->seed = t->seed;
+	u->seed2 = t->seed2;
+	memcpy(u->deny, t->deny, sizeof(u->deny));
+	u->ndeny = t->ndeny;
+	free(t);
+	evr__svc_cfg_done(&u->svc);
+	svc_cfg(cfg, &scfg);
+	evr__svc_set(&u->svc, &scfg);
 	return 0;
 }
 
