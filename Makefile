@@ -17,7 +17,8 @@
 #
 # Sources are found by wildcard: the library is core/*.c, core/backend/*.c
 # and protocols/*.c; the daemon core/evringd/*.c; each examples/NAME/ is
-# one program; each tests/test_*.c one test program.
+# one program, or one module evringd loads (NAME.so) when its source
+# exports one (EVR_MODULE_EXPORT); each tests/test_*.c one test program.
 
 CC ?= cc
 V ?= 0
@@ -77,12 +78,19 @@ PUBLIC_LINKS := $(PUBLIC_PROTO_HDRS:protocols/%=$(BUILD)/include/evring/%)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o
-TEST_TOOLS := $(BUILD)/tests/seccomp-launch
+TEST_MODULES := $(BUILD)/tests/module-bad-abi.so \
+	$(BUILD)/tests/module-no-symbol.so $(BUILD)/tests/module-missing-call.so
+TEST_TOOLS := $(BUILD)/tests/seccomp-launch $(BUILD)/tests/child-report \
+	$(TEST_MODULES)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(TEST_HELPER_OBJS)
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)
 EXAMPLE_DIRS := $(sort $(dir $(EXAMPLE_SRCS)))
-EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
+MODULE_DIRS := $(sort $(dir $(shell grep -l '^EVR_MODULE_EXPORT' \
+	$(EXAMPLE_SRCS))))
+EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,\
+	$(filter-out $(MODULE_DIRS),$(EXAMPLE_DIRS))) \
+	$(patsubst examples/%/,$(BUILD)/examples/%.so,$(MODULE_DIRS))
 
 # Test objects are built through pattern rules: keep them, or make deletes
 # them as intermediates and recompiles every test on every run.
@@ -101,7 +109,7 @@ all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd \
 BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
 RUN_PKGS := netbase tzdata
 TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
-	pkg-config rdate socat libfaketime mandoc
+	pkg-config rdate socat libfaketime mandoc coreutils
 
 # $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
 # installed when INSTALL is 1 and we are root; otherwise the apt-get
@@ -161,9 +169,14 @@ $(BUILD)/libevring.so: $(LIB_OBJS) core/evring.map
 	$(Q)$(CC) -shared -o $@ $(LIB_OBJS) -Wl,-soname,libevring.so.0 \
 		-Wl,--version-script=core/evring.map $(LDFLAGS_ALL) $(LIBS)
 
-$(BUILD)/evringd: $(DAEMON_OBJS) $(BUILD)/libevring.a
+# evringd exports the evr_ API to the modules it loads (modload.c): the
+# whole library goes in, and the dynamic list exports evr_* and nothing
+# else.
+$(BUILD)/evringd: $(DAEMON_OBJS) $(BUILD)/libevring.a core/evringd/exports.list
 	$(call say,LD,$@)
-	$(Q)$(CC) -o $@ $(DAEMON_OBJS) $(BUILD)/libevring.a $(LDFLAGS_ALL) \
+	$(Q)$(CC) -o $@ $(DAEMON_OBJS) -Wl,--whole-archive \
+		$(BUILD)/libevring.a -Wl,--no-whole-archive \
+		-Wl,--dynamic-list=core/evringd/exports.list $(LDFLAGS_ALL) \
 		$(LIBS) $(ALLOC_LIBS)
 
 $(BUILD)/evring-bench: $(BENCH_OBJS) $(BUILD)/libevring.a
@@ -257,6 +270,12 @@ $(BUILD)/examples/%: examples/%/*.c $(BUILD)/libevring.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c,$^) $(BUILD)/libevring.a \
 		$(LDFLAGS_ALL) $(LIBS) $(ALLOC_LIBS)
 
+# A module: linked against nothing, its evr_ calls resolved in evringd.
+$(BUILD)/examples/%.so: examples/%/*.c | $(BUILD)/.pkgs-build $(PUBLIC_LINKS)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -shared -o $@ $(filter %.c,$^) $(LDFLAGS_ALL)
+
 examples: $(EXAMPLE_BINS)
 
 # ---- tests ---------------------------------------------------------------
@@ -272,6 +291,21 @@ $(BUILD)/tests/seccomp-launch: tests/tools/seccomp_launch.c | $(BUILD)/.pkgs-bui
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
+$(BUILD)/tests/child-report: tests/tools/child_report.c | $(BUILD)/.pkgs-build
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
+# Modules evringd must refuse (tests/tools/bad_module.c says which).
+$(BUILD)/tests/module-bad-abi.so: BAD_MODULE := -DBAD_ABI
+$(BUILD)/tests/module-no-symbol.so: BAD_MODULE := -DNO_SYMBOL
+$(BUILD)/tests/module-missing-call.so: BAD_MODULE := -DMISSING_CALL
+$(BUILD)/tests/module-%.so: tests/tools/bad_module.c | $(BUILD)/.pkgs-build \
+		$(PUBLIC_LINKS)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) $(BAD_MODULE) -shared -o $@ $< $(LDFLAGS_ALL)
 
 TEST_JOBS ?= 2
 

@@ -1249,7 +1249,7 @@ int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
 		return -EPIPE;
 	if (cn->closed || svc->loop != l)
 		return -EINVAL;
-	if (c->wq_head || (c->flags & (EVR__C_SENDING | EVR__C_CONNECTING)))
+	if (c->flags & EVR__C_CONNECTING)
 		return -EBUSY;
 	if (svc->lim.max_conns && svc->nconns >= svc->lim.max_conns)
 		return -EAGAIN;

@@ -393,6 +393,11 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 /* Stop accepting and close the socket. Connections already accepted go on.
  * The listener's memory is freed once the kernel has let go of it. */
 void evr_listener_close(struct evr_listener *ls);
+/* Close, and tell the connections it accepted (under any configuration
+ * it served) that the server is draining (on_drain), as evr_loop_drain()
+ * does for the whole loop: they finish on their own, or their timeouts
+ * end them. */
+void evr_listener_drain(struct evr_listener *ls);
 
 /*
  * Serve the connections accepted from now on with cfg (module,
@@ -613,11 +618,13 @@ int evr_conn_detach(struct evr_conn *c);
 /*
  * Hand c to another module: from now on it is a connection of cn (its
  * module, configuration and limits; see evr_connector_new), with a fresh
- * zeroed state. The new module hears on_accept (returning < 0 closes c),
- * then on_data with the len bytes at p when len > 0 (bytes that arrived
- * for it already, copied). The old module hears nothing more: it frees
- * what it keeps before calling. Not while bytes are queued for c.
- * 0, -EBUSY, -EPIPE (closing), -ENOMEM.
+ * zeroed state (the old module's state is gone: it frees what it keeps
+ * before calling, and touches its state no more). The new module hears
+ * on_accept (returning < 0 closes c), then on_data with the len bytes at
+ * p when len > 0 (bytes that arrived for it already, copied). Bytes
+ * queued before the switch are still sent, first. 0, -EPIPE (closing),
+ * -EBUSY (still connecting), -EAGAIN (cn's max_conns is reached),
+ * -EINVAL (cn is freed, or of another loop), -ENOMEM.
  */
 int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
 		    size_t len);

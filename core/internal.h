@@ -170,6 +170,9 @@ struct evr__svc {
 	/* a listener's own configuration, replaced by evr_listener_set_cfg:
 	 * released when its last connection goes */
 	bool retired;
+	/* a configuration set on a listener: the listener's svc (a counted
+	 * reference); NULL for the others */
+	struct evr__svc *owner;
 };
 
 void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,

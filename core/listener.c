@@ -101,6 +101,7 @@ void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
 	svc->refs = 1; /* the owner's */
 	svc->release = release;
 	svc->retired = false;
+	svc->owner = NULL;
 }
 
 void evr__svc_cfg_done(struct evr__svc *svc)
@@ -129,11 +130,15 @@ static void listener_release(struct evr__svc *svc)
 }
 
 /* A configuration set on a listener after its own: its memory goes with
- * its last reference (the listener's, then its connections'). */
+ * its last reference (the listener's, then its connections'), and holds
+ * the listener's, so that owner never names freed memory. */
 static void cfg_box_release(struct evr__svc *svc)
 {
+	struct evr__svc *ls_svc = svc->owner;
+
 	evr__svc_cfg_done(svc);
 	free(svc);
+	evr__svc_put(ls_svc);
 }
 
 static void pause_expired(struct evr_timer *t)
@@ -273,6 +278,8 @@ int evr_listener_set_cfg(struct evr_listener *ls,
 	if (!box)
 		return -ENOMEM;
 	evr__svc_init(box, ls->svc.loop, cfg, cfg_box_release);
+	box->owner = &ls->svc;
+	ls->svc.refs++;
 	if (ls->cur == &ls->svc) {
 		/* its own: released with its last connection */
 		ls->svc.retired = true;
@@ -296,6 +303,24 @@ void evr_listener_close(struct evr_listener *ls)
 	l->be_ops->listener_stop(ls);
 	listener_drop_cur(ls);
 	evr__svc_put(&ls->svc);
+}
+
+void evr_listener_drain(struct evr_listener *ls)
+{
+	struct evr_loop *l = ls->svc.loop;
+	struct evr__list *it;
+
+	if (ls->closing)
+		return;
+	evr_listener_close(ls); /* (may free it: ls is only compared) */
+	for (it = l->conns.next; it != &l->conns; it = it->next) {
+		struct evr_conn *c =
+		    EVR_CONTAINER_OF(it, struct evr_conn, link);
+
+		if ((c->svc == &ls->svc || c->svc->owner == &ls->svc) &&
+		    !(c->flags & EVR__C_CLOSING))
+			c->proto->on_drain(c);
+	}
 }
 
 void evr__listener_close_all(struct evr_loop *l)

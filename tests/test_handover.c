@@ -646,3 +646,90 @@ BACKEND_TEST(handover, set_cfg_serves_new_clients_and_keeps_the_old_ones)
 	cr_assert_eq(atomic_load(&released[1]), 2);
 	rig_free(&r);
 }
+
+/* ---- a listener drained on its own ---- */
+
+static void bye_data(struct evr_conn *c, struct evr_buf *b)
+{
+	(void)c, (void)b;
+}
+
+static void bye_drain(struct evr_conn *c)
+{
+	evr_send_copy(c, "bye\n", 4);
+	evr_close(c);
+}
+
+static const struct evr_proto bye_proto = {
+	.name = "bye",
+	.on_data = bye_data,
+	.on_drain = bye_drain,
+};
+
+struct drain_client {
+	uint16_t port;
+	struct rig *r;
+	atomic_int phase;
+};
+
+static void *drain_client(void *arg)
+{
+	struct drain_client *x = arg;
+	char buf[16] = { 0 };
+	int fd = tcp_connect(AF_INET, x->port), again = -1;
+
+	CHECK(fd >= 0);
+	CHECK(write_all(fd, "x", 1) == 0);
+	atomic_store(&x->phase, 1);
+	CHECK(read_to_eof(fd, buf, sizeof(buf)) == 4);
+	CHECK(!strcmp(buf, "bye\n"));
+	again = tcp_connect(AF_INET, x->port);
+	CHECK(again < 0 && errno == ECONNREFUSED);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (again >= 0)
+		close(again);
+	atomic_store(&x->r->done, true);
+	return NULL;
+}
+
+static struct drain_client *drain_x;
+static struct evr_listener *drain_ls;
+static struct evr_timer drain_timer;
+
+static void drain_tick(struct evr_timer *t)
+{
+	struct evr_stats st;
+
+	evr_loop_stats(drain_x->r->l, &st);
+	if (atomic_load(&drain_x->phase) != 1 || st.conns_open == 0) {
+		evr_timer_start(drain_x->r->l, t, 2);
+		return;
+	}
+	evr_listener_drain(drain_ls);
+}
+
+/* The connection was accepted under a configuration set later: the drain
+ * reaches it too. */
+BACKEND_TEST(handover, a_drained_listener_tells_its_connections)
+{
+	struct evr_listen_cfg cfg = { .proto = &evr_proto_echo };
+	struct evr_listen_cfg bye = { .proto = &bye_proto };
+	struct drain_client x = { 0 };
+	struct rig r;
+	pthread_t th;
+
+	rig_new(&r, backend);
+	drain_ls = rig_listen(&r, &cfg, &x.port);
+	cr_assert_eq(evr_listener_set_cfg(drain_ls, &bye), 0);
+	x.r = &r;
+	drain_x = &x;
+	evr_timer_init(&drain_timer, drain_tick);
+	evr_timer_start(r.l, &drain_timer, 1);
+	pthread_create(&th, NULL, drain_client, &x);
+	rig_run(&r, true);
+	pthread_join(th, NULL);
+	cr_assert_eq(thread_fail[0], 0, "client: %s", thread_fail);
+	rig_free(&r);
+}
