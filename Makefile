@@ -77,7 +77,8 @@ PUBLIC_LINKS := $(PUBLIC_PROTO_HDRS:protocols/%=$(BUILD)/include/evring/%)
 
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
-TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o
+TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o \
+	$(BUILD)/obj/tests/evd_conf.o
 TEST_MODULES := $(BUILD)/tests/module-bad-abi.so \
 	$(BUILD)/tests/module-no-symbol.so $(BUILD)/tests/module-missing-call.so
 TEST_TOOLS := $(BUILD)/tests/seccomp-launch $(BUILD)/tests/child-report \

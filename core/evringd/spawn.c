@@ -541,14 +541,20 @@ static int clone_child(void *arg)
 {
 	struct clone_args *a = arg;
 	const struct evd_prog *p = a->p;
-	struct sigaction dfl;
+	struct { /* the kernel's struct sigaction: SIG_DFL, no flags */
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl;
 	sigset_t none;
 
+	/* the raw call: glibc's sigaction() refuses its own internal
+	 * signals, which must not stay ignored either */
 	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
+	for (int sig = 1; sig < _NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL); /* invalid ones: EINVAL */
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, _NSIG / 8);
 	if (syscall(SYS_setsid) < 0)
 		goto fail;
 	if (p->switch_user &&
@@ -613,7 +619,10 @@ static int spawn_posix(const struct evd_prog *p, int fd, char **envp,
 		posix_spawn_file_actions_adddup2(&fa, fd, i);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	sigemptyset(&none);
-	sigfillset(&all);
+	/* every signal, glibc's internal ones too: sigfillset() leaves them
+	 * out, and posix_spawn() then sets them to SIG_IGN in the child,
+	 * which an execve keeps */
+	memset(&all, 0xff, sizeof(all));
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |

@@ -16,6 +16,8 @@
  *	hold SECONDS	read stdin to its end, then wait SECONDS and exit
  *	exit N		exit with status N at once
  *	kill SIG	raise signal SIG
+ *	clean PROG ARGS	close every descriptor from 3 on, then run PROG
+ *			(a server under test inherits nothing of the test)
  */
 #include <dirent.h>
 #include <poll.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -126,6 +129,11 @@ int main(int argc, char **argv)
 			;
 		sleep((unsigned)atoi(argv[2]));
 		return 0;
+	}
+	if (!strcmp(what, "clean") && argc > 2) {
+		syscall(SYS_close_range, 3, ~0U, 0);
+		execv(argv[2], argv + 2);
+		return 127;
 	}
 	if (!strcmp(what, "exit") && argc > 2)
 		return atoi(argv[2]);
