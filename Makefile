@@ -98,7 +98,7 @@ EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,\
 .SECONDARY: $(TEST_OBJS) $(PUBLIC_LINKS)
 
 .PHONY: all deps run test test-build examples clean check check-layers \
-	check-format format bench bench-quick peers valgrind soak
+	check-format format bench bench-quick bench-spawn peers valgrind soak
 
 all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd \
 	$(BUILD)/evring-bench
@@ -244,6 +244,17 @@ $(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.pkgs-bench
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
 
 peers: $(PEERS)
+
+# Programs started while echo clients talk (bench/spawn.sh): spawn
+# latency, and the echo round trips of the others.
+$(BUILD)/bench/spawn-load: bench/tools/spawn_load.c bench/hist.c \
+		| $(BUILD)/.pkgs-build
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS_ALL) -pthread
+
+bench-spawn: all $(BUILD)/bench/spawn-load
+	bench/spawn.sh $(BUILD)
 
 # The full matrix (about 15 minutes) and a one-minute subset; results in
 # bench/results/latest.md and PNG plots there.
@@ -452,7 +463,7 @@ soak: all
 
 FORMAT_SRCS = $(wildcard core/*.[ch] core/*/*.[ch] protocols/*.[ch] \
 	tests/*.[ch] tests/*/*.[ch] examples/*/*.[ch] bench/*.[ch] \
-	bench/peers/*.[ch])
+	bench/peers/*.[ch] bench/tools/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRCS)

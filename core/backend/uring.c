@@ -485,12 +485,17 @@ static int uring_listener_start(struct evr_listener *ls)
 	return 0;
 }
 
+/* The cancel goes to the kernel now: the armed accept holds the socket
+ * open, and a closed listener must stop accepting when the call returns,
+ * not at the next iteration. */
 static void uring_listener_stop(struct evr_listener *ls)
 {
 	struct uring_be *u = U(ls->svc.loop);
 
-	if (ls->armed)
+	if (ls->armed) {
 		add_cancel(u, tag(ls, OP_ACCEPT));
+		io_uring_submit(&u->ring);
+	}
 	close(ls->fd);
 }
 

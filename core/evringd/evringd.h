@@ -12,6 +12,7 @@
  *	modload.c	modules from shared objects (--module, #@ module=)
  *	spawn.c		programs: started per connection or per wait
  *			socket, their limits, their children reaped
+ *	spawner.c	processes started by a thread, off the loop
  *	mux.c		tcpmux/NAME services: the hand-over to them
  *	listeners.c	binding the sockets, the listener lines on stdout
  *	reload.c	SIGHUP: the file again, sockets kept where they can
@@ -231,6 +232,39 @@ void evd_wait_set(struct evd_wait *w, struct service *s);
 void evd_wait_close(struct evd_wait *w);
 /* tcpmux: hand c to the program of arg (a service). */
 int evd_prog_take(struct evr_conn *c, struct evr_buf *b, size_t off, void *arg);
+
+/* spawner.c: a process to start, off the loop. */
+#define EVD_ENV_MAX 12
+
+struct evd_start {
+	struct evd_start *next;
+	/* what to run, and as whom (looked up already) */
+	const char *path;
+	char *const *argv;
+	bool switch_user;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	int ngroups;
+	int fd; /* becomes 0, 1 and 2 */
+	char *envp[EVD_ENV_MAX + 1];
+	char envbuf[1024];
+	size_t envlen;
+	/* how it went: pid, or err (-errno: it could not be executed) */
+	pid_t pid;
+	int err;
+	uint32_t took_us; /* the start, on the spawner's thread */
+	/* runs on the loop once it is known; err -ESHUTDOWN at exit */
+	void (*done)(struct evd_start *r);
+};
+
+/* Add NAME=VALUE to r's environment (at most EVD_ENV_MAX). */
+void evd_env_add(struct evd_start *r, const char *fmt, ...) EVR_PRINTF(2, 3);
+/* Have r started; r->done(r) follows on l. 0, or -errno (nothing will
+ * happen). */
+int evd_spawner_submit(struct evr_loop *l, struct evd_start *r);
+/* At exit, after the loop is freed. */
+void evd_spawner_fini(void);
 
 /* mux.c: the tcpmux/NAME services of d into its tcpmux services' tables
  * (file errors to cf); their connectors, once the loop exists. */

@@ -126,6 +126,7 @@ static void daemon_fini(struct daemon *d)
 {
 	evd_gen_retire(d->gen);
 	evr_loop_free(d->loop);
+	evd_spawner_fini();
 	free(d->lines);
 	free(d->socks);
 }

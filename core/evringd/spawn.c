@@ -16,17 +16,10 @@
  * described in evringd.conf(5) and nothing else, as the configured user
  * and group with the user's groups (initgroups(3)).
  *
- * Two ways to start it. posix_spawn(3) (glibc: clone(CLONE_VM|
- * CLONE_VFORK), no page tables copied) where no user changes; a clone of
- * our own with CLONE_VM|CLONE_VFORK and a stack of its own where one
- * does, since posix_spawn cannot switch users: the child makes only raw
- * system calls (setgroups, setgid, setuid, dup2, close_range, execve),
- * with every signal blocked until it has set their actions to default.
- * The group list is looked up when the configuration is read, not in the
- * child. EVRINGD_SPAWN=clone takes the second way for every program (to
- * measure them, and to test it without root). A program that cannot be
- * executed is known before the call returns either way (the vfork
- * semantics: the parent waits for the exec), so it never becomes a child.
+ * The process itself is started by spawner.c, on a thread of its own, so
+ * that the loop never waits for an exec; the outcome comes back to the
+ * loop (started()): a child to watch, or a failure to log. A start counts
+ * as running from the moment it is asked for.
  *
  * Children are reaped through the loop (evr_child: a pidfd, WAITID under
  * io_uring); a failure (exit status, signal) is logged.
@@ -51,16 +44,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,9 +57,7 @@
 #define DEFAULT_RETRY_MS (600 * 1000) /* OpenBSD's RETRYTIME */
 #define DEFAULT_CPS_WAIT (10 * 1000)
 #define LOG_MS		 10000
-#define SPAWN_STACK	 (64 * 1024)
 #define SRC_KEY_LEN	 17
-#define ENV_MAX		 12
 #define PATH_VALUE                                                             \
 	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -115,14 +101,18 @@ struct evd_wait {
 	bool running, closed;
 };
 
-/* One running program. */
+/* One program: being started, then running. */
 struct evd_child {
+	struct evd_start req;
 	struct evr_child w;
+	struct evr_loop *loop;
 	struct service *s; /* holds a reference on its generation */
 	struct evd_wait *ws;
 	uint8_t key[SRC_KEY_LEN];
 	bool counted; /* in s->prog->src */
 };
+
+static void on_exit_child(struct evr_child *w, pid_t pid, int status);
 
 bool evd_ratelimit(struct evd_ratelimit *r, uint64_t now, uint32_t ms,
 		   uint64_t *more)
@@ -454,34 +444,7 @@ static void log_refused(struct evd_prog *p, uint64_t now, const char *why)
 
 /* ---- starting a process ---- */
 
-struct env {
-	char *v[ENV_MAX + 1];
-	int n;
-	char buf[1024];
-	size_t used;
-};
-
-static void env_add(struct env *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void env_add(struct env *e, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (e->n == ENV_MAX || e->used >= sizeof(e->buf))
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(e->buf + e->used, sizeof(e->buf) - e->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(e->buf) - e->used)
-		return;
-	e->v[e->n++] = e->buf + e->used;
-	e->v[e->n] = NULL;
-	e->used += (size_t)n + 1;
-}
-
-static void env_addr(struct env *e, const char *what,
+static void env_addr(struct evd_start *r, const char *what,
 		     const struct sockaddr_storage *ss)
 {
 	char host[INET6_ADDRSTRLEN] = "";
@@ -498,214 +461,130 @@ static void env_addr(struct env *e, const char *what,
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		port = ntohs(in6->sin6_port);
 	}
-	env_add(e, "%s_ADDR=%s", what, host);
-	env_add(e, "%s_PORT=%u", what, port);
+	evd_env_add(r, "%s_ADDR=%s", what, host);
+	evd_env_add(r, "%s_PORT=%u", what, port);
 }
 
 /* The environment of a program: evringd.conf(5) lists it. */
-static void env_make(struct env *e, const struct evd_prog *p, int fd,
+static void env_make(struct evd_start *r, const struct evd_prog *p, int fd,
 		     const struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage local;
 	socklen_t len = sizeof(local);
 
-	e->n = 0;
-	e->used = 0;
-	e->v[0] = NULL;
-	env_add(e, "PATH=" PATH_VALUE);
-	env_add(e, "HOME=%s", p->home ? p->home : "/");
-	env_add(e, "USER=%s", p->user);
-	env_add(e, "LOGNAME=%s", p->user);
-	env_add(e, "EVRINGD_SERVICE=%s", p->s->name);
-	env_add(e, "PROTO=%s", p->stream ? "TCP" : "UDP");
+	evd_env_add(r, "PATH=" PATH_VALUE);
+	evd_env_add(r, "HOME=%s", p->home ? p->home : "/");
+	evd_env_add(r, "USER=%s", p->user);
+	evd_env_add(r, "LOGNAME=%s", p->user);
+	evd_env_add(r, "EVRINGD_SERVICE=%s", p->s->name);
+	evd_env_add(r, "PROTO=%s", p->stream ? "TCP" : "UDP");
 	if (peer)
-		env_addr(e, "REMOTE", peer);
+		env_addr(r, "REMOTE", peer);
 	if (getsockname(fd, (struct sockaddr *)&local, &len) == 0 &&
 	    (local.ss_family == AF_INET || local.ss_family == AF_INET6))
-		env_addr(e, "LOCAL", &local);
-}
-
-struct clone_args {
-	const struct evd_prog *p;
-	int fd;
-	char **envp;
-	int err; /* written by the child: why exec failed */
-};
-
-/*
- * The child of the clone way, on a stack of its own, sharing our memory
- * until execve: raw system calls only, every signal blocked until each
- * has its default action. An error goes to a->err, then _exit(127).
- */
-static int clone_child(void *arg)
-{
-	struct clone_args *a = arg;
-	const struct evd_prog *p = a->p;
-	struct { /* the kernel's struct sigaction: SIG_DFL, no flags */
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		uint64_t mask;
-	} dfl;
-	sigset_t none;
-
-	/* the raw call: glibc's sigaction() refuses its own internal
-	 * signals, which must not stay ignored either */
-	memset(&dfl, 0, sizeof(dfl));
-	for (int sig = 1; sig < _NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, &dfl, NULL, _NSIG / 8);
-	if (syscall(SYS_setsid) < 0)
-		goto fail;
-	if (p->switch_user &&
-	    (syscall(SYS_setgroups, (size_t)p->ngroups, p->groups) < 0 ||
-	     syscall(SYS_setgid, p->gid) < 0 ||
-	     syscall(SYS_setuid, p->uid) < 0))
-		goto fail;
-	for (int i = 0; i < 3; i++)
-		if (syscall(SYS_dup2, a->fd, i) < 0)
-			goto fail;
-	syscall(SYS_close_range, 3, ~0U, 0);
-	sigemptyset(&none);
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
-	syscall(SYS_execve, p->path, p->argv, a->envp);
-fail:
-	a->err = errno ? errno : EINVAL;
-	syscall(SYS_exit_group, 127);
-	return 127;
-}
-
-static __thread char *clone_stack;
-
-static int spawn_clone(const struct evd_prog *p, int fd, char **envp,
-		       pid_t *pid)
-{
-	struct clone_args a = { .p = p, .fd = fd, .envp = envp };
-	sigset_t all, old;
-
-	if (!clone_stack) {
-		void *m = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-
-		if (m == MAP_FAILED)
-			return -errno;
-		clone_stack = m;
-	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	*pid = clone(clone_child, clone_stack + SPAWN_STACK,
-		     CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
-	a.err = *pid < 0 ? errno : a.err;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (*pid > 0 && a.err) {
-		/* it exited without exec: reap it now */
-		waitpid(*pid, NULL, 0);
-		*pid = -1;
-	}
-	return -a.err;
-}
-
-static int spawn_posix(const struct evd_prog *p, int fd, char **envp,
-		       pid_t *pid)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
-	int err;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	for (int i = 0; i < 3; i++)
-		posix_spawn_file_actions_adddup2(&fa, fd, i);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	sigemptyset(&none);
-	/* every signal, glibc's internal ones too: sigfillset() leaves them
-	 * out, and posix_spawn() then sets them to SIG_IGN in the child,
-	 * which an execve keeps */
-	memset(&all, 0xff, sizeof(all));
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
-					  POSIX_SPAWN_SETSIGMASK |
-					  POSIX_SPAWN_SETSIGDEF);
-	err = posix_spawn(pid, p->path, &fa, &at, p->argv, envp);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	return -err;
-}
-
-static bool force_clone(void)
-{
-	static int forced = -1;
-
-	if (forced < 0) {
-		const char *e = getenv("EVRINGD_SPAWN");
-
-		forced = e && !strcmp(e, "clone");
-	}
-	return forced;
+		env_addr(r, "LOCAL", &local);
 }
 
 static void on_exit_child(struct evr_child *w, pid_t pid, int status);
 
+static void consume(struct evd_wait *ws);
+static void wait_arm(struct evd_wait *ws);
+static void wait_free(struct evd_wait *ws);
+
+/* A start is over: a child to watch, or a failure to log. On the loop. */
+static void started(struct evd_start *r)
+{
+	struct evd_child *ch = EVR_CONTAINER_OF(r, struct evd_child, req);
+	struct service *s = ch->s;
+	struct evd_prog *p = s->prog;
+	uint64_t more;
+	int err = r->err;
+
+	if (!err) {
+		err = evr_child_watch(ch->loop, &ch->w, r->pid, -1,
+				      on_exit_child);
+		if (err < 0) /* cannot happen short of memory */
+			evr_log_err("%s: watch pid %d: %s", s->name,
+				    (int)r->pid, strerror(-err));
+	}
+	if (!ch->ws)
+		close(r->fd); /* the child's copy is its own */
+	if (!err) {
+		evr_log_debug("%s/%s: started %s, pid %d (in %u us, off the "
+			      "loop)",
+			      s->name, proto_of(p), p->path, (int)r->pid,
+			      r->took_us);
+		return;
+	}
+	if (err != -ESHUTDOWN &&
+	    evd_ratelimit(&p->rl_exec, evr_loop_now(ch->loop), LOG_MS, &more))
+		evr_log_err("%s/%s: cannot run %s: %s (%llu more failures in "
+			    "the last %d s)",
+			    s->name, proto_of(p), p->path, strerror(-err),
+			    (unsigned long long)more, LOG_MS / 1000);
+	p->running--;
+	if (ch->counted)
+		src_del(p, ch->key);
+	if (ch->ws) {
+		ch->ws->running = false;
+		if (ch->ws->closed) {
+			wait_free(ch->ws);
+		} else if (err != -ESHUTDOWN) {
+			consume(ch->ws);
+			wait_arm(ch->ws);
+		}
+	}
+	free(ch);
+	evd_gen_put(s->gen);
+}
+
 /*
  * Start s's program on fd (made blocking: the descriptor is shared with
  * the child, and programs expect blocking sockets), for peer (NULL for a
- * wait socket ws). 0, or -errno (logged, once per interval).
+ * wait socket ws). The loop hands it to the spawner thread and goes on;
+ * started() hears how it went. It counts as running from now on, so
+ * that the limits see it. 0, or -errno when it could not even be asked
+ * for (fd is then the caller's still).
  */
 static int start(struct service *s, struct evr_loop *l, int fd,
 		 const struct sockaddr_storage *peer, struct evd_wait *ws)
 {
 	struct evd_prog *p = s->prog;
 	struct evd_child *ch = calloc(1, sizeof(*ch));
-	struct env env;
-	uint64_t more;
-	pid_t pid = -1;
 	int fl = fcntl(fd, F_GETFL), err;
 
 	if (!ch)
 		return -ENOMEM;
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	env_make(&env, p, fd, peer);
-	err = p->switch_user || force_clone() ? spawn_clone(p, fd, env.v, &pid)
-					      : spawn_posix(p, fd, env.v, &pid);
+	ch->loop = l;
+	ch->s = s;
+	ch->ws = ws;
+	ch->req.path = p->path;
+	ch->req.argv = p->argv;
+	ch->req.switch_user = p->switch_user;
+	ch->req.uid = p->uid;
+	ch->req.gid = p->gid;
+	ch->req.groups = p->groups;
+	ch->req.ngroups = p->ngroups;
+	ch->req.fd = fd;
+	ch->req.done = started;
+	env_make(&ch->req, p, fd, peer);
+	err = evd_spawner_submit(l, &ch->req);
 	if (err < 0) {
-		if (evd_ratelimit(&p->rl_exec, evr_loop_now(l), LOG_MS, &more))
-			evr_log_err("%s/%s: cannot run %s: %s (%llu more "
-				    "failures in the last %d s)",
-				    s->name, proto_of(p), p->path,
-				    strerror(-err), (unsigned long long)more,
-				    LOG_MS / 1000);
+		evr_log_err("%s: cannot start %s: %s", s->name, p->path,
+			    strerror(-err));
 		free(ch);
 		return err;
 	}
-	ch->s = s;
-	ch->ws = ws;
 	if (peer && p->per_source) {
 		src_key((const struct sockaddr *)peer, ch->key);
 		ch->counted = src_add(p, ch->key) == 0;
 	}
-	err = evr_child_watch(l, &ch->w, pid, -1, on_exit_child);
-	if (err < 0) {
-		/* cannot happen short of memory: reap it the hard way */
-		evr_log_err("%s: watch pid %d: %s; waiting for it", s->name,
-			    (int)pid, strerror(-err));
-		waitpid(pid, NULL, 0);
-		if (ch->counted)
-			src_del(p, ch->key);
-		free(ch);
-		return err;
-	}
 	p->running++;
 	evd_gen_get(s->gen);
-	evr_log_debug("%s/%s: started %s, pid %d", s->name, proto_of(p),
-		      p->path, (int)pid);
 	return 0;
 }
-
-static void wait_arm(struct evd_wait *ws);
-static void wait_free(struct evd_wait *ws);
 
 static void on_exit_child(struct evr_child *w, pid_t pid, int status)
 {
@@ -766,8 +645,8 @@ static int spawn_accept(struct evr_conn *c)
 	fd = evr_conn_detach(c);
 	if (fd < 0)
 		return fd;
-	start(s, l, fd, &peer, NULL);
-	close(fd); /* the child's now */
+	if (start(s, l, fd, &peer, NULL) < 0)
+		close(fd); /* else closed once the child has it */
 	return 0;
 }
 
@@ -819,8 +698,8 @@ int evd_prog_take(struct evr_conn *c, struct evr_buf *b, size_t off, void *arg)
 		close(fd);
 		return 0;
 	}
-	start(s, l, fd, &peer, NULL);
-	close(fd);
+	if (start(s, l, fd, &peer, NULL) < 0)
+		close(fd);
 	return 0;
 }
 
@@ -868,7 +747,7 @@ static void wait_ready(struct evr_watch *w, int res)
 		wait_arm(ws);
 		return;
 	}
-	ws->running = true;
+	ws->running = true; /* its socket is the program's: unwatched */
 }
 
 static void wait_arm(struct evd_wait *ws)
@@ -933,15 +812,17 @@ void evd_wait_set(struct evd_wait *ws, struct service *s)
 
 static void wait_free(struct evd_wait *ws)
 {
+	close(ws->fd);
 	evd_gen_put(ws->s->gen);
 	free(ws);
 }
 
+/* A program being started or running has the socket: our descriptor goes
+ * when it has ended (the program holds the socket open till then
+ * anyway). */
 void evd_wait_close(struct evd_wait *ws)
 {
 	evr_watch_stop(&ws->w);
-	close(ws->fd);
-	ws->fd = -1;
 	ws->closed = true;
 	if (!ws->running)
 		wait_free(ws);
