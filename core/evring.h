@@ -307,6 +307,8 @@ static inline bool evr_watch_active(const struct evr_watch *w)
  * where the kernel has it (6.7), else by waiting for the pidfd to become
  * readable and calling waitid(P_PIDFD, WNOHANG). EVRING_WAITID=0 in the
  * environment (read when the loop is made) turns IORING_OP_WAITID off.
+ * Without pidfd_open (a kernel before 5.3, valgrind) the child's end is
+ * polled with waitid(WNOHANG) every 50 ms.
  *
  * The child must be reaped by no one else: nothing may call wait(2) for
  * any child, and SIGCHLD must not be ignored (the kernel would reap it).

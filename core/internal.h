@@ -412,7 +412,10 @@ struct evr__watch {
 	bool waitid; /* io_uring: armed as IORING_OP_WAITID */
 	pid_t pid;
 	struct evr__list link; /* loop->watches, until freed */
-	siginfo_t si;	       /* IORING_OP_WAITID writes the child's end */
+	/* a child without a pidfd (no pidfd_open: kernel before 5.3,
+	 * valgrind): its end is polled on this timer */
+	struct evr_timer poll;
+	siginfo_t si; /* IORING_OP_WAITID writes the child's end */
 };
 
 void evr__watch_free_all(struct evr_loop *l);

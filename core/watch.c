@@ -16,7 +16,9 @@
  * io_uring backend waits with IORING_OP_WAITID (6.7), which reaps it and
  * fills in si; otherwise (epoll, older kernels, EVRING_WAITID=0) the
  * pidfd becomes readable when the child exits and waitid(P_PIDFD,
- * WNOHANG) here reaps it.
+ * WNOHANG) here reaps it. Where there is no pidfd_open(2) at all (a
+ * kernel before 5.3, valgrind), the child's end is polled with
+ * waitid(P_PID, WNOHANG) on a timer, every CHILD_POLL_MS.
  */
 #include "internal.h"
 
@@ -30,6 +32,8 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3 /* waitid(2) by pidfd, kernel 5.4 */
 #endif
+
+#define CHILD_POLL_MS 50
 
 static struct evr__watch *watch_new(struct evr_loop *l, void *owner, int fd,
 				    uint8_t kind)
@@ -93,10 +97,31 @@ int evr_watch_start(struct evr_loop *l, struct evr_watch *ew, int fd,
 static void watch_disown(struct evr__watch *w)
 {
 	w->owner = NULL;
+	evr_timer_stop(w->loop, &w->poll);
 	if (w->armed)
 		w->loop->be_ops->watch_stop(w);
 	else
 		watch_free(w);
+}
+
+static void child_done(struct evr__watch *w, int res);
+
+/* No pidfd: has the child ended? */
+static void child_poll(struct evr_timer *t)
+{
+	struct evr__watch *w = EVR_CONTAINER_OF(t, struct evr__watch, poll);
+
+	memset(&w->si, 0, sizeof(w->si));
+	if (waitid(P_PID, (id_t)w->pid, &w->si, WEXITED | WNOHANG) < 0) {
+		child_done(w, -errno);
+		return;
+	}
+	if (w->si.si_pid == 0) {
+		evr_timer_start(w->loop, &w->poll, CHILD_POLL_MS);
+		return;
+	}
+	w->waitid = true; /* reaped: si holds its end */
+	child_done(w, 0);
 }
 
 void evr_watch_stop(struct evr_watch *ew)
@@ -123,7 +148,7 @@ int evr_child_watch(struct evr_loop *l, struct evr_child *ec, pid_t pid,
 	if (fd < 0) {
 		/* always close-on-exec */
 		fd = (int)syscall(SYS_pidfd_open, pid, 0);
-		if (fd < 0)
+		if (fd < 0 && errno != ENOSYS)
 			return -errno;
 	}
 	w = watch_new(l, ec, fd, EVR__W_CHILD);
@@ -131,7 +156,11 @@ int evr_child_watch(struct evr_loop *l, struct evr_child *ec, pid_t pid,
 		goto out_fd;
 	w->pid = pid;
 	w->events = POLLIN;
-	err = watch_arm(w);
+	evr_timer_init(&w->poll, child_poll);
+	if (fd < 0) /* no pidfd_open(2) */
+		err = evr_timer_start(l, &w->poll, CHILD_POLL_MS);
+	else
+		err = watch_arm(w);
 	if (err < 0) {
 		w->fd = -1; /* the caller's again, or closed below */
 		watch_free(w);
@@ -146,7 +175,7 @@ int evr_child_watch(struct evr_loop *l, struct evr_child *ec, pid_t pid,
 out_fd:
 	err = -ENOMEM;
 out_err:
-	if (pidfd < 0)
+	if (pidfd < 0 && fd >= 0)
 		close(fd);
 	return err;
 }

@@ -783,3 +783,66 @@ Test(spawn, check_accepts_programs_and_refuses_their_mistakes)
 		cr_assert(strstr(out, cases[i].msg), "\"%s\": %s", text, out);
 	}
 }
+
+/* EVRING_WAITID=0: the io_uring loop polls the pidfds instead of
+ * IORING_OP_WAITID; its children are reaped all the same. */
+Test(spawn_io_uring, children_are_reaped_with_waitid_off, .timeout = 120)
+{
+	const char *path =
+	    conf("127.0.0.1:\n"
+		 "0 stream tcp nowait.0 %1$s %2$s quick exit 0\n");
+	const char *const verbose[] = { "-v", NULL };
+	struct srv s;
+	uint16_t port;
+	int z;
+
+	skip_unless_backend_runs("io_uring");
+	setenv("EVRING_WAITID", "0", 1);
+	conf_start(&s, "io_uring", path, 1, verbose);
+	cr_assert(srv_log_has(&s, "children: pidfd polled (IORING_OP_WAITID "
+				  "off: EVRING_WAITID=0)"),
+		  "%s", srv_log(&s));
+	port = srv_port(&s, "quick", AF_INET);
+	for (int i = 0; i < 100; i++) {
+		char buf[16];
+
+		cr_assert_eq(tcp_ask(AF_INET, port, NULL, buf, sizeof(buf)), 0);
+	}
+	cr_assert_eq(wait_no_children(s.pid, 10000), 0);
+	cr_assert_eq(children_of(s.pid, &z), 0);
+	cr_assert_eq(log_count(&s, "done", 100, 5000), 100);
+	stop(&s);
+}
+
+/* Without pidfd_open(2) (a kernel before 5.3, valgrind; here a seccomp
+ * filter) the children's ends are polled: reaped all the same. */
+BACKEND_TEST(spawn, children_are_reaped_without_pidfds)
+{
+	const char *path =
+	    conf("127.0.0.1:\n"
+		 "0 stream tcp nowait.0 %1$s %2$s quick exit 0\n");
+	char be[32];
+	const char *args[] = { tool("child-report"),
+			       "nopidfd",
+			       evringd_path(),
+			       be,
+			       "-f",
+			       path,
+			       NULL };
+	struct srv s;
+	uint16_t port;
+	int z;
+
+	snprintf(be, sizeof(be), "--backend=%s", backend);
+	cr_assert_eq(srv_spawn(&s, 1, args), 0);
+	port = srv_port(&s, "quick", AF_INET);
+	for (int i = 0; i < 20; i++) {
+		char buf[16];
+
+		cr_assert_eq(tcp_ask(AF_INET, port, NULL, buf, sizeof(buf)), 0);
+	}
+	cr_assert_eq(wait_no_children(s.pid, 10000), 0);
+	cr_assert_eq(children_of(s.pid, &z), 0);
+	cr_assert_null(strstr(srv_log(&s), "cannot"), "%s", srv_log(&s));
+	stop(&s);
+}

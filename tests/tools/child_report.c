@@ -18,8 +18,17 @@
  *	kill SIG	raise signal SIG
  *	clean PROG ARGS	close every descriptor from 3 on, then run PROG
  *			(a server under test inherits nothing of the test)
+ *	nopidfd PROG ARGS
+ *			run PROG where pidfd_open(2) fails with ENOSYS (a
+ *			seccomp filter), as on kernels before 5.3
  */
 #include <dirent.h>
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -113,6 +122,28 @@ static int accept_echo(void)
 	return 0;
 }
 
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+
+static int no_pidfd(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]),
+				   .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "report";
@@ -129,6 +160,12 @@ int main(int argc, char **argv)
 			;
 		sleep((unsigned)atoi(argv[2]));
 		return 0;
+	}
+	if (!strcmp(what, "nopidfd") && argc > 2) {
+		if (no_pidfd() < 0)
+			return 126;
+		execv(argv[2], argv + 2);
+		return 127;
 	}
 	if (!strcmp(what, "clean") && argc > 2) {
 		syscall(SYS_close_range, 3, ~0U, 0);
