@@ -427,9 +427,10 @@ check:
 # the rings the kernel writes, and keeps signals blocked inside
 # io_uring_enter), so the io_uring suites are left to `make check`.
 VG_BUILD := build/vg
-# Tests of timing or CPU use (valgrind slows the code 20-50x) and of
-# privilege changes are left out; they run in `make test` and `make check`.
-VG_SKIP := !(privileged_*|emfile_*|dribbling_*)
+# Tests of timing or CPU use (valgrind slows the code 20-50x), of volume
+# (a thousand programs started) and of privilege changes are left out;
+# they run in `make test` and `make check`.
+VG_SKIP := !(privileged_*|emfile_*|dribbling_*|a_thousand_*)
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite
 valgrind:
