@@ -110,7 +110,7 @@ all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd \
 BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
 RUN_PKGS := netbase tzdata
 TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
-	pkg-config rdate socat libfaketime mandoc coreutils
+	pkg-config rdate socat libfaketime mandoc coreutils dash
 
 # $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
 # installed when INSTALL is 1 and we are root; otherwise the apt-get
