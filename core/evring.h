@@ -180,6 +180,16 @@ void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms);
  */
 int evr_loop_free(struct evr_loop *l);
 
+/*
+ * Work under way out of the loop's sight (on a thread, in another
+ * process) whose result will come back to it: evr_loop_run() goes on,
+ * through a drain too, while holds outnumber unholds, until
+ * evr_loop_stop(). A program that queues work for a thread holds the loop
+ * until the answer is handled, so that a drain does not end before it.
+ */
+void evr_loop_hold(struct evr_loop *l);
+void evr_loop_unhold(struct evr_loop *l);
+
 /* "io_uring" or "epoll". */
 const char *evr_loop_backend(const struct evr_loop *l);
 

@@ -462,6 +462,7 @@ struct evr_loop {
 	/* watches (watch.c): every record, and how many are active */
 	struct evr__list watches;
 	uint32_t nwatches, nchildren;
+	uint32_t holds; /* evr_loop_hold() not yet undone */
 	struct evr_stats st;
 	char backend_reason[192];
 };

@@ -200,14 +200,14 @@ static bool refill_pending(const struct evr_loop *l)
 	       (l->upool.nfree && !evr__list_empty(&l->udp_starved));
 }
 
-/* Children are waited for through a drain, watches and timers only
- * while the loop serves. */
+/* Children and holds are waited for through a drain, watches and timers
+ * only while the loop serves. */
 static bool loop_done(const struct evr_loop *l)
 {
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
 	    !evr__list_empty(&l->udps))
 		return false;
-	if (l->nchildren && !l->stopping)
+	if ((l->nchildren || l->holds) && !l->stopping)
 		return false;
 	return l->stopping || l->draining ||
 	       (l->timers.n == 0 && l->nwatches == 0);
@@ -304,6 +304,17 @@ int evr_loop_free(struct evr_loop *l)
 	signals_fini(l);
 	free(l);
 	return 0;
+}
+
+void evr_loop_hold(struct evr_loop *l)
+{
+	l->holds++;
+}
+
+void evr_loop_unhold(struct evr_loop *l)
+{
+	if (l->holds)
+		l->holds--;
 }
 
 const char *evr_loop_backend(const struct evr_loop *l)

@@ -738,3 +738,36 @@ BACKEND_TEST(handover, a_drained_listener_tells_its_connections)
 	cr_assert_eq(thread_fail[0], 0, "client: %s", thread_fail);
 	rig_free(&r);
 }
+
+/* ---- holds ---- */
+
+static struct evr_timer unhold_timer;
+static struct evr_loop *hold_loop;
+static int64_t unheld_at;
+
+static void unhold_later(struct evr_timer *t)
+{
+	(void)t;
+	unheld_at = now_ms();
+	evr_loop_unhold(hold_loop);
+}
+
+/* A hold keeps a draining loop running until it is undone; a timer alone
+ * would not. */
+BACKEND_TEST(handover, a_hold_keeps_a_draining_loop_until_undone)
+{
+	struct rig r;
+	int64_t t0;
+
+	rig_new(&r, backend);
+	hold_loop = r.l;
+	evr_loop_hold(r.l);
+	evr_timer_init(&unhold_timer, unhold_later);
+	evr_timer_start(r.l, &unhold_timer, 200);
+	evr_loop_drain(r.l, 10000);
+	t0 = now_ms();
+	cr_assert_eq(evr_loop_run(r.l), 0);
+	cr_assert_gt(unheld_at, 0, "returned before the unhold");
+	cr_assert_geq(now_ms() - t0, 150);
+	rig_free(&r);
+}

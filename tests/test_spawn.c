@@ -846,3 +846,31 @@ BACKEND_TEST(spawn, children_are_reaped_without_pidfds)
 	cr_assert_null(strstr(srv_log(&s), "cannot"), "%s", srv_log(&s));
 	stop(&s);
 }
+
+/* A drain (SIGTERM) waits for running programs as for connections; the
+ * listeners, wait sockets included, close at once. */
+BACKEND_TEST(spawn, a_drain_waits_for_the_running_programs)
+{
+	const char *path = conf("127.0.0.1:\n"
+				"0 stream tcp nowait %1$s %2$s holder hold 1\n"
+				"0 stream tcp wait %1$s %2$s waiter "
+				"accept-echo\n");
+	struct srv s;
+	int64_t t0;
+	int fd, again;
+
+	conf_start(&s, backend, path, 2, NULL);
+	fd = tcp_connect(AF_INET, srv_port(&s, "holder", AF_INET));
+	cr_assert_geq(fd, 0);
+	shutdown(fd, SHUT_WR); /* the program reads its EOF, then waits 1 s */
+	cr_assert_eq(running_children(&s, 1), 1);
+	t0 = now_ms();
+	kill(s.pid, SIGTERM);
+	usleep(200 * 1000);
+	again = tcp_connect(AF_INET, srv_port(&s, "waiter", AF_INET));
+	cr_assert_lt(again, 0, "the wait socket still accepts");
+	/* (signal 0: a second SIGTERM would stop it at once) */
+	cr_assert_eq(srv_stop(&s, 0, 10000), 0, "%s", srv_log(&s));
+	cr_assert_geq(now_ms() - t0, 600, "it did not wait for the program");
+	close(fd);
+}

@@ -266,6 +266,7 @@ static void on_done(struct evr_watch *w, int res)
 	while (r) {
 		struct evd_start *next = r->next;
 
+		evr_loop_unhold(sp.loop);
 		r->done(r);
 		r = next;
 	}
@@ -308,6 +309,8 @@ int evd_spawner_submit(struct evr_loop *l, struct evd_start *r)
 	r->next = NULL;
 	r->pid = -1;
 	r->err = 0;
+	/* a drain waits for the answer: it may be a child to wait for */
+	evr_loop_hold(l);
 	pthread_mutex_lock(&sp.mu);
 	*sp.todo_tail = r;
 	sp.todo_tail = &r->next;
