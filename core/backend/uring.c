@@ -485,16 +485,18 @@ static int uring_listener_start(struct evr_listener *ls)
 	return 0;
 }
 
-/* The cancel goes to the kernel now: the armed accept holds the socket
- * open, and a closed listener must stop accepting when the call returns,
- * not at the next iteration. */
+/* The cancel goes to the kernel now, with the task work that completes
+ * it (DEFER_TASKRUN runs it only when asked for events): the armed
+ * accept holds the socket open, and a closed listener must stop accepting
+ * when the call returns, not at the next iteration. Its completion waits
+ * in the CQ for the next poll. */
 static void uring_listener_stop(struct evr_listener *ls)
 {
 	struct uring_be *u = U(ls->svc.loop);
 
 	if (ls->armed) {
 		add_cancel(u, tag(ls, OP_ACCEPT));
-		io_uring_submit(&u->ring);
+		io_uring_submit_and_get_events(&u->ring);
 	}
 	close(ls->fd);
 }
