@@ -1,7 +1,11 @@
 # evring - plain GNU make, objects out of tree in build/.
 #
-#   make                 build/libevring.a, build/libevring.so, build/evringd,
+#   make                 build/libevring.a, build/libevring.so.VERSION
+#                        (with the .so.MAJOR and .so links), build/evringd,
 #                        build/evring-bench (never installs anything)
+#   make install         copy them, the headers, evring.pc and the man pages
+#                        under DESTDIR/PREFIX; make uninstall removes them
+#   make install-systemd the unit files of docs/systemd/
 #   make run             install what is missing, build, start evringd
 #   make test            install what is missing, build, run every test
 #                        (both backends); ends with "N passed, N failed,
@@ -13,6 +17,8 @@
 #   make V=1             show the commands
 #   make WERROR=1        warnings are errors (CI)
 #   make MIMALLOC=0      build without mimalloc
+#   make check-buildflags build with dpkg-buildflags' flags into
+#                        build/dpkg and check that they took effect
 #   CPPFLAGS, CFLAGS and LDFLAGS are honoured (dpkg-buildflags).
 #
 # Sources are found by wildcard: the library is core/*.c, core/backend/*.c
@@ -59,6 +65,14 @@ CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
 LDFLAGS_ALL += -fsanitize=$(SANITIZE)
 endif
 LIBS := -luring
+
+# The version is written once, in core/evring.h.
+version_part = $(shell sed -n 's/^\#define EVR_VERSION_$(1)[[:space:]]*\([0-9]*\).*/\1/p' \
+	core/evring.h)
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION := $(VERSION_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME := libevring.so.$(VERSION_MAJOR)
+SHLIB := libevring.so.$(VERSION)
 ifeq ($(MIMALLOC),1)
 # mimalloc replaces malloc for the whole process; --no-as-needed keeps the
 # dependency although no mimalloc symbol is named.
@@ -81,8 +95,8 @@ TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o \
 	$(BUILD)/obj/tests/evd_conf.o
 TEST_MODULES := $(BUILD)/tests/module-bad-abi.so \
 	$(BUILD)/tests/module-no-symbol.so $(BUILD)/tests/module-missing-call.so
-TEST_TOOLS := $(BUILD)/tests/seccomp-launch $(BUILD)/tests/child-report \
-	$(TEST_MODULES)
+TEST_TOOLS := $(BUILD)/tests/seccomp-launch $(BUILD)/tests/listen-fds \
+	$(BUILD)/tests/child-report $(TEST_MODULES)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(TEST_HELPER_OBJS)
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)
@@ -98,10 +112,11 @@ EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,\
 .SECONDARY: $(TEST_OBJS) $(PUBLIC_LINKS)
 
 .PHONY: all deps run test test-build examples clean check check-layers \
-	check-format format bench bench-quick bench-spawn peers valgrind soak
+	check-format format bench bench-quick bench-spawn peers valgrind soak \
+	install uninstall install-systemd check-buildflags
 
-all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd \
-	$(BUILD)/evring-bench
+all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
+	$(BUILD)/evringd $(BUILD)/evring-bench
 
 # ---- Debian packages -----------------------------------------------------
 
@@ -110,7 +125,8 @@ all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/evringd \
 BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
 RUN_PKGS := netbase tzdata
 TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
-	pkg-config rdate socat libfaketime mandoc coreutils dash
+	pkg-config rdate socat libfaketime mandoc binutils dpkg-dev man-db \
+	systemd haproxy coreutils dash
 
 # $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
 # installed when INSTALL is 1 and we are root; otherwise the apt-get
@@ -165,10 +181,18 @@ $(BUILD)/libevring.a: $(LIB_OBJS)
 	$(Q)ar rcs $@ $^
 
 # Exports are pinned by the version script: the evr_ API and nothing else.
-$(BUILD)/libevring.so: $(LIB_OBJS) core/evring.map
+# The file carries the full version; the soname (what programs record and
+# the loader looks for) the major one; libevring.so is what -levring finds.
+$(BUILD)/$(SHLIB): $(LIB_OBJS) core/evring.map
 	$(call say,LD,$@)
-	$(Q)$(CC) -shared -o $@ $(LIB_OBJS) -Wl,-soname,libevring.so.0 \
+	$(Q)$(CC) -shared -o $@ $(LIB_OBJS) -Wl,-soname,$(SONAME) \
 		-Wl,--version-script=core/evring.map $(LDFLAGS_ALL) $(LIBS)
+
+$(BUILD)/$(SONAME): $(BUILD)/$(SHLIB)
+	$(Q)ln -sf $(SHLIB) $@
+
+$(BUILD)/libevring.so: $(BUILD)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $@
 
 # evringd exports the evr_ API to the modules it loads (modload.c): the
 # whole library goes in, and the dynamic list exports evr_* and nothing
@@ -184,6 +208,85 @@ $(BUILD)/evring-bench: $(BENCH_OBJS) $(BUILD)/libevring.a
 	$(call say,LD,$@)
 	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(BUILD)/libevring.a $(LDFLAGS_ALL) \
 		$(LIBS) $(ALLOC_LIBS)
+
+# ---- install ---------------------------------------------------------------
+
+# GNU directory variables (the lower-case names work too). Headers:
+# <evring.h> at INCLUDEDIR, the protocols' headers under <evring/...>,
+# exactly as in-tree code reaches them (-Icore -I$(BUILD)/include).
+# Nothing here builds with other flags or installs packages: `make install`
+# copies what `make` built.
+prefix ?= /usr/local
+PREFIX ?= $(prefix)
+exec_prefix ?= $(PREFIX)
+bindir ?= $(exec_prefix)/bin
+sbindir ?= $(exec_prefix)/sbin
+libdir ?= $(exec_prefix)/lib
+includedir ?= $(PREFIX)/include
+mandir ?= $(PREFIX)/share/man
+BINDIR ?= $(bindir)
+SBINDIR ?= $(sbindir)
+LIBDIR ?= $(libdir)
+INCLUDEDIR ?= $(includedir)
+MANDIR ?= $(mandir)
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+MAN_PAGES := $(wildcard docs/man/*.[1-8])
+# Unit files: not part of install (a package puts them where its systemd
+# looks); make install-systemd writes them with ExecStart in $(SBINDIR).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := $(wildcard docs/systemd/*.service docs/systemd/*.socket)
+
+# The paths install writes, relative to DESTDIR; uninstall removes these.
+INSTALLED = $(LIBDIR)/libevring.a $(LIBDIR)/$(SHLIB) $(LIBDIR)/$(SONAME) \
+	$(LIBDIR)/libevring.so $(INCLUDEDIR)/evring.h \
+	$(PUBLIC_PROTO_HDRS:protocols/%=$(INCLUDEDIR)/evring/%) \
+	$(PKGCONFIGDIR)/evring.pc $(SBINDIR)/evringd $(BINDIR)/evring-bench \
+	$(foreach m,$(MAN_PAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+
+# evring.pc is written at install time: it names the directories of this
+# install (never DESTDIR), and nothing is written in the build directory,
+# so that installs to several DESTDIRs may run at once.
+install: all
+	$(call say,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/evring $(DESTDIR)$(SBINDIR) \
+		$(DESTDIR)$(BINDIR)
+	$(Q)$(INSTALL) -m 0644 $(BUILD)/libevring.a $(DESTDIR)$(LIBDIR)/
+	$(Q)$(INSTALL) -m 0755 $(BUILD)/$(SHLIB) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libevring.so
+	$(Q)$(INSTALL) -m 0644 core/evring.h $(DESTDIR)$(INCLUDEDIR)/
+	$(Q)$(INSTALL) -m 0644 $(PUBLIC_PROTO_HDRS) \
+		$(DESTDIR)$(INCLUDEDIR)/evring/
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		core/evring.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/evring.pc
+	$(Q)chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/evring.pc
+	$(Q)$(INSTALL) -m 0755 $(BUILD)/evringd $(DESTDIR)$(SBINDIR)/
+	$(Q)$(INSTALL) -m 0755 $(BUILD)/evring-bench $(DESTDIR)$(BINDIR)/
+	$(Q)for m in $(MAN_PAGES); do \
+		d=$(DESTDIR)$(MANDIR)/man$${m##*.}; \
+		$(INSTALL) -d $$d && $(INSTALL) -m 0644 $$m $$d/ || exit 1; \
+	done
+
+uninstall: FORCE
+	$(call say,RM,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED)) \
+		$(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
+	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/evring 2>/dev/null || true
+
+install-systemd: FORCE
+	$(call say,INSTALL,$(DESTDIR)$(SYSTEMDUNITDIR))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)for u in $(UNITS); do \
+		t=$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
+		sed 's|/usr/sbin/evringd|$(SBINDIR)/evringd|g' $$u >$$t && \
+		chmod 0644 $$t || exit 1; \
+	done
+
+FORCE:
 
 # ---- the layer rule --------------------------------------------------------
 
@@ -266,8 +369,13 @@ bench-quick: all $(PEERS)
 
 # ---- run -----------------------------------------------------------------
 
-# Standard ports as root, else shifted by 10000 (10007, 10013).
-RUN_ARGS ?= -s echo -s daytime $(if $(filter 0,$(shell id -u)),,--port-offset 10000)
+# Standard ports as root, else shifted by 10000 (10007, 10013); on the
+# loopback addresses only (::1 where the kernel has IPv6): a quick start
+# serves no other machine. make run RUN_ARGS='-s echo -s daytime' serves
+# every interface.
+RUN_ARGS ?= -s echo -s daytime -b 127.0.0.1 \
+	$(if $(wildcard /proc/net/if_inet6),-b ::1) \
+	$(if $(filter 0,$(shell id -u)),,--port-offset 10000)
 
 run:
 	$(Q)$(MAKE) --no-print-directory deps
@@ -300,6 +408,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) \
 		$(LDFLAGS_ALL) -lcriterion $(LIBS) -pthread
 
 $(BUILD)/tests/seccomp-launch: tests/tools/seccomp_launch.c | $(BUILD)/.pkgs-build
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
+$(BUILD)/tests/listen-fds: tests/tools/listen_fds.c | $(BUILD)/.pkgs-build
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
@@ -428,9 +541,13 @@ check:
 # io_uring_enter), so the io_uring suites are left to `make check`.
 VG_BUILD := build/vg
 # Tests of timing or CPU use (valgrind slows the code 20-50x), of volume
-# (a thousand programs started) and of privilege changes are left out;
-# they run in `make test` and `make check`.
-VG_SKIP := !(privileged_*|emfile_*|dribbling_*|a_thousand_*)
+# (a thousand programs started) and of privilege changes are left out,
+# and so are the suites that run other programs (install: make and cc;
+# man: mandoc; units: systemd-analyze; haproxy, whose health checks run
+# on a clock), and the syslog test, whose evringd runs in a mount
+# namespace with a /dev of its own; they run in `make test` and `make
+# check`.
+VG_SKIP := !(privileged_*|emfile_*|dribbling_*|syslog_*|a_thousand_*)
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite
 valgrind:
@@ -447,7 +564,7 @@ valgrind:
 		EVRING_WRAP="$(VALGRIND)" \
 			$(VALGRIND) --trace-children=yes \
 			--trace-children-skip='*valgrind*' $$t --short-filename \
-			--filter '!(*_io_uring|backend_*)/$(VG_SKIP)' \
+			--filter '!(*_io_uring|backend_*|install|man|units|haproxy_*)/$(VG_SKIP)' \
 			|| failed="$$failed $$(basename $$t)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
@@ -459,6 +576,37 @@ valgrind:
 SOAK_SECONDS ?= 600
 soak: all
 	tests/soak.sh $(BUILD) $(SOAK_SECONDS)
+
+# ---- Debian's build flags ------------------------------------------------
+
+# A Debian package builds with dpkg-buildflags (hardening=+all, as hardened
+# daemons do). Build with them into build/dpkg and check that they took
+# effect: -D_FORTIFY_SOURCE from CPPFLAGS (glibc's checked __*_chk calls),
+# the stack protector from CFLAGS, RELRO and BIND_NOW from LDFLAGS.
+DPKG_BUILD := build/dpkg
+dpkg_flags = $$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get $(1))
+
+check-buildflags:
+	$(Q)command -v dpkg-buildflags >/dev/null && command -v readelf \
+		>/dev/null || { echo "check-buildflags: run: apt-get" \
+		"install -y dpkg-dev binutils"; exit 1; }
+	$(Q)$(MAKE) --no-print-directory BUILD=$(DPKG_BUILD) \
+		CPPFLAGS="$(call dpkg_flags,CPPFLAGS)" \
+		CFLAGS="$(call dpkg_flags,CFLAGS)" \
+		LDFLAGS="$(call dpkg_flags,LDFLAGS)" all
+	$(Q)for f in $(DPKG_BUILD)/evringd $(DPKG_BUILD)/evring-bench \
+		$(DPKG_BUILD)/$(SHLIB); do \
+		chk=$$(nm -D --undefined-only $$f | grep -c '__[a-z_]*_chk@'); \
+		[ "$$chk" -gt 0 ] || { echo "$$f: no fortified call" \
+			"(CPPFLAGS lost?)"; exit 1; }; \
+		nm -D --undefined-only $$f | grep -q __stack_chk_fail || { \
+			echo "$$f: no stack protector (CFLAGS lost?)"; exit 1; }; \
+		readelf -lW $$f | grep -q GNU_RELRO && readelf -dW $$f | \
+			grep -q BIND_NOW || { echo "$$f: no RELRO or" \
+			"BIND_NOW (LDFLAGS lost?)"; exit 1; }; \
+		echo "check-buildflags: $$f: $$chk fortified functions," \
+			"stack protector, RELRO, BIND_NOW"; \
+	done
 
 # ---- housekeeping --------------------------------------------------------
 

@@ -42,8 +42,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WQ_CHUNK      64
-#define REFUSE_LOG_MS 10000
+#define WQ_CHUNK	 64
+#define REFUSE_LOG_MS	 10000
+#define ALLOC_BACKOFF_MS 100
 
 struct wq_chunk {
 	struct wq_chunk *next;
@@ -134,6 +135,7 @@ static void wq_drop(struct evr_conn *c)
 		*pp = e->next;
 		queued_sub(c, e->len);
 		wq_release(l, e);
+		c->wq_n--;
 	}
 }
 
@@ -289,14 +291,13 @@ static bool refuse(struct evr_listener *ls, int fd, const char *why,
 		   uint32_t limit)
 {
 	struct evr_loop *l = ls->svc.loop;
-	uint64_t more;
 
 	l->st.conns_refused++;
-	if (evr__ratelimit(&l->rl_refuse, l->now, REFUSE_LOG_MS, &more))
+	if (evr__ratelimit(l, &l->rl_refuse, REFUSE_LOG_MS,
+			   "accept: connections refused by a limit"))
 		evr_log_warn("accept (%s): refused a connection: %s limit of "
-			     "%u reached (%llu more refused in the last %d s)",
-			     ls->cur->name, why, limit,
-			     (unsigned long long)more, REFUSE_LOG_MS / 1000);
+			     "%u reached (more are summed up in %d s)",
+			     ls->cur->name, why, limit, REFUSE_LOG_MS / 1000);
 	close(fd);
 	return true;
 }
@@ -314,7 +315,8 @@ static bool over_limits(struct evr_listener *ls, int fd,
 		return refuse(ls, fd, "global", l->max_conns);
 	if (svc->lim.max_conns && svc->nconns >= svc->lim.max_conns)
 		return refuse(ls, fd, "service", svc->lim.max_conns);
-	if (!l->max_per_source)
+	/* behind a PROXY header the source is known only later (proxy.c) */
+	if (!l->max_per_source || svc->proxy)
 		return false;
 	*src = evr__source_get(l, fd, &err);
 	if (!*src) {
@@ -339,7 +341,8 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	struct evr_loop *l = svc->loop;
 	struct evr_conn *c;
 
-	c = evr__calloc(1, sizeof(*c) + svc->proto.p->state_size);
+	c = evr__calloc(1, sizeof(*c) + svc->proto.p->state_size +
+			       evr__conn_ext_size(svc));
 	if (EVR_UNLIKELY(!c))
 		return NULL;
 	c->loop = l;
@@ -350,6 +353,7 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	c->conf = svc->conf;
 	c->fd = fd;
 	c->src = src;
+	evr__conn_ext_init(c);
 	c->last_active = c->last_progress = l->now;
 	evr__list_init(&c->starve);
 	evr__list_init(&c->paused);
@@ -368,32 +372,41 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	struct evr_loop *l = ls->svc.loop;
 	struct evr__source *src = NULL;
 	struct evr_conn *c;
-	uint64_t more;
 	int err;
 
 	if (over_limits(ls, fd, &src))
 		return NULL;
-	c = conn_alloc(ls->cur, fd, src);
+	/* Out of memory a moment ago: refuse at once rather than ask the
+	 * allocator again for every client of a flood (a failing allocator
+	 * can be slow: mimalloc tries to map a new arena each time), so that
+	 * the connections already open keep the loop. */
+	c = EVR_UNLIKELY(l->now < l->alloc_backoff_until)
+		? NULL
+		: conn_alloc(ls->cur, fd, src);
 	if (EVR_UNLIKELY(!c)) {
+		if (l->now >= l->alloc_backoff_until)
+			l->alloc_backoff_until = l->now + ALLOC_BACKOFF_MS;
 		l->st.alloc_fails++;
-		if (evr__ratelimit(&l->rl_alloc, l->now, REFUSE_LOG_MS, &more))
+		if (evr__ratelimit(l, &l->rl_alloc, REFUSE_LOG_MS,
+				   "accept: connections closed for want of "
+				   "memory"))
 			evr_log_err("accept (%s): out of memory for a "
-				    "connection; closed it (%llu more in the "
-				    "last %d s)",
-				    ls->cur->name, (unsigned long long)more,
-				    REFUSE_LOG_MS / 1000);
+				    "connection; closed it (more are summed "
+				    "up in %d s)",
+				    ls->cur->name, REFUSE_LOG_MS / 1000);
 		if (src)
 			evr__source_put(l, src);
 		close(fd);
 		return NULL;
 	}
 	l->st.conns_accepted++;
-	err = c->proto->on_accept(c);
+	/* a PROXY header first: on_accept once it is in (proxy.c) */
+	err = evr__proxy_start(c) ? 0 : c->proto->on_accept(c);
 	if (err < 0) {
 		evr_abort(c, err);
 		return c;
 	}
-	if (l->draining)
+	if (l->draining && !(c->ext && c->ext->proxy_pending))
 		c->proto->on_drain(c);
 	if (c->flags & EVR__C_CLOSING)
 		return c;
@@ -553,6 +566,8 @@ static void deliver(struct evr_conn *c, struct evr_buf *b)
 {
 	struct evr_loop *l = c->loop;
 
+	if (c->ext)
+		c->ext->bytes_in += b->len;
 	c->last_active = l->now;
 	c->proto->on_data(c, b);
 	/* Over the loop's budget, a connection with bytes of its own queued
@@ -635,7 +650,11 @@ static void held_deliver(struct evr_conn *c)
 
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
-	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
+	c->flags |= EVR__C_GOT_DATA;
+	if (EVR_UNLIKELY(c->ext && c->ext->proxy_pending) &&
+	    ((c->flags & EVR__C_CLOSING) || !evr__proxy_feed(c, b)))
+		; /* the PROXY header first (proxy.c); what follows is data */
+	else if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
 		; /* closing: later input is discarded */
 	else if (EVR_UNLIKELY((c->flags & EVR__C_PAUSED) || c->held_head))
 		hold(c, b); /* behind what is held already, in order */
@@ -651,6 +670,8 @@ void evr__conn_eof(struct evr_conn *c)
 		conn_release(c);
 		return;
 	}
+	if (EVR_UNLIKELY(c->ext) && evr__proxy_eof(c))
+		return;
 	if (c->flags & EVR__C_CLOSING)
 		return;
 	if (c->held_head) /* after the bytes that came before it */
@@ -678,9 +699,12 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 		if (!c->wq_head)
 			c->wq_tail = NULL;
 		wq_release(l, e);
+		c->wq_n--;
 	}
 	c->wq_inflight = 0;
 	queued_sub(c, sent);
+	if (c->ext)
+		c->ext->bytes_out += sent;
 	if (c->flags & EVR__C_CLOSED) {
 		wq_drop(c);
 		return;
@@ -720,12 +744,20 @@ void evr__conn_send_failed(struct evr_conn *c, int err)
 	evr_abort(c, err);
 }
 
+/* Does c still read: open, or closed and lingering (it reads and throws
+ * away until the peer's EOF, lest unread bytes turn its close into a
+ * reset)? */
+static bool reads_on(const struct evr_conn *c)
+{
+	return !(c->flags & EVR__C_CLOSING) || (c->flags & EVR__C_LINGER);
+}
+
 void evr__conn_starved(struct evr_conn *c)
 {
 	struct evr_loop *l = c->loop;
 
 	l->st.recv_nobufs++;
-	if (c->flags & (EVR__C_STARVED | EVR__C_CLOSING | EVR__C_PAUSED))
+	if (c->flags & (EVR__C_STARVED | EVR__C_PAUSED) || !reads_on(c))
 		return;
 	c->flags |= EVR__C_STARVED;
 	evr__list_add_tail(&l->starved, &c->starve);
@@ -773,11 +805,13 @@ static void linger_expired(struct evr_timer *t)
 }
 
 /*
- * Closing a socket whose receive queue holds unread bytes makes the kernel
- * send a reset instead of a FIN, and a reset can destroy what the peer has
- * not read yet: the reply we just sent. So when input is pending, send our
- * FIN with shutdown(SHUT_WR), read and discard until the peer's EOF or for
- * at most EVR__LINGER_MS, then close (a "lingering close", as in nginx).
+ * Closing a socket whose receive queue holds unread bytes, or that
+ * receives bytes after the close, makes the kernel send a reset instead of
+ * a FIN, and a reset can destroy what the peer has not read yet: the reply
+ * we just sent. So when input is pending, or the peer has talked and not
+ * yet shut down its side, send our FIN with shutdown(SHUT_WR), read and
+ * discard until the peer's EOF or for at most EVR__LINGER_MS, then close
+ * (a "lingering close", as in nginx).
  */
 static bool conn_linger(struct evr_conn *c)
 {
@@ -787,7 +821,13 @@ static bool conn_linger(struct evr_conn *c)
 	if (c->err || (c->flags & (EVR__C_EOF | EVR__C_DETACHED)) ||
 	    l->stopping)
 		return false;
-	if (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0)
+	/* A peer that has sent us something and not yet shut down its side
+	 * may still be sending (a request body a module answered without
+	 * reading, the rest of a pipeline): bytes arriving after the close
+	 * would bring the same reset. Only a peer that sent nothing (a
+	 * daytime client) closes without lingering when nothing waits. */
+	if (!(c->flags & EVR__C_GOT_DATA) &&
+	    (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0))
 		return false;
 	if (shutdown(c->fd, SHUT_WR) < 0)
 		return false;
@@ -817,7 +857,10 @@ static void conn_finish(struct evr_conn *c)
 	c->flags &= ~(EVR__C_STARVED | EVR__C_PAUSED_ALL | EVR__C_REDELIVER);
 	wq_drop(c);
 	held_drop(c);
-	c->proto->on_close(c, c->err);
+	if (EVR_LIKELY(!c->ext) || evr__conn_ext_accepted(c))
+		c->proto->on_close(c, c->err);
+	if (c->ext)
+		evr__conn_ext_finish(c);
 	if (!conn_linger(c))
 		conn_release(c);
 }
@@ -861,7 +904,7 @@ void evr__conn_refill(struct evr_loop *l)
 
 		evr__list_del(&c->starve);
 		c->flags &= ~EVR__C_STARVED;
-		if (c->flags & (EVR__C_CLOSING | EVR__C_PAUSED))
+		if ((c->flags & EVR__C_PAUSED) || !reads_on(c))
 			continue;
 		err = l->be_ops->conn_recv(c);
 		if (err < 0)
@@ -1000,11 +1043,53 @@ static struct evr_buf *pool_spare(struct evr_conn *c, struct evr_buf *b,
 	return copy;
 }
 
-int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
+/* A reply that cannot be queued (out of memory) would leave the stream
+ * going on with a hole in it: the connection is aborted instead. */
+static int send_failed(struct evr_conn *c, int err)
+{
+	evr_abort(c, err);
+	return err;
+}
+
+/* Room for len more bytes in c's queue? Past wq_max the connection is
+ * aborted (a peer that does not read). */
+static int wq_admit(struct evr_conn *c, size_t len)
 {
 	struct evr_loop *l = c->loop;
 	const struct evr_conn_limits *lim = &c->svc->lim;
+
+	if (EVR_LIKELY(c->wq_bytes + len <= lim->wq_max))
+		return 0;
+	l->st.wq_overflows++;
+	if (evr__ratelimit(l, &l->rl_overflow, REFUSE_LOG_MS,
+			   "connections closed: write queue over max"))
+		evr_log_warn("%s: write queue over %u bytes (the peer does "
+			     "not read): closing (more are summed up in %d s)",
+			     c->svc->name, lim->wq_max, REFUSE_LOG_MS / 1000);
+	evr_abort(c, -ENOBUFS);
+	return -ENOBUFS;
+}
+
+/* len bytes joined c's queue: backpressure, the budget, a send. */
+static void wq_account(struct evr_conn *c, size_t len)
+{
+	struct evr_loop *l = c->loop;
+
+	c->wq_bytes += len;
+	l->st.bytes_queued += len;
+	if (EVR_UNLIKELY(c->wq_bytes > c->svc->lim.wq_high))
+		read_pause(c, EVR__C_PAUSED_WQ);
+	if (EVR_UNLIKELY(l->st.bytes_queued > l->queued_max))
+		l->over_budget = true;
+	if (!(c->flags & EVR__C_SENDING))
+		schedule_flush(c);
+}
+
+int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
+{
+	struct evr_loop *l = c->loop;
 	struct evr__wq *e;
+	int err;
 
 	if (EVR_UNLIKELY(c->flags & EVR__C_CLOSING))
 		return -EPIPE;
@@ -1012,24 +1097,12 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	if (EVR_UNLIKELY(c->wq_bytes + len > lim->wq_max)) {
-		uint64_t more;
-
-		l->st.wq_overflows++;
-		if (evr__ratelimit(&l->rl_overflow, l->now, REFUSE_LOG_MS,
-				   &more))
-			evr_log_warn("%s: write queue over %u bytes (the peer "
-				     "does not read): closing (%llu more in "
-				     "the last %d s)",
-				     c->svc->name, lim->wq_max,
-				     (unsigned long long)more,
-				     REFUSE_LOG_MS / 1000);
-		evr_abort(c, -ENOBUFS);
-		return -ENOBUFS;
-	}
+	err = wq_admit(c, len);
+	if (EVR_UNLIKELY(err))
+		return err;
 	e = wq_alloc(l);
 	if (EVR_UNLIKELY(!e))
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	e->buf = pool_spare(c, b, off, len);
 	e->p = e->buf == b ? b->data + off : e->buf->data;
 	e->len = (uint32_t)len;
@@ -1040,15 +1113,26 @@ int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len)
 		c->last_progress = l->now; /* the send timeout starts */
 	}
 	c->wq_tail = e;
-	c->wq_bytes += len;
-	l->st.bytes_queued += len;
-	if (EVR_UNLIKELY(c->wq_bytes > lim->wq_high))
-		read_pause(c, EVR__C_PAUSED_WQ);
-	if (EVR_UNLIKELY(l->st.bytes_queued > l->queued_max))
-		l->over_budget = true;
-	if (!(c->flags & EVR__C_SENDING))
-		schedule_flush(c);
+	c->wq_n++;
+	wq_account(c, len);
 	return 0;
+}
+
+/*
+ * The queue's last entry can take len more copied bytes: a reply buffer
+ * of our own (a copy nobody else holds), whose slice ends where its data
+ * ends, with room after it, and not part of the send in flight. Small
+ * replies (a line of a line protocol, a CRLF after it) then share one
+ * buffer and one entry instead of costing a buffer each.
+ */
+static bool tail_takes(const struct evr_conn *c, size_t len)
+{
+	const struct evr__wq *t = c->wq_tail;
+	const struct evr_buf *b = t ? t->buf : NULL;
+
+	return b && b->kind != EVR__BUF_POOL && b->refs == 1 &&
+	       t->p + t->len == b->data + b->len && b->cap - b->len >= len &&
+	       !(c->wq_inflight && c->wq_n <= c->wq_inflight);
 }
 
 int evr_send(struct evr_conn *c, struct evr_buf *b)
@@ -1065,9 +1149,21 @@ int evr_send_copy(struct evr_conn *c, const void *p, size_t len)
 		return -EPIPE;
 	if (!len)
 		return 0;
+	if (tail_takes(c, len)) {
+		struct evr__wq *t = c->wq_tail;
+
+		err = wq_admit(c, len);
+		if (err)
+			return err;
+		memcpy(t->buf->data + t->buf->len, p, len);
+		t->buf->len += (uint32_t)len;
+		t->len += (uint32_t)len;
+		wq_account(c, len);
+		return 0;
+	}
 	b = evr_buf_new(c->loop, len);
 	if (!b)
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	memcpy(b->data, p, len);
 	b->len = (uint32_t)len;
 	err = evr_send(c, b);
@@ -1094,7 +1190,7 @@ int evr_vsendf(struct evr_conn *c, const char *fmt, va_list ap)
 		return -EPIPE;
 	b = evr_buf_new(c->loop, (size_t)n + 1);
 	if (!b)
-		return -ENOMEM;
+		return send_failed(c, -ENOMEM);
 	vsnprintf(b->data, (size_t)n + 1, fmt, ap);
 	b->len = (uint32_t)n;
 	err = evr_send(c, b);
@@ -1194,6 +1290,11 @@ bool evr_conn_closing(const struct evr_conn *c)
 int evr_conn_peer(const struct evr_conn *c, struct sockaddr_storage *ss,
 		  socklen_t *len)
 {
+	if (c->ext && c->ext->peerlen) {
+		memcpy(ss, &c->ext->peer, c->ext->peerlen);
+		*len = c->ext->peerlen;
+		return 0;
+	}
 	*len = sizeof(*ss);
 	if (getpeername(c->fd, (struct sockaddr *)ss, len) < 0)
 		return -errno;

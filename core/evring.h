@@ -12,9 +12,10 @@
  * under <evring/...>: <evring/modules.h> (the built-in modules and modules
  * by name), <evring/line.h> (the line framer), <evring/daytime.h>.
  *
- * Layout of this header: conventions, loop, buffers, timers, signals,
- * descriptors and child processes, listeners, UDP, outbound connections,
- * connections, protocol modules, loadable modules, addresses, logging.
+ * Layout of this header: conventions, version, loop, buffers, timers,
+ * signals, descriptors and child processes, listeners, UDP, outbound
+ * connections, connections, protocol modules, loadable modules,
+ * addresses, logging.
  *
  * Conventions
  * - Functions that can fail return 0 (or a count) on success and -errno on
@@ -42,7 +43,30 @@
 extern "C" {
 #endif
 
-#define EVR_VERSION "0.1.0"
+/*
+ * Version of these headers; evr_version() tells the library's, which may be
+ * newer than the headers a program was built with (same major version: the
+ * soname is libevring.so.MAJOR). EVR_VERSION_NUM is 0xMMmmpp.
+ */
+#define EVR_VERSION_MAJOR 0
+#define EVR_VERSION_MINOR 1
+#define EVR_VERSION_PATCH 0
+#define EVR__STR(x)	  #x
+#define EVR__XSTR(x)	  EVR__STR(x)
+#define EVR_VERSION                                                            \
+	EVR__XSTR(EVR_VERSION_MAJOR)                                           \
+	"." EVR__XSTR(EVR_VERSION_MINOR) "." EVR__XSTR(EVR_VERSION_PATCH)
+#define EVR_VERSION_NUM                                                        \
+	((EVR_VERSION_MAJOR << 16) | (EVR_VERSION_MINOR << 8) |                \
+	 EVR_VERSION_PATCH)
+/* True when the headers are at least version a.b.c. */
+#define EVR_VERSION_AT_LEAST(a, b, c)                                          \
+	(EVR_VERSION_NUM >= (((a) << 16) | ((b) << 8) | (c)))
+
+/* The library's version at run time: EVR_VERSION_NUM and EVR_VERSION of
+ * the libevring the program runs with. */
+unsigned evr_version(void);
+const char *evr_version_string(void);
 
 #if defined(__GNUC__)
 #define EVR_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -71,6 +95,13 @@ struct evr_loop_opts {
 	/* "auto" (default), "io_uring" or "epoll". When NULL the environment
 	 * variable EVRING_BACKEND is read, then "auto". */
 	const char *backend;
+	/* Optional fast paths to leave off, comma-separated (each has one,
+	 * to compare or to work around a kernel): "defer_taskrun",
+	 * "coop_taskrun", "register_ring", "waitid" (io_uring), "send_more"
+	 * (both).
+	 * When NULL the environment variable EVRING_DISABLE is read.
+	 * evr_loop_features() tells what runs. */
+	const char *disable;
 	/* Receive pool: buf_count buffers of buf_size bytes, owned by the
 	 * loop. buf_count is rounded up to a power of two (max 32768). */
 	uint32_t buf_size;  /* default 16384 */
@@ -129,7 +160,8 @@ struct evr_loop_opts {
 	X(udp_trunc, counter, "dropped: larger than a receive buffer")         \
 	X(udp_tx_drop, counter, "replies dropped: socket or queue full")       \
 	X(udp_bufs_total, gauge, "UDP receive pool buffers")                   \
-	X(udp_bufs_free, gauge, "UDP pool buffers available")
+	X(udp_bufs_free, gauge, "UDP pool buffers available")                  \
+	X(proxy_refused, counter, "closed: a wrong or late PROXY header")
 
 struct evr_stats {
 #define EVR__STATS_FIELD(name, type, help) uint64_t name;
@@ -200,6 +232,14 @@ void evr_loop_stats(const struct evr_loop *l, struct evr_stats *st);
 
 /* Why auto selection refused io_uring on this loop ("" if it did not). */
 const char *evr_loop_backend_reason(const struct evr_loop *l);
+
+/*
+ * One line of what this loop runs on, the kernel features it probed and
+ * uses, and those left off: "io_uring: single_issuer defer_taskrun
+ * register_ring multishot_accept multishot_recv buf_ring send_more
+ * udp_sendmmsg" (a feature off shows as -name). Valid while the loop is.
+ */
+const char *evr_loop_features(const struct evr_loop *l);
 
 /* ------------------------------------------------------------------ */
 /* Buffers                                                             */
@@ -315,8 +355,8 @@ static inline bool evr_watch_active(const struct evr_watch *w)
  * SIGCHLD handler, no race with a pid that is reused, no zombie. The loop
  * watches a pidfd (pidfd_open(2)): under io_uring with IORING_OP_WAITID
  * where the kernel has it (6.7), else by waiting for the pidfd to become
- * readable and calling waitid(P_PIDFD, WNOHANG). EVRING_WAITID=0 in the
- * environment (read when the loop is made) turns IORING_OP_WAITID off.
+ * readable and calling waitid(P_PIDFD, WNOHANG). The feature "waitid"
+ * (evr_loop_opts.disable, EVRING_DISABLE) turns IORING_OP_WAITID off.
  * Without pidfd_open (a kernel before 5.3, valgrind) the child's end is
  * polled with waitid(WNOHANG) every 50 ms.
  *
@@ -378,6 +418,19 @@ struct evr_conn_limits {
 	uint32_t max_conns;
 };
 
+/*
+ * The PROXY protocol (haproxy's doc/proxy-protocol.txt) on a listener:
+ * every connection starts with the header a load balancer puts in front
+ * of it, giving the client's address. Configured, never guessed (anyone
+ * could claim any address): a listener with proxy set takes no connection
+ * without a valid header of that version.
+ */
+enum evr_proxy {
+	EVR_PROXY_NONE,
+	EVR_PROXY_V1, /* "PROXY TCP4 ...\r\n" (haproxy's send-proxy) */
+	EVR_PROXY_V2, /* the binary header (send-proxy-v2) */
+};
+
 struct evr_listen_cfg {
 	const struct evr_proto *proto; /* required */
 	void *conf;	  /* the module's per-service configuration */
@@ -385,6 +438,22 @@ struct evr_listen_cfg {
 	int backlog;	  /* default 1024 */
 	bool v6only;	  /* IPV6_V6ONLY on an IPv6 socket */
 	bool reuseport;	  /* SO_REUSEPORT, one listener per loop */
+	/* The connection log: one info line per connection when it ends,
+	 * "conn NAME peer=ADDR duration=1.250s in=BYTES out=BYTES end=HOW"
+	 * (HOW: closed, peer_closed, timeout, reset, overflow, shutdown or
+	 * error:ERRNO), at most 100 lines per second per loop (the rest
+	 * are counted and summed up). Off by default. */
+	bool log_conns;
+	/* The PROXY protocol: the module's on_accept runs once the header
+	 * is in, and evr_conn_peer(), the per-source limit and the
+	 * connection log see the client it names (a v2 LOCAL header, as
+	 * health checks send, or v1 UNKNOWN: the connection's own peer).
+	 * Bytes after the header are the client's first data. A wrong
+	 * header, or none within proxy_timeout_ms (default 5000), closes
+	 * the connection: counted in proxy_refused, logged at most once per
+	 * 10 s. TCP only. */
+	enum evr_proxy proxy;
+	uint32_t proxy_timeout_ms;
 	struct evr_conn_limits lim;
 	/* Called once, on the loop thread, when nothing uses this
 	 * configuration any more: the listener is closed or serves another
@@ -401,6 +470,20 @@ struct evr_listen_cfg {
  */
 int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	       const struct evr_listen_cfg *cfg, struct evr_listener **out);
+
+/*
+ * Serve a TCP socket that is bound already, inherited from a service
+ * manager (systemd's socket activation) or a parent, as evr_listen() serves
+ * its own: IPv4 or IPv6, listening (listen(2) is called with cfg's backlog
+ * if it is not yet), made nonblocking; cfg's v6only and reuseport are what
+ * the socket has. On success the listener owns fd (it serves a
+ * close-on-exec duplicate and fd is closed); on failure fd is left open
+ * and -errno returned: -EPROTOTYPE (not a stream socket), -EAFNOSUPPORT
+ * (not IPv4 or IPv6), -ENOTSOCK, or what evr_listen() returns. Logs
+ * nothing.
+ */
+int evr_listen_fd(struct evr_loop *l, int fd, const struct evr_listen_cfg *cfg,
+		  struct evr_listener **out);
 
 /* Stop accepting and close the socket. Connections already accepted go on.
  * The listener's memory is freed once the kernel has let go of it. */
@@ -488,6 +571,11 @@ struct evr_udp;
 /* Bind a UDP socket and start receiving; -errno on failure (not logged). */
 int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 		 const struct evr_udp_cfg *cfg, struct evr_udp **out);
+/* The same for a bound UDP socket inherited from a service manager or a
+ * parent, as evr_listen_fd() for TCP: on success u owns fd; on failure fd
+ * is left open (-EPROTOTYPE: not a datagram socket). */
+int evr_udp_bind_fd(struct evr_loop *l, int fd, const struct evr_udp_cfg *cfg,
+		    struct evr_udp **out);
 /* Stop and close; its memory goes once the kernel has let go of it. */
 void evr_udp_close(struct evr_udp *u);
 /* Serve the datagrams received from now on with cfg (module,
@@ -574,13 +662,18 @@ int evr_adopt(struct evr_connector *cn, int fd, struct evr_conn **out);
  * Queue the payload of b for sending, after everything queued before: takes
  * a reference, copies nothing. Bytes go out in order, with at most one send
  * in flight per socket. Returns 0, -EPIPE when the connection is closing.
+ * A send that cannot be queued aborts the connection, which would otherwise
+ * go on with a hole in its stream: -ENOBUFS past the queue's wq_max (logged
+ * once per 10 s), -ENOMEM out of memory.
  */
 int evr_send(struct evr_conn *c, struct evr_buf *b);
 
 /* Queue len bytes of b starting at b->data + off (a slice; no copy). */
 int evr_send_ref(struct evr_conn *c, struct evr_buf *b, size_t off, size_t len);
 
-/* Queue a copy of len bytes at p. -ENOMEM when no buffer can be had. */
+/* Queue a copy of len bytes at p (joined to the last reply buffer when it
+ * has room). -ENOMEM, and the connection aborted, when no buffer can be
+ * had. */
 int evr_send_copy(struct evr_conn *c, const void *p, size_t len);
 
 /* Queue a printf-formatted copy. */
@@ -777,6 +870,28 @@ int evr_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *ss,
 /* Logging                                                             */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Log lines. The library logs a few events itself, one line each (at most
+ * one per interval for events that repeat, the rest counted and summed up
+ * when the interval ends, "WHAT: N more in the last 10 s"):
+ *
+ *   evr_loop_new()      the backend chosen and why another was refused
+ *                       (info), a forced backend that cannot run (err)
+ *   evr_listen(),
+ *   evr_udp_bind(),
+ *   evr_connector_new() an invalid module (err)
+ *   the running loop    accepting paused and resumed (EMFILE, ENFILE,
+ *                       ENOMEM: warn, info), connections refused by a
+ *                       limit (warn), write queues over wq_max (warn),
+ *                       UDP datagrams dropped by the guard (warn), idle
+ *                       and send timeouts (debug), the drain deadline
+ *                       (warn), the connection log when a listener asks
+ *                       for it (info), failed system calls of a backend
+ *                       (err)
+ *   evr_loop_free()     the counts of rate-limited events not reported yet
+ *
+ * Every other function reports errors only by its return value.
+ */
 enum evr_log_level {
 	EVR_LOG_ERR,
 	EVR_LOG_WARN,
@@ -784,10 +899,37 @@ enum evr_log_level {
 	EVR_LOG_DEBUG,
 };
 
-/* Lines go to stderr as "ident: level: message". */
+/*
+ * Where lines go. By default to stderr as "ident: level: message", one
+ * write(2) per line; when stderr is the systemd journal's stream (see
+ * evr_log_stderr_is_journal) as "<N>message", N the syslog priority.
+ *
+ * A program takes every line, with its level, by setting a handler: fn is
+ * called for each line at or above the level set, with the message (no
+ * ident, level or newline; at most 1023 bytes; valid for the call only)
+ * and arg. fn runs on the thread that logs (the loop's) and must not call
+ * evr_log. NULL restores the default. Not thread-safe: set it before
+ * starting loops.
+ */
+typedef void (*evr_log_fn)(enum evr_log_level level, const char *msg,
+			   void *arg);
+void evr_log_set_handler(evr_log_fn fn, void *arg);
+
 void evr_log_set_level(enum evr_log_level level);
 enum evr_log_level evr_log_get_level(void);
+/* The default handler's ident ("evring"); the string must outlive its
+ * use. */
 void evr_log_set_ident(const char *ident);
+/* "error", "warning", "info", "debug". */
+const char *evr_log_level_name(enum evr_log_level level);
+/* The syslog(3) priority of a level: LOG_ERR, LOG_WARNING, LOG_INFO,
+ * LOG_DEBUG (3, 4, 6, 7), also the journal's "<N>" prefix. */
+int evr_log_syslog_priority(enum evr_log_level level);
+/* True when stderr is the stream systemd connected to the journal: the
+ * environment variable JOURNAL_STREAM ("DEVICE:INODE") names it
+ * (systemd.exec(5)). */
+bool evr_log_stderr_is_journal(void);
+
 void evr_log(enum evr_log_level level, const char *fmt, ...) EVR_PRINTF(2, 3);
 void evr_vlog(enum evr_log_level level, const char *fmt, va_list ap);
 

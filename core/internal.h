@@ -17,6 +17,7 @@
 #include "evring.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/uio.h>
@@ -127,7 +128,8 @@ enum {
 	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
 	EVR__C_EOF_HELD = 1 << 14,    /* on_eof waits for held bytes */
 	EVR__C_REDELIVER = 1 << 15,   /* on loop->redeliver: held bytes due */
-	EVR__C_DETACHED = 1 << 16,    /* the socket went to another owner */
+	EVR__C_GOT_DATA = 1 << 16,    /* the peer has sent bytes */
+	EVR__C_DETACHED = 1 << 17,    /* the socket went to another owner */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -164,6 +166,10 @@ struct evr__svc {
 	uint32_t nconns;
 	uint32_t refs; /* owner + kernel operations + connections */
 	void (*release)(struct evr__svc *svc); /* at refs == 0 */
+	/* the connection log (connlog.c), the PROXY protocol (proxy.c) */
+	bool log_conns;
+	uint8_t proxy; /* enum evr_proxy */
+	uint32_t proxy_timeout_ms;
 	/* the program's: conf is no longer used (evr_listen_cfg.release) */
 	void (*cfg_release)(void *arg);
 	void *cfg_release_arg;
@@ -200,6 +206,7 @@ struct evr_conn {
 	uint16_t user_pauses; /* evr_conn_pause() not yet resumed */
 	int err;	      /* why it closed */
 	uint32_t wq_inflight; /* queue entries covered by the send in flight */
+	uint32_t wq_n;	      /* queue entries */
 	struct evr__wq *wq_head, *wq_tail;
 	size_t wq_bytes;
 	/* received while reading was paused, for the module once it resumes
@@ -215,6 +222,8 @@ struct evr_conn {
 	struct evr_timer timer; /* idle and send timeouts; lingering close */
 	uint64_t last_active;	/* ms: last byte received or sent */
 	uint64_t last_progress; /* ms: last send progress or queue start */
+	/* what only some services keep (connlog.c); NULL for the others */
+	struct evr__conn_ext *ext;
 	/* The backend's own part: no one else reads or writes these. */
 	struct {
 		void *req; /* io_uring: send context or connect address */
@@ -241,17 +250,37 @@ void evr__conn_close_all(struct evr_loop *l);
 void evr__conn_free_all(struct evr_loop *l);
 void evr__wq_fini(struct evr_loop *l);
 
-/* ---- log lines at most once per interval ---- */
+/* ---- log lines at most n per interval (log.c) ---- */
 
 struct evr__ratelimit {
-	uint64_t next;	     /* ms: no line before */
-	uint64_t suppressed; /* events since the last line */
+	uint64_t next;	     /* ms: the end of the current interval */
+	uint64_t suppressed; /* events refused in it; > 0: on l->ratelimits */
+	uint32_t used;	     /* lines logged in it */
+	uint32_t interval_ms;
+	uint8_t level; /* of the summary line */
+	struct evr__list link;
+	char what[96]; /* "WHAT: N more in the last 10 s" */
 };
 
-/* True when a line may be logged now; *suppressed gets how many events
- * went unlogged since the last one. */
-bool evr__ratelimit(struct evr__ratelimit *r, uint64_t now,
-		    uint32_t interval_ms, uint64_t *suppressed);
+/*
+ * True when a line may be logged now: at most n per interval. The events
+ * refused are counted, and when the interval ends the loop logs "WHAT: N
+ * more in the last S s" at level, WHAT formatted from fmt (only for the
+ * first event refused in an interval). A zeroed structure is ready; its
+ * owner calls evr__ratelimit_fini() before freeing it.
+ */
+bool evr__ratelimit_n(struct evr_loop *l, struct evr__ratelimit *r,
+		      uint32_t interval_ms, uint32_t n,
+		      enum evr_log_level level, const char *fmt, ...)
+    EVR_PRINTF(6, 7);
+/* One line per interval, summed up at warning level. */
+#define evr__ratelimit(l, r, interval_ms, ...)                                 \
+	evr__ratelimit_n(l, r, interval_ms, 1, EVR_LOG_WARN, __VA_ARGS__)
+/* Log what r counted, now, and forget it. */
+void evr__ratelimit_fini(struct evr_loop *l, struct evr__ratelimit *r);
+void evr__ratelimits_init(struct evr_loop *l);
+/* Every pending count now (the loop is going away). */
+void evr__ratelimits_flush(struct evr_loop *l);
 
 /* ---- listeners ---- */
 
@@ -306,6 +335,19 @@ enum evr__udp_drop {
 };
 
 #define EVR__UDP_DENY_MAX 64
+#define EVR__UDP_OUT_MAX  64
+
+/* Replies of a UDP socket waiting to leave in one sendmmsg (udp.c). */
+struct evr__udp_out {
+	uint32_t n;
+	struct {
+		struct evr_buf *buf;
+		char *p;
+		uint32_t len;
+		socklen_t alen;
+		struct sockaddr_storage addr;
+	} q[EVR__UDP_OUT_MAX];
+};
 
 struct evr_udp {
 	struct evr__svc svc; /* first: svc->release frees the socket */
@@ -313,8 +355,9 @@ struct evr_udp {
 	bool closing;
 	bool armed;   /* a receive is armed (io_uring) / registered */
 	bool starved; /* on loop->udp_starved */
-	/* inside on_datagram: the sender's entry and address (replies to it
-	 * are capped and remembered) */
+	/* inside on_datagram: replies to the sender are capped, and
+	 * remembered in its entry (NULL when it needs none) */
+	bool in_handler;
 	struct evr__bucket *cur;
 	const struct sockaddr *cur_peer;
 	socklen_t cur_peerlen;
@@ -335,7 +378,7 @@ struct evr_udp {
 	struct evr__list link;	 /* loop->udps, until freed */
 	struct evr__list starve; /* loop->udp_starved */
 	struct evr_udp *next_dirty;
-	void *be; /* backend data (epoll: the send queue) */
+	struct evr__udp_out *out; /* replies waiting for the flush pass */
 };
 
 void evr__udp_refill(struct evr_loop *l);
@@ -369,6 +412,9 @@ uint64_t evr__random_seed(const void *salt);
 /* The entry of the peer of fd with its count raised; NULL with *err set
  * (-ENOMEM, or the getpeername error). */
 struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err);
+/* The same for an address known otherwise (a PROXY header). */
+struct evr__source *evr__source_get_addr(struct evr_loop *l,
+					 const struct sockaddr *sa, int *err);
 void evr__source_put(struct evr_loop *l, struct evr__source *s);
 void evr__sources_fini(struct evr_loop *l);
 
@@ -432,11 +478,16 @@ struct evr_loop {
 	bool over_budget; /* bytes_queued above queued_max */
 	uint64_t queued_max, queued_low;
 	uint32_t max_conns, max_per_source;
-	struct evr__list paused_all; /* connections paused by the budget */
-	struct evr__list redeliver;  /* resumed, with held bytes to hand over */
+	uint64_t alloc_backoff_until; /* ms: refuse accepts without trying */
+	struct evr__list paused_all;  /* connections paused by the budget */
+	struct evr__list redeliver; /* resumed, with held bytes to hand over */
 	struct evr_timer drain_timer;
 	struct evr__sources sources;
-	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc;
+	struct evr__ratelimit rl_refuse, rl_overflow, rl_alloc, rl_connlog;
+	struct evr__ratelimit rl_proxy;
+	/* limiters with events to report, and the timer that reports them */
+	struct evr__list ratelimits;
+	struct evr_timer rl_timer;
 	struct evr__pool pool;	/* TCP receive pool */
 	struct evr__pool upool; /* UDP receive pool, count 0 until needed */
 	uint32_t udp_buf_count, udp_buf_size;
@@ -465,9 +516,98 @@ struct evr_loop {
 	uint32_t holds; /* evr_loop_hold() not yet undone */
 	struct evr_stats st;
 	char backend_reason[192];
+	char disable[128];  /* evr_loop_opts.disable, ",a,b," */
+	char features[256]; /* evr_loop_features() */
+	bool send_more;	    /* MSG_MORE on the last send of a closing conn */
 };
 
+/*
+ * Flags for a send of the first n queue entries: MSG_MORE when it is the
+ * last of a connection that closes gracefully, so that the reply and the
+ * FIN of the close that follows leave in one segment (a daytime or an HTTP
+ * "Connection: close" reply: one packet fewer each way, measured as the
+ * largest saving of a connection's cost). The close comes right after the
+ * send completes (or the lingering close's shutdown), which pushes the
+ * corked bytes out.
+ */
+static inline int evr__conn_send_more(const struct evr_conn *c, uint32_t n)
+{
+	return (c->flags & EVR__C_CLOSING) && !c->err && n == c->wq_n &&
+		       c->loop->send_more
+		   ? MSG_MORE
+		   : 0;
+}
+
+/* Bytes of a PROXY header kept while it arrives: a v1 line (107) or v2's
+ * fixed part and an IPv6 address block (16 + 36); v2's TLVs are skipped. */
+#define EVR__PROXY_KEEP 108
+
+/*
+ * What a connection keeps only when its service asks for it (the
+ * connection log, the PROXY protocol): it sits after the module's state,
+ * in the same allocation, so that other connections pay one pointer.
+ */
+struct evr__conn_ext {
+	uint64_t started; /* ms */
+	uint64_t bytes_in, bytes_out;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;		   /* the client: from the PROXY header if any */
+	socklen_t peerlen; /* 0: not known */
+	/* the PROXY header (proxy.c) */
+	struct evr_conn *conn;
+	struct evr_timer proxy_timer; /* its deadline */
+	uint32_t proxy_skip;	      /* v2 TLV bytes still to drop */
+	uint16_t proxy_len;	      /* bytes in proxy_hdr */
+	bool proxy_pending;	      /* on_accept waits for the header */
+	uint8_t proxy_hdr[EVR__PROXY_KEEP];
+};
+
+/* connlog.c: extra bytes to allocate for a connection of svc; set c->ext
+ * up (c->svc and c->fd set); whether the module accepted c (it has not
+ * while a PROXY header is awaited); the end of c, after on_close (the
+ * log line). */
+size_t evr__conn_ext_size(const struct evr__svc *svc);
+void evr__conn_ext_init(struct evr_conn *c);
+bool evr__conn_ext_accepted(const struct evr_conn *c);
+void evr__conn_ext_finish(struct evr_conn *c);
+
+/* proxy.c: a parsed PROXY header. local: use the connection's own
+ * addresses (v2 LOCAL, v1 UNKNOWN, a family or protocol not taken). */
+struct evr__proxy_hdr {
+	int version;
+	bool local;
+	uint32_t total; /* bytes on the wire, v2's TLVs included */
+	struct sockaddr_storage src, dst;
+	socklen_t srclen, dstlen;
+};
+
+/*
+ * Parse the PROXY header of the given version at the start of the n bytes
+ * at p (a pure function). Returns its total length once the part that
+ * matters is in (v2: more bytes, TLVs, may follow up to total), 0 when
+ * more bytes are needed, -EPROTO when they are not a valid header of that
+ * version (as soon as one byte says so), -EINVAL for a bad version.
+ */
+int evr__proxy_parse(const uint8_t *p, size_t n, enum evr_proxy version,
+		     struct evr__proxy_hdr *h);
+/* At accept: true when c waits for its header (on_accept is deferred). */
+bool evr__proxy_start(struct evr_conn *c);
+/* A buffer received while the header is awaited: its header bytes are
+ * consumed (b advanced); true when bytes are left for on_data and the
+ * module accepted c. */
+bool evr__proxy_feed(struct evr_conn *c, struct evr_buf *b);
+/* The peer's EOF while the header is awaited: c is closed; true. */
+bool evr__proxy_eof(struct evr_conn *c);
+
 uint64_t evr__now_ms(void);
+
+/* Was the fast path name left off (evr_loop_opts.disable)? */
+bool evr__feature_off(const struct evr_loop *l, const char *name);
+/* Append " name" (or " -name" when off) to the loop's feature line. */
+void evr__feature_note(struct evr_loop *l, const char *name, bool on);
 
 /* ---- fault injection (fault.c), for tests ---- */
 

@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -87,6 +88,10 @@ void evr__svc_set(struct evr__svc *svc, const struct evr_listen_cfg *cfg)
 	limits_resolve(&cfg->lim, &svc->lim);
 	snprintf(svc->name, sizeof(svc->name), "%s",
 		 cfg->name ? cfg->name : cfg->proto->name);
+	svc->log_conns = cfg->log_conns;
+	svc->proxy = (uint8_t)cfg->proxy;
+	svc->proxy_timeout_ms =
+	    cfg->proxy_timeout_ms ? cfg->proxy_timeout_ms : 5000;
 	svc->cfg_release = cfg->release;
 	svc->cfg_release_arg = cfg->release_arg;
 }
@@ -125,6 +130,8 @@ static void listener_release(struct evr__svc *svc)
 	    EVR_CONTAINER_OF(svc, struct evr_listener, svc);
 
 	evr__svc_cfg_done(svc);
+	evr__ratelimit_fini(svc->loop, &ls->rl_pause);
+	evr__ratelimit_fini(svc->loop, &ls->rl_resume);
 	evr__list_del(&ls->link);
 	free(ls);
 }
@@ -165,7 +172,6 @@ static void pause_expired(struct evr_timer *t)
 void evr__listener_pause(struct evr_listener *ls, int err)
 {
 	struct evr_loop *l = ls->svc.loop;
-	uint64_t more;
 
 	if (ls->closing)
 		return;
@@ -176,14 +182,14 @@ void evr__listener_pause(struct evr_listener *ls, int err)
 		ls->pause_since = l->now;
 		ls->pause_retries = 0;
 		l->st.accept_pauses++;
-		if (evr__ratelimit(&ls->rl_pause, l->now, PAUSE_LOG_MS, &more))
-			evr_log_warn(
-			    "accept %s (%s): %s; pausing accepts, retrying "
-			    "every %d ms (%llu more pauses in the last %d s)",
-			    evr_addr_str((struct sockaddr *)&ls->addr, a,
-					 sizeof(a)),
-			    ls->svc.name, evr__strerror(err), ACCEPT_PAUSE_MS,
-			    (unsigned long long)more, PAUSE_LOG_MS / 1000);
+		evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a));
+		if (evr__ratelimit(l, &ls->rl_pause, PAUSE_LOG_MS,
+				   "accept %s (%s): pauses", a, ls->svc.name))
+			evr_log_warn("accept %s (%s): %s; pausing accepts, "
+				     "retrying every %d ms (more pauses are "
+				     "summed up in %d s)",
+				     a, ls->svc.name, evr__strerror(err),
+				     ACCEPT_PAUSE_MS, PAUSE_LOG_MS / 1000);
 	}
 	evr_timer_start(l, &ls->pause_timer, ACCEPT_PAUSE_MS);
 }
@@ -192,29 +198,25 @@ void evr__listener_resumed(struct evr_listener *ls)
 {
 	struct evr_loop *l = ls->svc.loop;
 	char a[EVR_ADDRSTRLEN];
-	uint64_t more;
 
 	if (!ls->paused)
 		return;
 	ls->paused = false;
-	if (evr__ratelimit(&ls->rl_resume, l->now, PAUSE_LOG_MS, &more))
-		evr_log_info(
-		    "accept %s (%s): accepting again after %llu ms "
-		    "(%llu more resumes in the last %d s)",
-		    evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a)),
-		    ls->svc.name,
-		    (unsigned long long)(l->now - ls->pause_since),
-		    (unsigned long long)more, PAUSE_LOG_MS / 1000);
+	evr_addr_str((struct sockaddr *)&ls->addr, a, sizeof(a));
+	if (evr__ratelimit_n(l, &ls->rl_resume, PAUSE_LOG_MS, 1, EVR_LOG_INFO,
+			     "accept %s (%s): resumes", a, ls->svc.name))
+		evr_log_info("accept %s (%s): accepting again after %llu ms "
+			     "(more resumes are summed up in %d s)",
+			     a, ls->svc.name,
+			     (unsigned long long)(l->now - ls->pause_since),
+			     PAUSE_LOG_MS / 1000);
 }
 
-int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
-	       const struct evr_listen_cfg *cfg, struct evr_listener **out)
+static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
 {
-	struct evr_listener *ls;
 	char why[128];
-	int fd, err;
 
-	if (!cfg || !cfg->proto || salen > sizeof(struct sockaddr_storage))
+	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2)
 		return -EINVAL;
 	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
 		evr_log_err("listen: %s", why);
@@ -222,21 +224,32 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	if (l->stopping)
 		return -ESHUTDOWN;
+	return 0;
+}
+
+/* What evr_listen() and evr_listen_fd() share once the socket is bound and
+ * listening: on failure fd is closed. sa: the address to report when
+ * getsockname fails (NULL: none). */
+static int listener_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
+			  socklen_t salen, const struct evr_listen_cfg *cfg,
+			  struct evr_listener **out)
+{
+	struct evr_listener *ls;
+	int err;
+
 	ls = calloc(1, sizeof(*ls));
-	if (!ls)
+	if (!ls) {
+		close(fd);
 		return -ENOMEM;
-	fd = listen_socket(sa, salen, cfg);
-	if (fd < 0) {
-		free(ls);
-		return fd;
 	}
 	evr__svc_init(&ls->svc, l, cfg, listener_release);
 	ls->cur = &ls->svc;
 	ls->fd = fd;
 	ls->addrlen = sizeof(ls->addr);
 	if (getsockname(fd, (struct sockaddr *)&ls->addr, &ls->addrlen) < 0) {
-		memcpy(&ls->addr, sa, salen);
-		ls->addrlen = salen;
+		ls->addrlen = sa ? salen : 0;
+		if (sa)
+			memcpy(&ls->addr, sa, salen);
 	}
 	evr_timer_init(&ls->pause_timer, pause_expired);
 	evr__list_add_tail(&l->listeners, &ls->link);
@@ -248,6 +261,68 @@ int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	*out = ls;
 	return 0;
+}
+
+int evr_listen(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+	       const struct evr_listen_cfg *cfg, struct evr_listener **out)
+{
+	int fd, err;
+
+	if (salen > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	err = listen_check(l, cfg);
+	if (err < 0)
+		return err;
+	fd = listen_socket(sa, salen, cfg);
+	if (fd < 0)
+		return fd;
+	return listener_serve(l, fd, sa, salen, cfg, out);
+}
+
+/* An inherited socket as evr_listen() makes its own: TCP over IPv4 or
+ * IPv6, nonblocking, TCP_NODELAY (accepted sockets inherit it), listening.
+ * The listener serves a close-on-exec duplicate, so that fd is the
+ * caller's to close on failure. */
+int evr_listen_fd(struct evr_loop *l, int fd, const struct evr_listen_cfg *cfg,
+		  struct evr_listener **out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), ilen = sizeof(int);
+	int type = 0, accepting = 0, own, fl, err;
+
+	err = listen_check(l, cfg);
+	if (err < 0)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0)
+		return -errno;
+	if (type != SOCK_STREAM)
+		return -EPROTOTYPE;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	ilen = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &ilen) < 0)
+		return -errno;
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return -errno;
+	fl = fcntl(own, F_GETFL);
+	if (fl < 0 || fcntl(own, F_SETFL, fl | O_NONBLOCK) < 0)
+		err = -errno;
+	if (!err)
+		err = sockopt_on(own, IPPROTO_TCP, TCP_NODELAY);
+	if (!err && !accepting &&
+	    listen(own, cfg->backlog > 0 ? cfg->backlog : 1024) < 0)
+		err = -errno;
+	if (err) {
+		close(own);
+		return err;
+	}
+	err = listener_serve(l, own, NULL, 0, cfg, out);
+	if (!err)
+		close(fd);
+	return err;
 }
 
 /* The listener lets go of the configuration it serves. */
@@ -266,7 +341,7 @@ int evr_listener_set_cfg(struct evr_listener *ls,
 	struct evr__svc *box;
 	char why[128];
 
-	if (!cfg || !cfg->proto)
+	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2)
 		return -EINVAL;
 	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
 		evr_log_err("listen: %s", why);

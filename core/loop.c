@@ -54,6 +54,8 @@ static int opts_resolve(const struct evr_loop_opts *in, struct evr_loop_opts *o)
 		o->backend = getenv("EVRING_BACKEND");
 	if (!o->backend || !*o->backend)
 		o->backend = "auto";
+	if (!o->disable)
+		o->disable = getenv("EVRING_DISABLE");
 	if (strcmp(o->backend, "auto") && strcmp(o->backend, "io_uring") &&
 	    strcmp(o->backend, "epoll")) {
 		evr_log_err("backend \"%s\": unknown (auto, io_uring or epoll)",
@@ -112,6 +114,8 @@ static int backend_choose(struct evr_loop *l, const struct evr_loop_opts *o)
 		err = be->probe(o, why, sizeof(why));
 		if (!err) {
 			l->be_ops = be;
+			snprintf(l->features, sizeof(l->features),
+				 "%s:", be->name);
 			err = be->init(l, o);
 			if (err < 0) {
 				l->be_ops = NULL;
@@ -172,6 +176,14 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	l->max_per_source = o.max_conns_per_source;
 	l->sigfd = l->sigpipe_w = -1;
 	l->now = evr__now_ms();
+	if (o.disable && strlen(o.disable) + 3 > sizeof(l->disable)) {
+		evr_log_err("disable \"%.40s...\": too long", o.disable);
+		free(l);
+		return -EINVAL;
+	}
+	snprintf(l->disable, sizeof(l->disable), ",%s,",
+		 o.disable ? o.disable : "");
+	evr__ratelimits_init(l);
 	err =
 	    evr__pool_init(l, &l->pool, EVR__POOL_TCP, o.buf_count, o.buf_size);
 	if (err < 0)
@@ -179,6 +191,9 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	err = backend_choose(l, &o);
 	if (err < 0)
 		goto out_pool;
+	l->send_more = !evr__feature_off(l, "send_more");
+	evr__feature_note(l, "send_more", l->send_more);
+	evr__feature_note(l, "udp_sendmmsg", true);
 	*out = l;
 	return 0;
 
@@ -209,8 +224,11 @@ static bool loop_done(const struct evr_loop *l)
 		return false;
 	if ((l->nchildren || l->holds) && !l->stopping)
 		return false;
+	/* the timer that reports rate-limited events keeps nothing alive:
+	 * what it has not reported yet is logged by evr_loop_free() */
 	return l->stopping || l->draining ||
-	       (l->timers.n == 0 && l->nwatches == 0);
+	       (l->timers.n == (evr_timer_active(&l->rl_timer) ? 1u : 0u) &&
+		l->nwatches == 0);
 }
 
 int evr_loop_run(struct evr_loop *l)
@@ -290,6 +308,7 @@ int evr_loop_free(struct evr_loop *l)
 		return -EBUSY;
 	l->stopping = true; /* no new listener, socket or connection */
 	evr__conn_close_all(l);
+	evr__ratelimits_flush(l);
 	evr__timers_fini(l); /* before the memory its timers live in */
 	evr__conn_free_all(l);
 	evr__listener_free_all(l);
@@ -325,6 +344,27 @@ const char *evr_loop_backend(const struct evr_loop *l)
 const char *evr_loop_backend_reason(const struct evr_loop *l)
 {
 	return l->backend_reason;
+}
+
+const char *evr_loop_features(const struct evr_loop *l)
+{
+	return l->features;
+}
+
+bool evr__feature_off(const struct evr_loop *l, const char *name)
+{
+	char key[40];
+
+	snprintf(key, sizeof(key), ",%s,", name);
+	return strstr(l->disable, key) != NULL;
+}
+
+void evr__feature_note(struct evr_loop *l, const char *name, bool on)
+{
+	size_t n = strlen(l->features);
+
+	snprintf(l->features + n, sizeof(l->features) - n, " %s%s",
+		 on ? "" : "-", name);
 }
 
 uint64_t evr_loop_now(const struct evr_loop *l)

@@ -96,18 +96,25 @@ static int grow(struct evr__sources *t)
 
 struct evr__source *evr__source_get(struct evr_loop *l, int fd, int *err)
 {
-	struct evr__sources *t = &l->sources;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	uint8_t key[KEYLEN];
-	struct evr__source *s;
-	uint32_t h;
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
 		*err = -errno;
 		return NULL;
 	}
-	*err = evr__source_key((struct sockaddr *)&ss, key);
+	return evr__source_get_addr(l, (struct sockaddr *)&ss, err);
+}
+
+struct evr__source *evr__source_get_addr(struct evr_loop *l,
+					 const struct sockaddr *sa, int *err)
+{
+	struct evr__sources *t = &l->sources;
+	uint8_t key[KEYLEN];
+	struct evr__source *s;
+	uint32_t h;
+
+	*err = evr__source_key(sa, key);
 	if (*err)
 		return NULL;
 	if (!t->seed)

@@ -26,6 +26,7 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,16 +69,15 @@ static void drop_log(struct evr_udp *u, enum evr__udp_drop kind,
 {
 	struct evr_loop *l = u->svc.loop;
 	char a[EVR_ADDRSTRLEN] = "-";
-	uint64_t more;
 
-	if (!evr__ratelimit(&u->rl[kind], l->now, DROP_LOG_MS, &more))
+	if (!evr__ratelimit(l, &u->rl[kind], DROP_LOG_MS, "udp %s: %s",
+			    u->svc.name, drop_what[kind]))
 		return;
 	if (peer)
 		evr_addr_str(peer, a, sizeof(a));
-	evr_log_warn("udp %s: %s: %s (%llu more of this kind in the last "
-		     "%d s; counted, next line in %d s)",
-		     u->svc.name, a, drop_what[kind], (unsigned long long)more,
-		     DROP_LOG_MS / 1000, DROP_LOG_MS / 1000);
+	evr_log_warn("udp %s: %s: %s (counted; more of this kind are summed "
+		     "up in %d s)",
+		     u->svc.name, a, drop_what[kind], DROP_LOG_MS / 1000);
 }
 
 /* ---- the guard ---- */
@@ -208,7 +208,7 @@ static struct evr__bucket *bucket_get(struct evr_udp *u,
 
 static bool bucket_take(struct evr_udp *u, struct evr__bucket *b)
 {
-	if (u->guard.rate == EVR_UDP_UNLIMITED)
+	if (!b) /* no rate limit */
 		return true;
 	refill(u, b, u->svc.loop->now);
 	if (b->mtokens < 1000)
@@ -274,6 +274,16 @@ static bool our_reply(const struct evr_udp *u, const struct evr__bucket *b,
 	       b->reply_sig == reply_sig(port, buf->data, buf->len);
 }
 
+/* The source's entry, needed for its rate and for the reply-loop rule
+ * (only peers outside the ephemeral range): NULL when neither applies. */
+static struct evr__bucket *source_entry(struct evr_udp *u, uint16_t port,
+					const struct sockaddr *peer)
+{
+	if (u->guard.rate == EVR_UDP_UNLIMITED && ephemeral_port(port))
+		return NULL;
+	return bucket_get(u, peer);
+}
+
 void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
 		       const struct sockaddr *peer, socklen_t peerlen,
 		       bool truncated)
@@ -295,19 +305,21 @@ void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
 				addr_special(peer))) {
 		st->udp_drop_addr++;
 		drop_log(u, EVR__UDP_DROP_ADDR, peer);
-	} else if (EVR_UNLIKELY(
-		       our_reply(u, src = bucket_get(u, peer), port, b))) {
+	} else if (EVR_UNLIKELY((src = source_entry(u, port, peer)) &&
+				our_reply(u, src, port, b))) {
 		st->udp_drop_loop++;
 		drop_log(u, EVR__UDP_DROP_LOOP, peer);
 	} else if (!bucket_take(u, src)) {
 		st->udp_drop_rate++;
 		drop_log(u, EVR__UDP_DROP_RATE, peer);
 	} else {
+		u->in_handler = true;
 		u->cur = src;
 		u->cur_peer = peer;
 		u->cur_peerlen = peerlen;
 		u->req_len = b->len;
 		u->svc.proto.p->on_datagram(u, b, peer, peerlen);
+		u->in_handler = false;
 		u->cur = NULL;
 	}
 	evr_buf_unref(b);
@@ -360,6 +372,89 @@ void evr__udp_flush_all(struct evr_loop *l)
 	}
 }
 
+/*
+ * Replies leave in batches: queued by the backend's udp_send (both backends
+ * use these two), sent with one sendmmsg(2) per socket by the flush pass at
+ * the top of the next iteration (or when 64 are queued). The replies to one
+ * batch of datagrams cost one system call; a full socket drops the rest,
+ * counted: UDP never waits.
+ */
+void evr__udp_batch_flush(struct evr_udp *u)
+{
+	struct evr_loop *l = u->svc.loop;
+	struct evr__udp_out *o = u->out;
+	struct mmsghdr mm[EVR__UDP_OUT_MAX];
+	struct iovec iov[EVR__UDP_OUT_MAX];
+	uint32_t done = 0;
+
+	if (!o || !o->n)
+		return;
+	memset(mm, 0, sizeof(mm[0]) * o->n);
+	for (uint32_t i = 0; i < o->n; i++) {
+		iov[i].iov_base = o->q[i].p;
+		iov[i].iov_len = o->q[i].len;
+		mm[i].msg_hdr.msg_name = &o->q[i].addr;
+		mm[i].msg_hdr.msg_namelen = o->q[i].alen;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (done < o->n) {
+		int r = sendmmsg(u->fd, mm + done, o->n - done, MSG_DONTWAIT);
+
+		if (r > 0) {
+			done += (uint32_t)r;
+			l->st.udp_tx += (uint64_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* Full socket (EAGAIN) drops the rest, UDP never waits; an
+		 * error that belongs to one datagram (an ICMP error,
+		 * EMSGSIZE) drops that one and goes on. */
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			while (done < o->n) {
+				evr__udp_tx_drop(u);
+				done++;
+			}
+			break;
+		}
+		evr__udp_tx_drop(u);
+		done++;
+	}
+	for (uint32_t i = 0; i < o->n; i++)
+		evr_buf_unref(o->q[i].buf);
+	o->n = 0;
+}
+
+int evr__udp_batch_send(struct evr_udp *u, struct evr_buf *b, char *p,
+			uint32_t len, const struct sockaddr *peer,
+			socklen_t peerlen)
+{
+	struct evr_loop *l = u->svc.loop;
+	struct evr__udp_out *o = u->out;
+
+	if (!o) {
+		o = u->out = calloc(1, sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+	}
+	if (o->n == EVR__UDP_OUT_MAX)
+		evr__udp_batch_flush(u);
+	o->q[o->n].buf = evr_buf_ref(b);
+	o->q[o->n].p = p;
+	o->q[o->n].len = len;
+	o->q[o->n].alen = peerlen;
+	memcpy(&o->q[o->n].addr, peer, peerlen);
+	o->n++;
+	if (!u->dirty) {
+		u->svc.refs++; /* dropped by the flush pass */
+		u->dirty = true;
+		u->next_dirty = l->udp_dirty;
+		l->udp_dirty = u;
+	}
+	return 0;
+}
+
 /* ---- sockets ---- */
 
 static void udp_release(struct evr__svc *svc)
@@ -367,10 +462,12 @@ static void udp_release(struct evr__svc *svc)
 	struct evr_udp *u = EVR_CONTAINER_OF(svc, struct evr_udp, svc);
 
 	evr__svc_cfg_done(svc);
+	for (int i = 0; i < EVR__UDP__COUNT; i++)
+		evr__ratelimit_fini(svc->loop, &u->rl[i]);
 	evr__list_del(&u->link);
 	free(u->buckets);
 	free(u->sketch);
-	free(u->be);
+	free(u->out);
 	free(u);
 }
 
@@ -484,44 +581,49 @@ static int udp_cfg_check(const struct evr_udp_cfg *cfg)
 	return 0;
 }
 
-int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
-		 const struct evr_udp_cfg *cfg, struct evr_udp **out)
+static int udp_check(struct evr_loop *l, const struct evr_udp_cfg *cfg)
 {
-	struct evr_listen_cfg scfg;
-	struct evr_udp *u;
-	int fd, err;
+	int err = udp_cfg_check(cfg);
 
-	if (salen > sizeof(struct sockaddr_storage))
-		return -EINVAL;
-	err = udp_cfg_check(cfg);
 	if (err < 0)
 		return err;
 	if (l->stopping || l->draining)
 		return -ESHUTDOWN;
+	return 0;
+}
+
+/* What evr_udp_bind() and evr_udp_bind_fd() share once the socket is
+ * bound: on failure fd is closed. sa: the address to report when
+ * getsockname fails (NULL: none). */
+static int udp_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
+		     socklen_t salen, const struct evr_udp_cfg *cfg,
+		     struct evr_udp **out)
+{
+	struct evr_listen_cfg scfg;
+	struct evr_udp *u;
+	int err;
+
 	err = udp_pool_ensure(l);
 	if (err < 0)
-		return err;
+		goto out_close;
 	u = calloc(1, sizeof(*u));
-	if (!u)
-		return -ENOMEM;
+	if (!u) {
+		err = -ENOMEM;
+		goto out_close;
+	}
 	err = guard_resolve(u, &cfg->guard);
 	if (err < 0) {
 		free(u);
-		return err;
-	}
-	fd = udp_socket(sa, salen, cfg);
-	if (fd < 0) {
-		free(u->buckets);
-		free(u);
-		return fd;
+		goto out_close;
 	}
 	svc_cfg(cfg, &scfg);
 	evr__svc_init(&u->svc, l, &scfg, udp_release);
 	u->fd = fd;
 	u->addrlen = sizeof(u->addr);
 	if (getsockname(fd, (struct sockaddr *)&u->addr, &u->addrlen) < 0) {
-		memcpy(&u->addr, sa, salen);
-		u->addrlen = salen;
+		u->addrlen = sa ? salen : 0;
+		if (sa)
+			memcpy(&u->addr, sa, salen);
 	}
 	/* io_uring lays out each multishot recvmsg buffer from this */
 	u->rmsg.msg_namelen = sizeof(struct sockaddr_in6);
@@ -534,6 +636,62 @@ int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
 	}
 	*out = u;
 	return 0;
+
+out_close:
+	close(fd);
+	return err;
+}
+
+int evr_udp_bind(struct evr_loop *l, const struct sockaddr *sa, socklen_t salen,
+		 const struct evr_udp_cfg *cfg, struct evr_udp **out)
+{
+	int fd, err;
+
+	if (salen > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	err = udp_check(l, cfg);
+	if (err < 0)
+		return err;
+	fd = udp_socket(sa, salen, cfg);
+	if (fd < 0)
+		return fd;
+	return udp_serve(l, fd, sa, salen, cfg, out);
+}
+
+/* An inherited socket as evr_udp_bind() makes its own: UDP over IPv4 or
+ * IPv6, bound, nonblocking. The socket serves a close-on-exec duplicate,
+ * so that fd is the caller's to close on failure. */
+int evr_udp_bind_fd(struct evr_loop *l, int fd, const struct evr_udp_cfg *cfg,
+		    struct evr_udp **out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), ilen = sizeof(int);
+	int type = 0, own, fl, err;
+
+	err = udp_check(l, cfg);
+	if (err < 0)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0)
+		return -errno;
+	if (type != SOCK_DGRAM)
+		return -EPROTOTYPE;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return -errno;
+	fl = fcntl(own, F_GETFL);
+	if (fl < 0 || fcntl(own, F_SETFL, fl | O_NONBLOCK) < 0) {
+		err = -errno;
+		close(own);
+		return err;
+	}
+	err = udp_serve(l, own, NULL, 0, cfg, out);
+	if (!err)
+		close(fd);
+	return err;
 }
 
 /* The new guard's table is made aside, so that a failure changes
@@ -672,7 +830,7 @@ static size_t reply_cap(const struct evr_udp *u)
 
 size_t evr_udp_reply_max(const struct evr_udp *u)
 {
-	if (u->cur)
+	if (u->in_handler)
 		return reply_cap(u);
 	return u->addr.ss_family == AF_INET ? UDP_PAYLOAD_MAX4
 					    : UDP_PAYLOAD_MAX6;
@@ -690,7 +848,7 @@ int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 	if (off > b->len || len > b->len - off ||
 	    peerlen > sizeof(struct sockaddr_storage))
 		return -EINVAL;
-	reply = u->cur && peerlen == u->cur_peerlen &&
+	reply = u->in_handler && peerlen == u->cur_peerlen &&
 		!memcmp(peer, u->cur_peer, peerlen);
 	if (reply && len > reply_cap(u)) {
 		l->st.udp_capped++;
@@ -705,7 +863,7 @@ int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 		evr__udp_tx_drop(u);
 		return err;
 	}
-	if (reply && !ephemeral_port(peer_port(peer))) {
+	if (reply && u->cur && !ephemeral_port(peer_port(peer))) {
 		u->cur->reply_sig =
 		    reply_sig(peer_port(peer), b->data + off, len);
 		u->cur->reply_at = l->now;

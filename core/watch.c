@@ -14,7 +14,7 @@
  * SIGCHLD handler, so no race between the signal and the pid, and no pid
  * reused under us, since the child stays a zombie until we reap it. The
  * io_uring backend waits with IORING_OP_WAITID (6.7), which reaps it and
- * fills in si; otherwise (epoll, older kernels, EVRING_WAITID=0) the
+ * fills in si; otherwise (epoll, older kernels, EVRING_DISABLE=waitid) the
  * pidfd becomes readable when the child exits and waitid(P_PIDFD,
  * WNOHANG) here reaps it. Where there is no pidfd_open(2) at all (a
  * kernel before 5.3, valgrind), the child's end is polled with

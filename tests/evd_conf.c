@@ -184,16 +184,6 @@ int log_count(struct srv *s, const char *needle, int n, int ms)
 	return count_substr(srv_log(s), needle);
 }
 
-ssize_t recv_retry(int fd, void *buf, size_t cap)
-{
-	ssize_t n;
-
-	do
-		n = recv(fd, buf, cap, 0);
-	while (n < 0 && errno == EINTR);
-	return n;
-}
-
 int srv_read_until(struct srv *s, const char *prefix, char *buf, size_t cap,
 		   int ms)
 {

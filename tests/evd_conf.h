@@ -44,10 +44,6 @@ bool log_wait(struct srv *s, const char *needle, int ms);
  * more for a later one: how many there are. */
 int log_count(struct srv *s, const char *needle, int n, int ms);
 
-/* recv(2) that a stop and continue of the test process (Criterion does
- * that) does not end: with SO_RCVTIMEO, Linux fails it with EINTR. */
-ssize_t recv_retry(int fd, void *buf, size_t cap);
-
 /* Read lines of the server's stdout until one starts with prefix (up to
  * ms); the lines before it in buf. 0 or -1. */
 int srv_read_until(struct srv *s, const char *prefix, char *buf, size_t cap,

@@ -42,6 +42,30 @@ static int udp_start(struct server *s)
 	return 0;
 }
 
+/* The extra listeners of s->more; their ports in s->more_port. */
+static int more_start(struct server *s)
+{
+	for (int i = 0; i < SERVER_MORE; i++) {
+		struct evr_listen_cfg cfg = { .proto = s->more[i].proto,
+					      .conf = s->more[i].conf,
+					      .lim = s->lim };
+		struct sockaddr_storage ss;
+		struct evr_listener *ls;
+		socklen_t len;
+		int err;
+
+		if (!cfg.proto)
+			continue;
+		evr_addr_parse("127.0.0.1", 0, &ss, &len);
+		err = evr_listen(s->l, (struct sockaddr *)&ss, len, &cfg, &ls);
+		if (err < 0)
+			return err;
+		evr_listener_addr(ls, &ss, &len);
+		s->more_port[i] = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	return 0;
+}
+
 /* The loop is created, run and freed on its own thread (io_uring rings
  * are SINGLE_ISSUER). */
 static void *server_main(void *arg)
@@ -67,7 +91,7 @@ static void *server_main(void *arg)
 	}
 	evr_listener_addr(ls, &ss, &len);
 	s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (s->udp_proto && udp_start(s) < 0) {
+	if ((s->udp_proto && udp_start(s) < 0) || more_start(s) < 0) {
 		evr_loop_free(s->l);
 		atomic_store(&s->state, -1);
 		return NULL;

@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#define SERVER_MORE 8
+
 struct server {
 	struct evr_loop_opts o;	       /* set before server_start */
 	const struct evr_proto *proto; /* default: echo */
@@ -26,6 +28,14 @@ struct server {
 	 * conf), with the guard's rate limit and amplification cap off; its
 	 * port in uport. */
 	const struct evr_proto *udp_proto;
+	/* More TCP listeners on 127.0.0.1 in the same loop, with the limits
+	 * of lim: each serves its module (proto NULL: none) with its conf;
+	 * their ports in more_port. */
+	struct {
+		const struct evr_proto *proto;
+		void *conf;
+	} more[SERVER_MORE];
+	uint16_t more_port[SERVER_MORE];
 	atomic_bool hold; /* listen, but run the loop only when cleared */
 	/* private: */
 	pthread_t th;

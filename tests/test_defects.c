@@ -777,6 +777,10 @@ BACKEND_TEST(defects, out_of_memory_at_start_says_so)
 	int rc;
 
 	skip_unless_backend_runs(backend);
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test(
+	    "AddressSanitizer reserves more address space than 32 MiB");
+#endif
 	rc = run_capture(argv, out, sizeof(out), 10000);
 	if (rc == 0)
 		cr_skip_test("32 MiB were enough here");
@@ -851,4 +855,127 @@ BACKEND_TEST(defects, an_invalid_module_is_refused_with_the_reason)
 	close(pfd[0]);
 	cr_assert_eq(err, -EINVAL);
 	cr_assert(strstr(log, "Rev Server") && strstr(log, "name"), "%s", log);
+}
+
+/* ---- 6. small replies ---- */
+
+/* more than the kernel's socket buffers take (tcp_wmem's 4 MiB) */
+#define LINES_N 500000
+
+static int lines_accept(struct evr_conn *c)
+{
+	for (int i = 0; i < LINES_N; i++)
+		if (evr_sendf(c, "line %d\r\n", i) < 0)
+			return -ENOMEM;
+	evr_close(c);
+	return 0;
+}
+
+static const struct evr_proto lines_proto = { .name = "lines",
+					      .on_accept = lines_accept };
+
+/*
+ * Small replies share buffers: each line of a line protocol cost a 256
+ * byte buffer and a queue entry, so a few KiB of commands held hundreds
+ * of KiB of replies. 500,000 lines of about 13 bytes queued for a client
+ * that does not read yet must fill their buffers, and arrive whole.
+ */
+BACKEND_TEST(defects, small_replies_share_buffers)
+{
+	struct server s = { .proto = &lines_proto,
+			    .lim = { .wq_high = 64u << 20,
+				     .wq_max = 64u << 20 } };
+	static char got[8 << 20], want[8 << 20];
+	size_t n = 0;
+	int fd;
+
+	for (int i = 0; i < LINES_N; i++)
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "line %d\r\n",
+				      i);
+	server_start(&s, backend);
+	fd = tcp_connect_rcvbuf(AF_INET, s.port, 1024);
+	cr_assert_geq(fd, 0);
+	/* the replies wait in the queue while the client does not read */
+	int64_t deadline = now_ms() + 10000;
+	struct evr_stats st;
+
+	do
+		st = server_stats(&s);
+	while (!st.bytes_queued && now_ms() < deadline);
+	cr_assert_gt(st.bytes_queued, 0, "nothing waited in the queue");
+	/* at least 128 bytes a buffer (one line each: about 12) */
+	cr_assert_leq(st.bufs_heap * 128, st.bytes_queued + 128,
+		      "%llu buffers for %llu bytes of small replies",
+		      (unsigned long long)st.bufs_heap,
+		      (unsigned long long)st.bytes_queued);
+	cr_assert_eq(read_exact(fd, got, n), n);
+	cr_assert_eq(memcmp(got, want, n), 0);
+	close(fd);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+/* ---- lingering ---- */
+
+/*
+ * A client that pipelines requests, the last with a body it sends a
+ * moment later, and reads only then: the server answers and closes
+ * before the body arrives. Closing a socket that later receives data
+ * makes the kernel answer with a reset that destroys the replies still
+ * unread in the client's buffer. A connection that received data and
+ * whose peer has not shut down its side must linger (send its FIN, read
+ * and discard until the peer's EOF), not only one with input already
+ * waiting at the close.
+ */
+BACKEND_TEST(defects, a_late_request_body_does_not_destroy_the_replies)
+{
+	/* more replies than the client's socket buffers hold: some are still
+	 * in the server's when the body arrives */
+	enum { N = 4000 };
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char post[] =
+	    "POST / HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 5\r\nConnection: close\r\n\r\n";
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "http:0", NULL };
+	static char out[N * sizeof(get) + sizeof(post)], in[4 << 20];
+	size_t n = 0;
+	struct srv s;
+	int fd, err;
+
+	for (int i = 0; i < N; i++) {
+		memcpy(out + n, get, sizeof(get) - 1);
+		n += sizeof(get) - 1;
+	}
+	memcpy(out + n, post, sizeof(post) - 1);
+	n += sizeof(post) - 1;
+	cr_assert_eq(srv_start(&s, backend, 1, argv), 0);
+	fd = tcp_connect(AF_INET, srv_port(&s, "http", AF_INET));
+	cr_assert_eq(write_all(fd, out, n), 0);
+	usleep(300 * 1000); /* the server answers and closes meanwhile */
+	cr_assert_eq(write_all(fd, "hello", 5), 0); /* the late body */
+	size_t got = 0;
+	int64_t deadline = now_ms() + 10000;
+
+	err = 0;
+	while (now_ms() < deadline) {
+		ssize_t r = recv(fd, in + got, sizeof(in) - got, 0);
+
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		err = r < 0 ? errno : 0;
+		break;
+	}
+	cr_assert_eq(err, 0, "the replies ended with %s after %zu bytes",
+		     strerror(err), got);
+	in[got < sizeof(in) ? got : sizeof(in) - 1] = '\0';
+	cr_assert_eq(count_substr(in, "HTTP/1.1 200 OK"), N,
+		     "%d of %d responses arrived",
+		     count_substr(in, "HTTP/1.1 200 OK"), N);
+	cr_assert(strstr(in, "HTTP/1.1 405"), "no answer to the POST");
+	close(fd);
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
 }

@@ -239,7 +239,57 @@ BACKEND_TEST(faults, allocation_failure_refuses_new_connections_only)
 	cr_assert_geq(st.alloc_fails, 5);
 	evr__fault_clear();
 	close(old);
+	/* accepts are refused without trying for 100 ms after a failure */
+	usleep(200 * 1000);
 	cr_assert_eq(run_clients(s.port, &ok), 0);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
+/*
+ * Out of memory, a flood of new clients must not keep the loop asking the
+ * allocator for each of them (a failing allocator can be slow: mimalloc
+ * tries to map a new arena every time, and a loop doing that for every
+ * client of a flood stalled its open connections for seconds). After a
+ * failure, accepts are refused without an allocation for 100 ms.
+ */
+BACKEND_TEST(faults, a_flood_out_of_memory_asks_the_allocator_rarely)
+{
+	enum { N = 400 };
+	char out[100], in[100];
+	struct server s;
+	int old;
+
+	start(&s, backend, 0);
+	old = tcp_connect(AF_INET, s.port);
+	cr_assert_geq(old, 0);
+	fill_pattern(out, sizeof(out), 3);
+	/* accepted and served before the memory runs out */
+	cr_assert_eq(xfer(old, out, sizeof(out), in, sizeof(in), false, 5000),
+		     0);
+	evr__fault_set(EVR__F_ALLOC, 1, 0, 0);
+	int64_t t0 = now_ms();
+
+	for (int i = 0; i < N; i++) {
+		int fd = tcp_connect(AF_INET, s.port);
+
+		cr_assert_geq(fd, 0);
+		cr_assert(wait_closed(fd, 5000), "served without memory");
+		close(fd);
+	}
+	int64_t ms = now_ms() - t0;
+	uint64_t calls = evr__faults[EVR__F_ALLOC].calls;
+
+	/* the open connection is served all along */
+	cr_assert_eq(xfer(old, out, sizeof(out), in, sizeof(in), false, 5000),
+		     0);
+	evr__fault_clear();
+	cr_assert_geq(server_stats(&s).alloc_fails, N);
+	/* once per 100 ms at most, not once per client */
+	cr_assert_leq(calls, (uint64_t)(ms / 100 + 2),
+		      "%llu allocations tried for %d clients in %lld ms",
+		      (unsigned long long)calls, N, (long long)ms);
+	close(old);
 	server_wait_idle(&s);
 	server_stop(&s);
 }

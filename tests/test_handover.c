@@ -248,6 +248,9 @@ static void children_reaped(const char *backend)
 	int left = 2;
 
 	rig_new(&r, backend);
+	if (getenv("EVRING_DISABLE"))
+		cr_assert(strstr(evr_loop_features(r.l), " -waitid"), "%s",
+			  evr_loop_features(r.l));
 	k[0].pid = fork_child(7);
 	k[1].pid = fork_child(SIGTERM);
 	for (int i = 0; i < 2; i++) {
@@ -281,7 +284,7 @@ BACKEND_TEST(handover, children_are_reaped_with_their_status)
 /* The off-switch reaches the other path: the pidfd is polled. */
 Test(handover_io_uring, children_are_reaped_without_waitid, .timeout = 120)
 {
-	setenv("EVRING_WAITID", "0", 1);
+	setenv("EVRING_DISABLE", "waitid", 1);
 	children_reaped("io_uring");
 }
 

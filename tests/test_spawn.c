@@ -651,7 +651,7 @@ BACKEND_TEST(spawn, wait_dgram_hands_the_socket_to_one_program)
 	}
 	for (int i = 0; i < 3; i++) {
 		char want[16];
-		ssize_t n = recv_retry(fd[i], buf, sizeof(buf) - 1);
+		ssize_t n = recv_retry(fd[i], buf, sizeof(buf) - 1, 0);
 
 		cr_assert_gt(n, 0, "datagram %d: no answer (%s) %s", i,
 			     strerror(errno), srv_log(&s));
@@ -664,7 +664,7 @@ BACKEND_TEST(spawn, wait_dgram_hands_the_socket_to_one_program)
 	cr_assert_eq(wait_no_children(s.pid, 10000), 0);
 	cr_assert_eq(sendto(fd[0], "again", 5, 0, (struct sockaddr *)&ss, len),
 		     5);
-	cr_assert_eq(recv_retry(fd[0], buf, sizeof(buf)), 5);
+	cr_assert_eq(recv_retry(fd[0], buf, sizeof(buf), 0), 5);
 	cr_assert_eq(log_count(&s, "started", 2, 5000), 2, "%s", srv_log(&s));
 	for (int i = 0; i < 3; i++)
 		close(fd[i]);
@@ -730,7 +730,7 @@ BACKEND_TEST(spawn, a_datagram_that_would_have_started_it_is_consumed)
 		     (ssize_t)strlen(script));
 	close(fd);
 	cr_assert_eq(sendto(u, "late", 4, 0, (struct sockaddr *)&ss, len), 4);
-	cr_assert_eq(recv_retry(u, buf, sizeof(buf)), 4);
+	cr_assert_eq(recv_retry(u, buf, sizeof(buf), 0), 4);
 	cr_assert_eq(memcmp(buf, "late", 4), 0, "an early one came back");
 	cr_assert_eq(count_substr(srv_log(&s), "cannot run"), 1, "%s",
 		     srv_log(&s));
@@ -784,7 +784,7 @@ Test(spawn, check_accepts_programs_and_refuses_their_mistakes)
 	}
 }
 
-/* EVRING_WAITID=0: the io_uring loop polls the pidfds instead of
+/* EVRING_DISABLE=waitid: the io_uring loop polls the pidfds instead of
  * IORING_OP_WAITID; its children are reaped all the same. */
 Test(spawn_io_uring, children_are_reaped_with_waitid_off, .timeout = 120)
 {
@@ -797,11 +797,9 @@ Test(spawn_io_uring, children_are_reaped_with_waitid_off, .timeout = 120)
 	int z;
 
 	skip_unless_backend_runs("io_uring");
-	setenv("EVRING_WAITID", "0", 1);
+	setenv("EVRING_DISABLE", "waitid", 1);
 	conf_start(&s, "io_uring", path, 1, verbose);
-	cr_assert(srv_log_has(&s, "children: pidfd polled (IORING_OP_WAITID "
-				  "off: EVRING_WAITID=0)"),
-		  "%s", srv_log(&s));
+	cr_assert(log_wait(&s, " -waitid", 5000), "%s", srv_log(&s));
 	port = srv_port(&s, "quick", AF_INET);
 	for (int i = 0; i < 100; i++) {
 		char buf[16];
@@ -873,4 +871,35 @@ BACKEND_TEST(spawn, a_drain_waits_for_the_running_programs)
 	cr_assert_eq(srv_stop(&s, 0, 10000), 0, "%s", srv_log(&s));
 	cr_assert_geq(now_ms() - t0, 600, "it did not wait for the program");
 	close(fd);
+}
+
+/* With --user, evringd drops root once bound: its programs can run as
+ * that user only, and a file that names another is refused at start. */
+BACKEND_TEST(spawn, with_user_programs_run_as_that_user_only)
+{
+	const char *good = conf("127.0.0.1:\n"
+				"0 stream tcp nowait nobody %2$s asnobody\n");
+	const char *bad = conf("0 stream tcp nowait root /bin/cat cat\n");
+	const char *const extra[] = { "--user", "nobody", NULL };
+	const char *check[] = { "-t", "-f", bad, "--user", "nobody", NULL };
+	struct passwd *pw;
+	struct report r;
+	struct srv s;
+	char out[4096];
+	uint16_t client;
+
+	skip_unless_root();
+	pw = getpwnam("nobody");
+	cr_assert_not_null(pw);
+	cr_assert_eq(evringd_run(check, out, sizeof(out)), 2, "%s", out);
+	cr_assert(strstr(out, "evringd runs as nobody once bound (--user) and "
+			      "cannot run programs as root"),
+		  "%s", out);
+	conf_start(&s, backend, good, 1, extra);
+	ask_report(srv_port(&s, "asnobody", AF_INET), &r, &client);
+	cr_assert_eq(r.uid, (long)pw->pw_uid);
+	cr_assert_eq(r.gid, (long)pw->pw_gid);
+	cr_assert_eq(r.nfds, 3);
+	cr_assert_null(strstr(srv_log(&s), "cannot run"), "%s", srv_log(&s));
+	stop(&s);
 }

@@ -130,7 +130,7 @@ BACKEND_TEST(udp_guard, daytime_answers_a_one_byte_request_whole)
 		fd = udp_socket(family);
 		/* what `echo | nc -u host 13` sends */
 		udp_to(fd, family, srv_uport(&s, "daytime", family), "\n", 1);
-		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+		ssize_t n = recv_retry(fd, buf, sizeof(buf) - 1, 0);
 
 		cr_assert_gt(n, 20, "a 1-byte request got %zd bytes", n);
 		buf[n] = '\0';
@@ -163,7 +163,7 @@ BACKEND_TEST(udp_guard, a_reply_over_the_cap_is_not_sent_but_counted)
 	stop(&s);
 	start(&s, backend, opt2);
 	udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "?\n", 2);
-	cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 2);
+	cr_assert_eq(recv_retry(fd, buf, sizeof(buf), 0), 2);
 	close(fd);
 	stop(&s);
 }
@@ -184,7 +184,7 @@ BACKEND_TEST(udp_guard, the_largest_datagram_is_echoed_over_ipv4_and_ipv6)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 		fill_pattern(out, max[f], 7u + (uint32_t)f);
 		udp_to(fd, family, srv_uport(&s, "echo", family), out, max[f]);
-		ssize_t n = recv(fd, in, sizeof(in), 0);
+		ssize_t n = recv_retry(fd, in, sizeof(in), 0);
 
 		cr_assert_eq(n, (ssize_t)max[f], "%s: %zu bytes out, %zd back",
 			     f ? "IPv6" : "IPv4", max[f], n);
@@ -347,15 +347,9 @@ BACKEND_TEST(udp_guard, a_client_repeating_itself_is_answered)
 	start(&s, backend, NULL);
 	fd = udp_socket(AF_INET);
 	for (int i = 0; i < 50; i++) {
-		ssize_t r;
-
 		udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "same", 4);
-		/* a stop and continue of the test process (Criterion's)
-		 * ends a recv with SO_RCVTIMEO with EINTR */
-		do
-			r = recv(fd, buf, sizeof(buf), 0);
-		while (r < 0 && errno == EINTR);
-		got += r == 4;
+		if (recv_retry(fd, buf, sizeof(buf), 0) == 4)
+			got++;
 	}
 	cr_assert_eq(got, 50);
 	close(fd);

@@ -126,6 +126,13 @@ void evr__udp_datagram(struct evr_udp *u, struct evr_buf *b,
 void evr__udp_tx_drop(struct evr_udp *u);
 void evr__udp_starved(struct evr_udp *u);
 
+/* UDP replies in sendmmsg batches, for a backend's udp_send and udp_flush
+ * (with udp_batches set): queue one; send what is queued. */
+int evr__udp_batch_send(struct evr_udp *u, struct evr_buf *b, char *p,
+			uint32_t len, const struct sockaddr *peer,
+			socklen_t peerlen);
+void evr__udp_batch_flush(struct evr_udp *u);
+
 /* Listeners, connectors and UDP sockets: drop a reference. */
 void evr__svc_put(struct evr__svc *svc);
 

@@ -319,7 +319,9 @@ static void epoll_conn_send(struct evr_conn *c)
 	msg.msg_iov = iov;
 	msg.msg_iovlen = (size_t)cnt;
 	do
-		n = evr__sys.sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		n = evr__sys.sendmsg(c->fd, &msg,
+				     MSG_NOSIGNAL |
+					 evr__conn_send_more(c, (uint32_t)cnt));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -468,20 +470,8 @@ static void on_signal(struct evr_loop *l, void *p, uint32_t ev)
 
 /* ---- UDP: recvmmsg and sendmmsg batches ---- */
 
-#define UDP_BATCH   32
-#define UDP_BUDGET  4 /* batches per event */
-#define UDP_OUT_MAX 64
-
-struct udp_out {
-	uint32_t n;
-	struct {
-		struct evr_buf *buf;
-		char *p;
-		uint32_t len;
-		socklen_t alen;
-		struct sockaddr_storage addr;
-	} q[UDP_OUT_MAX];
-};
+#define UDP_BATCH  32
+#define UDP_BUDGET 4 /* batches per event */
 
 static int epoll_pool_start(struct evr_loop *l, struct evr__pool *p)
 {
@@ -511,82 +501,6 @@ static void udp_starve(struct evr_udp *u)
 {
 	ctl(E(u->svc.loop), EPOLL_CTL_MOD, u->fd, 0, tag(u, K_UDP));
 	evr__udp_starved(u);
-}
-
-static void epoll_udp_flush(struct evr_udp *u)
-{
-	struct evr_loop *l = u->svc.loop;
-	struct udp_out *o = u->be;
-	struct mmsghdr mm[UDP_OUT_MAX];
-	struct iovec iov[UDP_OUT_MAX];
-	uint32_t done = 0;
-
-	if (!o || !o->n)
-		return;
-	memset(mm, 0, sizeof(mm[0]) * o->n);
-	for (uint32_t i = 0; i < o->n; i++) {
-		iov[i].iov_base = o->q[i].p;
-		iov[i].iov_len = o->q[i].len;
-		mm[i].msg_hdr.msg_name = &o->q[i].addr;
-		mm[i].msg_hdr.msg_namelen = o->q[i].alen;
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-	}
-	while (done < o->n) {
-		int r = sendmmsg(u->fd, mm + done, o->n - done, MSG_DONTWAIT);
-
-		if (r > 0) {
-			done += (uint32_t)r;
-			l->st.udp_tx += (uint64_t)r;
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		/* Full socket (EAGAIN) drops the rest, UDP never waits; an
-		 * error that belongs to one datagram (an ICMP error,
-		 * EMSGSIZE) drops that one and goes on. */
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			while (done < o->n) {
-				evr__udp_tx_drop(u);
-				done++;
-			}
-			break;
-		}
-		evr__udp_tx_drop(u);
-		done++;
-	}
-	for (uint32_t i = 0; i < o->n; i++)
-		evr_buf_unref(o->q[i].buf);
-	o->n = 0;
-}
-
-static int epoll_udp_send(struct evr_udp *u, struct evr_buf *b, char *p,
-			  uint32_t len, const struct sockaddr *peer,
-			  socklen_t peerlen)
-{
-	struct evr_loop *l = u->svc.loop;
-	struct udp_out *o = u->be;
-
-	if (!o) {
-		o = u->be = calloc(1, sizeof(*o));
-		if (!o)
-			return -ENOMEM;
-	}
-	if (o->n == UDP_OUT_MAX)
-		epoll_udp_flush(u);
-	o->q[o->n].buf = evr_buf_ref(b);
-	o->q[o->n].p = p;
-	o->q[o->n].len = len;
-	o->q[o->n].alen = peerlen;
-	memcpy(&o->q[o->n].addr, peer, peerlen);
-	o->n++;
-	if (!u->dirty) {
-		u->svc.refs++; /* dropped by the flush pass */
-		u->dirty = true;
-		u->next_dirty = l->udp_dirty;
-		l->udp_dirty = u;
-	}
-	return 0;
 }
 
 static void on_udp(struct evr_loop *l, void *p, uint32_t ev)
@@ -633,7 +547,7 @@ static void on_udp(struct evr_loop *l, void *p, uint32_t ev)
 		if (n < (int)k)
 			break;
 	}
-	epoll_udp_flush(u);
+	evr__udp_batch_flush(u);
 }
 
 static void epoll_udp_stop(struct evr_udp *u)
@@ -782,8 +696,8 @@ const struct evr__backend evr__backend_epoll = {
 	.pool_start = epoll_pool_start,
 	.udp_start = epoll_udp_start,
 	.udp_stop = epoll_udp_stop,
-	.udp_send = epoll_udp_send,
-	.udp_flush = epoll_udp_flush,
+	.udp_send = evr__udp_batch_send,
+	.udp_flush = evr__udp_batch_flush,
 	.conn_send = epoll_conn_send,
 	.conn_close = epoll_conn_close,
 	.buf_recycle = epoll_buf_recycle,

@@ -50,7 +50,6 @@ enum uring_op {
 	OP_SIGNAL,  /* loop: the signal pipe is readable */
 	OP_CONNECT, /* connection */
 	OP_URECV,   /* UDP socket: multishot recvmsg */
-	OP_USEND,   /* udp_ctx: one datagram */
 	OP_WATCH,   /* evr__watch: a poll, or a child's WAITID */
 	OP__COUNT,
 };
@@ -71,18 +70,6 @@ struct buf_ring {
 	unsigned mask;
 	unsigned pending; /* buffers added but not yet published */
 };
-
-/* A datagram on its way out. */
-struct udp_ctx {
-	struct udp_ctx *next;
-	struct evr_udp *u;
-	struct evr_buf *buf;
-	struct msghdr msg;
-	struct iovec iov;
-	struct sockaddr_storage peer;
-};
-
-#define UDP_INFLIGHT_MAX 8192
 
 /* Contexts of requests in flight, kept for reuse (at most CTX_CACHE_MAX):
  * objects whose first member is the link. */
@@ -130,8 +117,7 @@ struct uring_be {
 	unsigned setup_flags;
 	unsigned skip_flag; /* IOSQE_CQE_SKIP_SUCCESS where supported */
 	unsigned cq_batch;  /* max completions dispatched per poll */
-	struct obj_cache send_ctxs, udp_ctxs;
-	unsigned udp_inflight;
+	struct obj_cache send_ctxs;
 	bool waitid; /* children: IORING_OP_WAITID (else a poll) */
 };
 
@@ -284,7 +270,8 @@ out:
 
 /* ---- setup ---- */
 
-static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
+static int ring_setup(struct evr_loop *l, struct uring_be *u,
+		      const struct evr_loop_opts *o)
 {
 	/* The best set first; fall back on -EINVAL from older kernels. */
 	static const unsigned attempts[] = {
@@ -299,6 +286,11 @@ static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
 	for (size_t i = 0; i < EVR_ARRAY_SIZE(attempts); i++) {
 		struct io_uring_params p;
 
+		if (((attempts[i] & EVR_IORING_SETUP_DEFER_TASKRUN) &&
+		     evr__feature_off(l, "defer_taskrun")) ||
+		    ((attempts[i] & EVR_IORING_SETUP_COOP_TASKRUN) &&
+		     evr__feature_off(l, "coop_taskrun")))
+			continue;
 		memset(&p, 0, sizeof(p));
 		p.flags = attempts[i] | IORING_SETUP_CQSIZE;
 		p.cq_entries = o->cq_entries;
@@ -313,7 +305,21 @@ static int ring_setup(struct uring_be *u, const struct evr_loop_opts *o)
 		u->cq_batch = p.cq_entries;
 		/* io_uring_enter() by registered index saves looking the ring
 		 * file up on every call (5.18); an old kernel just says no */
-		io_uring_register_ring_fd(&u->ring);
+		bool reg = !evr__feature_off(l, "register_ring") &&
+			   io_uring_register_ring_fd(&u->ring) == 1;
+
+		evr__feature_note(l, "single_issuer",
+				  attempts[i] & EVR_IORING_SETUP_SINGLE_ISSUER);
+		evr__feature_note(l, "defer_taskrun",
+				  attempts[i] & EVR_IORING_SETUP_DEFER_TASKRUN);
+		evr__feature_note(l, "coop_taskrun",
+				  attempts[i] & EVR_IORING_SETUP_COOP_TASKRUN);
+		evr__feature_note(l, "register_ring", reg);
+		evr__feature_note(l, "cqe_skip", u->skip_flag != 0);
+		/* what the probe made sure of */
+		evr__feature_note(l, "multishot_accept", true);
+		evr__feature_note(l, "multishot_recv", true);
+		evr__feature_note(l, "buf_ring", true);
 		return 0;
 	}
 	return err;
@@ -342,27 +348,22 @@ static int uring_pool_start(struct evr_loop *l, struct evr__pool *p)
 
 /*
  * Children are waited for with IORING_OP_WAITID (6.7) where the kernel has
- * it, unless EVRING_WAITID=0 turns it off; else their pidfd is polled and
- * the core reaps them with waitid(WNOHANG). Said once, in a debug line.
+ * it, unless the feature "waitid" is disabled (EVRING_DISABLE=waitid);
+ * else their pidfd is polled and the core reaps them with
+ * waitid(WNOHANG). The features line says which.
  */
-static void waitid_choose(struct uring_be *u)
+static void waitid_choose(struct evr_loop *l, struct uring_be *u)
 {
-	const char *env = getenv("EVRING_WAITID");
 	struct io_uring_probe *p;
 
-	if (env && !strcmp(env, "0")) {
-		evr_log_debug("io_uring: children: pidfd polled "
-			      "(IORING_OP_WAITID off: EVRING_WAITID=0)");
-		return;
+	if (!evr__feature_off(l, "waitid")) {
+		p = io_uring_get_probe_ring(&u->ring);
+		u->waitid =
+		    p && io_uring_opcode_supported(p, EVR_IORING_OP_WAITID);
+		if (p)
+			io_uring_free_probe(p);
 	}
-	p = io_uring_get_probe_ring(&u->ring);
-	u->waitid = p && io_uring_opcode_supported(p, EVR_IORING_OP_WAITID);
-	if (p)
-		io_uring_free_probe(p);
-	evr_log_debug("io_uring: children: %s",
-		      u->waitid ? "IORING_OP_WAITID"
-				: "pidfd polled (no IORING_OP_WAITID: kernel "
-				  "before 6.7)");
+	evr__feature_note(l, "waitid", u->waitid);
 }
 
 static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
@@ -373,7 +374,7 @@ static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 
 	if (!u)
 		return -ENOMEM;
-	err = ring_setup(u, o);
+	err = ring_setup(l, u, o);
 	if (err < 0)
 		goto out_free;
 	l->be = u;
@@ -382,7 +383,7 @@ static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 		l->be = NULL;
 		goto out_ring;
 	}
-	waitid_choose(u);
+	waitid_choose(l, u);
 	evr_log_debug("io_uring: sq %u cq %u, %s", o->sq_entries, u->cq_batch,
 		      (u->setup_flags & EVR_IORING_SETUP_DEFER_TASKRUN)
 			  ? "SINGLE_ISSUER|DEFER_TASKRUN"
@@ -418,7 +419,6 @@ static void uring_fini(struct evr_loop *l)
 		if (u->rings[i].br)
 			munmap(u->rings[i].br, (size_t)u->rings[i].entries *
 						   sizeof(struct io_uring_buf));
-	cache_fini(&u->udp_ctxs);
 	cache_fini(&u->send_ctxs);
 	free(u);
 	l->be = NULL;
@@ -516,10 +516,15 @@ static void on_accept(struct evr_loop *l, void *p, int res, unsigned flags)
 	if (!more)
 		ls->armed = false;
 	if (res >= 0) {
-		if (ls->closing) {
+		/* Accepted before the cancel took effect. When the listening
+		 * socket is shared (socket activation, a restart), the clients
+		 * we did not take wait for the next server; this one is ours
+		 * already: serve it, unless the loop is stopping. */
+		if (ls->closing && l->stopping) {
 			close(res);
 		} else {
-			evr__listener_resumed(ls);
+			if (!ls->closing)
+				evr__listener_resumed(ls);
 			evr__conn_new(ls, res);
 		}
 	}
@@ -673,12 +678,13 @@ static void uring_conn_send(struct evr_conn *c)
 		return;
 	}
 	if (x) {
-		io_uring_prep_sendmsg(sqe, c->fd, &x->msg, SEND_FLAGS);
+		io_uring_prep_sendmsg(sqe, c->fd, &x->msg,
+				      SEND_FLAGS | evr__conn_send_more(c, n));
 	} else {
+		n = 1;
 		io_uring_prep_send(sqe, c->fd, e->p,
 				   EVR__FAULT_CUT(EVR__F_SEND_SHORT, e->len),
-				   SEND_FLAGS);
-		n = 1;
+				   SEND_FLAGS | evr__conn_send_more(c, n));
 	}
 	sqe->user_data = tag(c, OP_SEND);
 	c->be.req = x;
@@ -846,70 +852,11 @@ static void on_urecv(struct evr_loop *l, void *p, int res, unsigned flags)
 		evr__svc_put(&s->svc);
 }
 
-static int uring_udp_send(struct evr_udp *s, struct evr_buf *b, char *p,
-			  uint32_t len, const struct sockaddr *peer,
-			  socklen_t peerlen)
-{
-	struct uring_be *u = U(s->svc.loop);
-	struct io_uring_sqe *sqe;
-	struct udp_ctx *x;
-
-	if (u->udp_inflight >= UDP_INFLIGHT_MAX)
-		return -ENOBUFS;
-	x = cache_get(&u->udp_ctxs, sizeof(*x));
-	if (!x)
-		return -ENOMEM;
-	sqe = get_sqe(u);
-	if (!sqe) {
-		cache_put(&u->udp_ctxs, x);
-		return -EBUSY;
-	}
-	x->u = s;
-	x->buf = evr_buf_ref(b);
-	x->iov.iov_base = p;
-	x->iov.iov_len = len;
-	memcpy(&x->peer, peer, peerlen);
-	memset(&x->msg, 0, sizeof(x->msg));
-	x->msg.msg_name = &x->peer;
-	x->msg.msg_namelen = peerlen;
-	x->msg.msg_iov = &x->iov;
-	x->msg.msg_iovlen = 1;
-	io_uring_prep_sendmsg(sqe, s->fd, &x->msg, MSG_NOSIGNAL);
-	sqe->user_data = tag(x, OP_USEND);
-	s->svc.refs++;
-	u->udp_inflight++;
-	return 0;
-}
-
-static void on_usend(struct evr_loop *l, void *p, int res, unsigned flags)
-{
-	struct uring_be *u = U(l);
-	struct udp_ctx *x = p;
-	struct evr_udp *s = x->u;
-
-	(void)flags;
-	if (res >= 0)
-		l->st.udp_tx++;
-	else
-		evr__udp_tx_drop(s);
-	evr_buf_unref(x->buf);
-	u->udp_inflight--;
-	cache_put(&u->udp_ctxs, x);
-	evr__svc_put(&s->svc);
-}
-
 static void uring_udp_stop(struct evr_udp *s)
 {
 	if (s->armed)
 		add_cancel(U(s->svc.loop), tag(s, OP_URECV));
-	/* replies prepared in this iteration name the fd: issue them first */
-	io_uring_submit(&U(s->svc.loop)->ring);
 	close(s->fd);
-}
-
-static void uring_udp_flush(struct evr_udp *s)
-{
-	(void)s; /* every datagram was submitted when it was sent */
 }
 
 /* ---- signals ---- */
@@ -988,7 +935,6 @@ static const cqe_handler handlers[OP__COUNT] = {
 	[OP_SIGNAL]  = on_signal,
 	[OP_CONNECT] = on_connect,
 	[OP_URECV]   = on_urecv,
-	[OP_USEND]   = on_usend,
 	[OP_WATCH]   = on_watch,
 };
 /* clang-format on */
@@ -1130,6 +1076,9 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 const struct evr__backend evr__backend_uring = {
 	.name = "io_uring",
 	.blocking_sockets = true,
+	/* Replies of one iteration leave in one sendmmsg per socket: cheaper
+	 * than a sendmsg request (and its completion) per datagram. */
+	.udp_batches = true,
 	.probe = uring_probe,
 	.init = uring_init,
 	.fini = uring_fini,
@@ -1145,8 +1094,8 @@ const struct evr__backend evr__backend_uring = {
 	.pool_start = uring_pool_start,
 	.udp_start = uring_udp_start,
 	.udp_stop = uring_udp_stop,
-	.udp_send = uring_udp_send,
-	.udp_flush = uring_udp_flush,
+	.udp_send = evr__udp_batch_send,
+	.udp_flush = evr__udp_batch_flush,
 	.conn_send = uring_conn_send,
 	.conn_close = uring_conn_close,
 	.buf_recycle = uring_buf_recycle,

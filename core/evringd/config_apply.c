@@ -176,7 +176,7 @@ static int apply_entry(struct daemon *d, struct evd_conf *cf,
 	s = &d->svc[d->nsvc++];
 	err = evd_service_init(s, proto, entry_name(e, proto));
 	if (!err && program)
-		err = evd_prog_setup(cf, e, s);
+		err = evd_prog_setup(d, cf, e, s);
 	if (err)
 		return err;
 	if (e->tcpmux) {

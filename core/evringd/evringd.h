@@ -7,6 +7,14 @@
  * core/internal.h. Its files, by concern:
  *
  *	options.c	the command line: services, options, limits
+ *	deploy.c	running as a system service: its options (their
+ *			own table, parsed by options.c) and the steps
+ *			main.c takes before binding and once bound
+ *	logging.c	where log lines go: journal, RFC 3339, syslog
+ *	privs.c		dropping root after binding (--user, --group)
+ *	notify.c	sd_notify: READY, RELOADING, STOPPING, STATUS,
+ *			WATCHDOG
+ *	activation.c	sockets passed by systemd, matched by name
  *	config.c	the inetd.conf parser, pure (config.h)
  *	config_apply.c	a parsed file's services into the daemon's
  *	modload.c	modules from shared objects (--module, #@ module=)
@@ -28,6 +36,9 @@
 
 #include "evring.h"
 #include "evring/modules.h"
+
+#include <getopt.h>
+#include <sys/types.h>
 
 #define EVRINGD_EXIT_RUNTIME 1
 #define EVRINGD_EXIT_USAGE   2
@@ -51,6 +62,11 @@ struct service {
 	bool guard_set;
 	struct evr_conn_limits lim;
 	unsigned lim_set; /* bits of evd_limit_keys[] given with -o */
+	/* deploy.c: -o NAME.log_conns: 0 the default, 1 on, 2 off */
+	uint8_t log_conns;
+	/* -o NAME.proxy=v1|v2 (enum evr_proxy), NAME.proxy_timeout */
+	uint8_t proxy;
+	uint32_t proxy_timeout_ms;
 	/* From a configuration file; zero for -s services. */
 	char host[256];	     /* "": every address (or the -b ones) */
 	int family;	     /* 0: IPv4 and IPv6; else AF_INET or AF_INET6 */
@@ -104,6 +120,7 @@ struct evd_sock {
 	/* reload: the running socket this one keeps; it was claimed */
 	struct evd_sock *from;
 	bool claimed;
+	bool activated; /* passed by systemd (activation.c) */
 };
 
 /* Limits any service takes with -o NAME.KEY=VALUE, and as defaults for all
@@ -145,6 +162,14 @@ struct daemon {
 	int nlines;
 	const char *conf_path; /* -f FILE */
 	bool check_only;       /* -t: check, print a summary, exit */
+	/* deploy.c */
+	int log_format;		  /* enum evd_log_format */
+	int syslog_facility;	  /* -1: no syslog */
+	bool log_conns;		  /* --log-conns */
+	const char *user, *group; /* --user, --group */
+	uid_t run_uid;		  /* resolved by privs.c */
+	gid_t run_gid;
+	char run_user[64];
 	/* the sockets (listeners.c, reload.c) */
 	struct evd_sock *socks;
 	int nsocks, socks_cap;
@@ -213,9 +238,10 @@ extern const struct evr_proto evd_spawn_proto;
 struct evd_conf;
 struct evd_conf_entry;
 /* A program service from e (the server is a path): checks the program,
- * resolves the user (the file's errors go to cf). 0 or -ENOMEM. */
-int evd_prog_setup(struct evd_conf *cf, const struct evd_conf_entry *e,
-		   struct service *s);
+ * resolves the user, whom evringd must be able to become once it serves
+ * (as root, or as --user; the file's errors go to cf). 0 or -ENOMEM. */
+int evd_prog_setup(const struct daemon *d, struct evd_conf *cf,
+		   const struct evd_conf_entry *e, struct service *s);
 void evd_prog_free(struct evd_prog *p);
 /* instances, per_source, cps, retry: 0, -EINVAL, -ENOENT (why). */
 int evd_prog_option(struct evd_prog *p, const char *key, const char *value,
@@ -281,5 +307,63 @@ struct evd_ratelimit {
 };
 bool evd_ratelimit(struct evd_ratelimit *r, uint64_t now, uint32_t ms,
 		   uint64_t *more);
+
+/* deploy.c: options with getopt values from EVD_OPT_DEPLOY up, handled
+ * by evd_deploy_option(); their help; the keys every service takes, with
+ * -o and in the configuration file (evd_deploy_service_option, called by
+ * evd_service_option: 0, -ENOENT when key is not one, -EINVAL with the
+ * reason in why; logs nothing). main() calls
+ * evd_deploy_prepare() once the command line is read, before the loop is
+ * made, and evd_deploy_ready() once every listener is open, before the
+ * loop runs; both return 0 or -errno (logged; -EINVAL: usage). */
+#define EVD_OPT_DEPLOY 1024
+extern const struct option evd_deploy_opts[];
+extern const char evd_deploy_usage[];
+void evd_deploy_init(struct daemon *d);
+int evd_deploy_option(struct daemon *d, int opt, const char *arg);
+int evd_deploy_service_option(struct daemon *d, struct service *s,
+			      const char *key, const char *value, char *why,
+			      size_t whylen);
+int evd_deploy_prepare(struct daemon *d);
+int evd_deploy_ready(struct daemon *d);
+/* The drain (drain true) or the immediate stop begins. */
+void evd_deploy_stopping(struct daemon *d, bool drain);
+/* A reload begins; it is done (listeners open again). */
+void evd_deploy_reloading(struct daemon *d);
+void evd_deploy_reloaded(struct daemon *d);
+
+/* activation.c: take the sockets of $LISTEN_FDS (when $LISTEN_PID is
+ * ours), check each against the services (-EINVAL, logged, on a
+ * mismatch); then the ones for s over pr, into fds (at most max). */
+int evd_activation_init(struct daemon *d);
+int evd_activated(const struct service *s, int pr, int *fds, int max);
+
+/* notify.c: read and unset $NOTIFY_SOCKET and $WATCHDOG_USEC (at start);
+ * READY=1 with STATUS and the watchdog timer (every listener open);
+ * RELOADING=1 with MONOTONIC_USEC; STOPPING=1. No-ops without
+ * $NOTIFY_SOCKET. */
+int evd_notify_init(void);
+bool evd_notify_enabled(void);
+void evd_notify_ready(struct daemon *d);
+void evd_notify_reloading(struct daemon *d);
+void evd_notify_stopping(struct daemon *d, bool drain);
+
+/* privs.c: look --user and --group up (at start); switch to them, or
+ * drop capabilities, once bound. */
+int evd_privs_resolve(struct daemon *d);
+int evd_privs_drop(struct daemon *d);
+
+/* logging.c */
+enum evd_log_format {
+	EVD_LOG_AUTO,
+	EVD_LOG_JOURNAL,
+	EVD_LOG_RFC3339,
+	EVD_LOG_PLAIN,
+};
+int evd_log_parse_format(const char *s, enum evd_log_format *out);
+int evd_log_parse_facility(const char *s, int *out);
+/* Take the library's lines and write them as configured. */
+void evd_log_start(const struct daemon *d);
+void evd_log_stop(void);
 
 #endif /* EVRINGD_H */

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * listeners.c - evringd's sockets: every service on every bind address,
- * TCP and UDP, and one line per socket on stdout once all are open
+ * TCP and UDP (or on the sockets systemd passed for it, activation.c),
+ * and one line per socket on stdout once all are open
  * ("listen SERVICE tcp ADDRESS:PORT BACKEND"; the `lsof -i` of evringd's
  * own sockets). A start that fails prints no line: nothing listens.
  *
  * Each socket is recorded (struct evd_sock) with the address it was
  * configured with: a reload (reload.c) runs the same code for the new
  * configuration and, where a socket of the running daemon has the same
- * address, port, protocol and kind, claims it instead of binding.
+ * address, port, protocol and kind, claims it instead of binding. The
+ * sockets systemd passed are claimed by service name and protocol (they
+ * were passed once, at start).
  */
 #include "evringd.h"
 
@@ -58,6 +61,9 @@ void evd_listen_cfg(const struct daemon *d, struct service *s, bool v6only,
 	cfg->v6only = v6only;
 	cfg->backlog = (int)d->backlog;
 	evd_service_limits(d, s, &cfg->lim);
+	cfg->log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns;
+	cfg->proxy = (enum evr_proxy)s->proxy;
+	cfg->proxy_timeout_ms = s->proxy_timeout_ms;
 	cfg->release = evd_gen_put;
 	cfg->release_arg = s->gen;
 	evd_gen_get(s->gen);
@@ -104,13 +110,15 @@ static int sock_kind(const struct service *s, int pr)
 	return pr == P_UDP ? SK_UDP : SK_LISTENER;
 }
 
-/* Bind and serve k->key for s; k->addr becomes the address bound (port 0
- * resolved). */
-static int bind_one(struct daemon *d, struct service *s, struct evd_sock *k)
+/* Bind and serve k->key for s (fd < 0), or serve fd, a socket bound
+ * already (socket activation); k->addr becomes the address served (port
+ * 0 resolved). */
+static int bind_one(struct daemon *d, struct service *s, struct evd_sock *k,
+		    int fd)
 {
 	struct evr_listen_cfg cfg;
 	struct evr_udp_cfg ucfg;
-	socklen_t len = k->keylen;
+	socklen_t len = sizeof(k->addr);
 	int err;
 
 	k->addr = k->key;
@@ -124,8 +132,10 @@ static int bind_one(struct daemon *d, struct service *s, struct evd_sock *k)
 	}
 	if (k->pr == P_UDP) {
 		evd_udp_cfg(d, s, k->v6only, &ucfg);
-		err = evr_udp_bind(d->loop, (struct sockaddr *)&k->key,
-				   k->keylen, &ucfg, &k->u);
+		err = fd >= 0
+			  ? evr_udp_bind_fd(d->loop, fd, &ucfg, &k->u)
+			  : evr_udp_bind(d->loop, (struct sockaddr *)&k->key,
+					 k->keylen, &ucfg, &k->u);
 		if (err < 0)
 			evd_gen_put(s->gen);
 		else
@@ -133,8 +143,9 @@ static int bind_one(struct daemon *d, struct service *s, struct evd_sock *k)
 		return err;
 	}
 	evd_listen_cfg(d, s, k->v6only, &cfg);
-	err = evr_listen(d->loop, (struct sockaddr *)&k->key, k->keylen, &cfg,
-			 &k->ls);
+	err = fd >= 0 ? evr_listen_fd(d->loop, fd, &cfg, &k->ls)
+		      : evr_listen(d->loop, (struct sockaddr *)&k->key,
+				   k->keylen, &cfg, &k->ls);
 	if (err < 0)
 		evd_gen_put(s->gen);
 	else
@@ -150,8 +161,9 @@ static struct evd_sock *sock_match(struct daemon *run, const struct evd_sock *k)
 	for (int i = 0; run && i < run->nsocks; i++) {
 		struct evd_sock *o = &run->socks[i];
 
-		if (o->claimed || o->pr != k->pr || o->kind != k->kind ||
-		    o->v6only != k->v6only || o->keylen != k->keylen ||
+		if (o->claimed || o->activated || o->pr != k->pr ||
+		    o->kind != k->kind || o->v6only != k->v6only ||
+		    o->keylen != k->keylen ||
 		    memcmp(&o->key, &k->key, k->keylen))
 			continue;
 		if (port_zero(&k->key) && strcmp(o->name, k->name))
@@ -200,6 +212,27 @@ static void tell_served(struct daemon *d, const struct service *s, int pr,
 	}
 }
 
+/* One more socket served: counted, told to the directory, its port kept
+ * from UDP answers, its line kept for stdout. */
+static void listening(struct daemon *d, struct service *s, int pr,
+		      const struct sockaddr_storage *ss)
+{
+	char a[EVR_ADDRSTRLEN];
+	uint16_t port;
+
+	d->nls++;
+	port = port_of(ss);
+	tell_served(d, s, pr, port);
+	if (d->nown < MAX_SERVICES * 2)
+		d->own_ports[d->nown++] = port;
+	if (d->nlines < LINES_MAX)
+		snprintf(
+		    d->lines[d->nlines++], sizeof(d->lines[0]),
+		    "listen %s %s %s %s", s->name, evd_proto_names[pr],
+		    evr_addr_str((const struct sockaddr *)ss, a, sizeof(a)),
+		    evr_loop_backend(d->loop));
+}
+
 static int listen_default(struct daemon *d, struct service *s, int pr);
 
 static int listen_one(struct daemon *d, struct service *s, int pr,
@@ -207,7 +240,6 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 {
 	struct evd_sock *k = sock_new(d), *o;
 	char a[EVR_ADDRSTRLEN];
-	uint16_t port;
 	int err;
 
 	if (!k) {
@@ -236,7 +268,7 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		d->kept++;
 		err = 0;
 	} else {
-		err = bind_one(d, s, k);
+		err = bind_one(d, s, k, -1);
 	}
 	if (err < 0)
 		d->nsocks--;
@@ -249,18 +281,72 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		bind_error(s, pr, a, err);
 		return err;
 	}
-	d->nls++;
-	port = port_of(&k->addr);
-	tell_served(d, s, pr, port);
-	if (d->nown < MAX_SERVICES * 2)
-		d->own_ports[d->nown++] = port;
-	if (d->nlines < LINES_MAX)
-		snprintf(
-		    d->lines[d->nlines++], sizeof(d->lines[0]),
-		    "listen %s %s %s %s", s->name, evd_proto_names[pr],
-		    evr_addr_str((struct sockaddr *)&k->addr, a, sizeof(a)),
-		    evr_loop_backend(d->loop));
+	listening(d, s, pr, &k->addr);
 	return 0;
+}
+
+/* A socket the service manager bound for s over pr (activation.c). */
+static int serve_activated(struct daemon *d, struct service *s, int pr, int fd)
+{
+	struct evd_sock *k = sock_new(d);
+	char a[EVR_ADDRSTRLEN];
+	socklen_t len = sizeof(k->key);
+	int err;
+
+	if (!k) {
+		evr_log_err("listeners: out of memory");
+		return -ENOMEM;
+	}
+	k->pr = pr;
+	k->kind = sock_kind(s, pr);
+	k->activated = true;
+	k->s = s;
+	snprintf(k->name, sizeof(k->name), "%s", s->name);
+	getsockname(fd, (struct sockaddr *)&k->key, &len);
+	k->keylen = len;
+	err = k->kind == SK_WAIT ? -EOPNOTSUPP : bind_one(d, s, k, fd);
+	if (err < 0) {
+		d->nsocks--;
+		evr_log_err("socket activation: socket %d (%s/%s): %s%s", fd,
+			    s->name, evd_proto_names[pr], strerror(-err),
+			    err == -EOPNOTSUPP ? " (a wait program binds "
+						 "its own)"
+					       : "");
+		return err;
+	}
+	evr_log_info("%s/%s: serving %s, a socket from the service manager",
+		     s->name, evd_proto_names[pr],
+		     evr_addr_str((struct sockaddr *)&k->addr, a, sizeof(a)));
+	listening(d, s, pr, &k->addr);
+	return 0;
+}
+
+/* A reload: the sockets systemd passed at start for s over pr, kept (it
+ * passes them once). How many. */
+static int claim_activated(struct daemon *d, struct service *s, int pr)
+{
+	struct daemon *run = d->running;
+	int n = 0;
+
+	for (int i = 0; run && i < run->nsocks; i++) {
+		struct evd_sock *o = &run->socks[i], *k;
+
+		if (!o->activated || o->claimed || o->pr != pr ||
+		    strcmp(o->name, s->name) || o->kind != sock_kind(s, pr))
+			continue;
+		k = sock_new(d);
+		if (!k)
+			return -ENOMEM;
+		*k = *o;
+		k->s = s;
+		k->from = o;
+		k->claimed = false;
+		o->claimed = true;
+		d->kept++;
+		listening(d, s, pr, &k->addr);
+		n++;
+	}
+	return n;
 }
 
 /* The numeric addresses of a host list from a configuration file ("*",
@@ -335,6 +421,22 @@ static int listen_default(struct daemon *d, struct service *s, int pr)
 	return err;
 }
 
+static int listen_service(struct daemon *d, struct service *s, int pr)
+{
+	int fds[64], nfd, err = 0;
+
+	nfd = claim_activated(d, s, pr);
+	if (nfd)
+		return nfd < 0 ? nfd : 0;
+	/* sockets passed by systemd: exactly those, none of our own */
+	nfd = evd_activated(s, pr, fds, 64);
+	for (int k = 0; k < nfd && !err; k++)
+		err = serve_activated(d, s, pr, fds[k]);
+	if (nfd)
+		return err;
+	return s->host[0] ? listen_hosts(d, s, pr) : listen_default(d, s, pr);
+}
+
 void evd_print_listeners(struct daemon *d)
 {
 	for (int i = 0; i < d->nlines; i++)
@@ -355,12 +457,9 @@ int evd_start_listeners(struct daemon *d)
 	for (int i = 0; !err && i < d->nsvc; i++) {
 		struct service *s = &d->svc[i];
 
-		for (int pr = 0; pr < 2 && !err; pr++) {
-			if (!s->want[pr])
-				continue;
-			err = s->host[0] ? listen_hosts(d, s, pr)
-					 : listen_default(d, s, pr);
-		}
+		for (int pr = 0; pr < 2 && !err; pr++)
+			if (s->want[pr])
+				err = listen_service(d, s, pr);
 	}
 	if (err)
 		return err;

@@ -35,6 +35,7 @@ static void on_stop(struct evr_loop *l, int signo, void *arg)
 	struct evr_stats st;
 
 	evr_loop_stats(l, &st);
+	evd_deploy_stopping(d, !d->stop_signals && d->drain_ms);
 	if (d->stop_signals++ || !d->drain_ms) {
 		evr_log_info("%s: stopping now, closing %llu connections",
 			     strsignal(signo),
@@ -127,6 +128,7 @@ static void daemon_fini(struct daemon *d)
 	evd_gen_retire(d->gen);
 	evr_loop_free(d->loop);
 	evd_spawner_fini();
+	evd_log_stop();
 	free(d->lines);
 	free(d->socks);
 }
@@ -164,6 +166,13 @@ int main(int argc, char **argv)
 		       : err == -EINVAL ? EVRINGD_EXIT_USAGE
 					: EVRINGD_EXIT_RUNTIME;
 	}
+	evd_log_start(&d);
+	err = evd_deploy_prepare(&d);
+	if (err) {
+		daemon_fini(&d);
+		return err == -EINVAL ? EVRINGD_EXIT_USAGE
+				      : EVRINGD_EXIT_RUNTIME;
+	}
 	raise_nofile();
 	err = evr_loop_new(&d.loop, &d.lo);
 	if (err < 0) {
@@ -177,6 +186,8 @@ int main(int argc, char **argv)
 	err = signals_start(&d);
 	if (!err)
 		err = evd_start_listeners(&d);
+	if (!err)
+		err = evd_deploy_ready(&d);
 	if (err) {
 		daemon_fini(&d);
 		return err == -EINVAL ? EVRINGD_EXIT_USAGE
@@ -185,6 +196,7 @@ int main(int argc, char **argv)
 	evr_log_info("evringd %s: %d listening sockets, backend %s, pid %d",
 		     EVR_VERSION, d.nls, evr_loop_backend(d.loop),
 		     (int)getpid());
+	evr_log_info("features %s", evr_loop_features(d.loop));
 	err = evr_loop_run(d.loop);
 	daemon_fini(&d);
 	if (err < 0) {

@@ -152,6 +152,7 @@ static void usage(FILE *f)
 		for (const struct evr_proto_opt *o = p->opts; o->key; o++)
 			fprintf(f, "  %-10s %s\n", o->key, o->help);
 	}
+	fprintf(f, "\n%s", evd_deploy_usage);
 }
 
 int evd_usage_error(const char *fmt, ...)
@@ -447,6 +448,9 @@ int evd_service_option(struct daemon *d, struct service *s, const char *key,
 		s->lim_set |= 1u << i;
 		return 0;
 	}
+	err = evd_deploy_service_option(d, s, key, value, why, whylen);
+	if (err != -ENOENT)
+		return err;
 	if (!strncmp(key, "udp_", 4)) {
 		if (!s->guard_set) {
 			s->guard = d->guard;
@@ -666,15 +670,32 @@ static int load_module(const char *path)
 	return 0;
 }
 
+/* Our options, then those of deploy_opts.c. */
+static struct option all_opts[sizeof(long_opts) / sizeof(long_opts[0]) + 32];
+
+static const struct option *options_table(void)
+{
+	size_t n = 0;
+
+	for (const struct option *o = long_opts; o->name; o++)
+		all_opts[n++] = *o;
+	for (const struct option *o = evd_deploy_opts;
+	     o->name && n < sizeof(all_opts) / sizeof(all_opts[0]) - 1; o++)
+		all_opts[n++] = *o;
+	return all_opts;
+}
+
 int evd_parse_args(struct daemon *d, int argc, char **argv)
 {
 	const char *opts[MAX_SERVICES * 4], *specs[MAX_SERVICES * 2];
+	const struct option *table = options_table();
 	int nopts = 0, nspecs = 0, verbose = 0, c, err = 0;
 
 	opterr = 0; /* our own one-line messages */
+	evd_deploy_init(d);
 
-	while ((c = getopt_long(argc, argv, "s:o:b:f:m:tvqh", long_opts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:o:b:f:m:tvqh", table, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 's':
 			/* after the loop: --module may come later */
@@ -822,6 +843,10 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 			printf("evringd %s\n", EVR_VERSION);
 			return 1;
 		default:
+			if (c >= EVD_OPT_DEPLOY) {
+				err = evd_deploy_option(d, c, optarg);
+				break;
+			}
 			if (optopt)
 				return evd_usage_error(
 				    "unknown option \"-%c\" or "

@@ -198,16 +198,26 @@ static void commit(struct daemon *d, struct daemon *nd)
 		     d->nsocks, d->nsocks - opened, opened, closed);
 }
 
+static void reload(struct daemon *d);
+
+/* systemd hears of it (RELOADING=1, then READY=1), whatever comes of it */
 void evd_reload(struct daemon *d)
+{
+	if (d->stop_signals) {
+		evr_log_info("SIGHUP: draining, no reload");
+		return;
+	}
+	evd_deploy_reloading(d);
+	reload(d);
+	evd_deploy_reloaded(d);
+}
+
+static void reload(struct daemon *d)
 {
 	const char *what = d->conf_path ? d->conf_path : "command line";
 	struct daemon *nd;
 	int err;
 
-	if (d->stop_signals) {
-		evr_log_info("SIGHUP: draining, no reload");
-		return;
-	}
 	evr_log_info("SIGHUP: reloading %s", what);
 	nd = calloc(1, sizeof(*nd));
 	if (!nd || !(nd->gen = evd_gen_new())) {

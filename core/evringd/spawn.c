@@ -195,9 +195,39 @@ static bool all_digits(const char *s)
 }
 
 /* user[:group]: the ids, the groups of the user, its home. */
-static bool resolve_user(struct evd_conf *cf, const struct evd_conf_entry *e,
-			 struct evd_prog *p)
+/*
+ * Who evringd is when it serves: with --user, that user (it drops root
+ * once bound, privs.c), else who it runs as. A program as anyone else
+ * needs a switch, which only root can make.
+ */
+static void serving_as(const struct daemon *d, uid_t *uid, gid_t *gid)
 {
+	struct passwd *pw;
+	struct group *gr;
+
+	*uid = geteuid();
+	*gid = getegid();
+	if (!d->user)
+		return;
+	pw = getpwnam(d->user);
+	if (!pw && all_digits(d->user))
+		pw = getpwuid((uid_t)strtoul(d->user, NULL, 10));
+	if (pw) {
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	gr = d->group ? getgrnam(d->group) : NULL;
+	if (gr)
+		*gid = gr->gr_gid;
+	else if (d->group && all_digits(d->group))
+		*gid = (gid_t)strtoul(d->group, NULL, 10);
+}
+
+static bool resolve_user(const struct daemon *d, struct evd_conf *cf,
+			 const struct evd_conf_entry *e, struct evd_prog *p)
+{
+	uid_t su;
+	gid_t sg;
 	struct passwd *pw = getpwnam(e->user);
 	int n = 64;
 
@@ -234,7 +264,16 @@ static bool resolve_user(struct evd_conf *cf, const struct evd_conf_entry *e,
 		p->groups = g;
 	}
 	p->ngroups = p->groups ? n : 0;
-	p->switch_user = p->uid != geteuid() || p->gid != getegid();
+	serving_as(d, &su, &sg);
+	p->switch_user = p->uid != su || p->gid != sg;
+	if (p->switch_user && d->user) {
+		evd_conf_field_error(cf, e, EVD_F_USER,
+				     "evringd runs as %s once bound (--user) "
+				     "and cannot run programs as %s (name "
+				     "%s here, or leave --user out)",
+				     d->user, e->user, d->user);
+		return false;
+	}
 	if (p->switch_user && geteuid() != 0) {
 		evd_conf_field_error(cf, e, EVD_F_USER,
 				     "evringd runs as uid %d and cannot run "
@@ -246,8 +285,8 @@ static bool resolve_user(struct evd_conf *cf, const struct evd_conf_entry *e,
 	return true;
 }
 
-int evd_prog_setup(struct evd_conf *cf, const struct evd_conf_entry *e,
-		   struct service *s)
+int evd_prog_setup(const struct daemon *d, struct evd_conf *cf,
+		   const struct evd_conf_entry *e, struct service *s)
 {
 	struct evd_prog *p = calloc(1, sizeof(*p));
 
@@ -281,7 +320,7 @@ int evd_prog_setup(struct evd_conf *cf, const struct evd_conf_entry *e,
 				     strerror(errno));
 		return 0;
 	}
-	resolve_user(cf, e, p);
+	resolve_user(d, cf, e, p);
 	return 0;
 }
 
