@@ -297,25 +297,26 @@ static bool refuse(struct evr_listener *ls, int fd, const char *why,
 			   "accept: connections refused by a limit"))
 		evr_log_warn("accept (%s): refused a connection: %s limit of "
 			     "%u reached (more are summed up in %d s)",
-			     ls->svc.name, why, limit, REFUSE_LOG_MS / 1000);
+			     ls->cur->name, why, limit, REFUSE_LOG_MS / 1000);
 	close(fd);
 	return true;
 }
 
-/* The loop's and the listener's limits; the source's, which needs the
+/* The loop's and the service's limits; the source's, which needs the
  * peer's address, only when one is set. */
 static bool over_limits(struct evr_listener *ls, int fd,
 			struct evr__source **src)
 {
 	struct evr_loop *l = ls->svc.loop;
+	const struct evr__svc *svc = ls->cur;
 	int err;
 
 	if (l->max_conns && l->st.conns_open >= l->max_conns)
 		return refuse(ls, fd, "global", l->max_conns);
-	if (ls->svc.lim.max_conns && ls->svc.nconns >= ls->svc.lim.max_conns)
-		return refuse(ls, fd, "service", ls->svc.lim.max_conns);
+	if (svc->lim.max_conns && svc->nconns >= svc->lim.max_conns)
+		return refuse(ls, fd, "service", svc->lim.max_conns);
 	/* behind a PROXY header the source is known only later (proxy.c) */
-	if (!l->max_per_source || ls->svc.proxy)
+	if (!l->max_per_source || svc->proxy)
 		return false;
 	*src = evr__source_get(l, fd, &err);
 	if (!*src) {
@@ -381,7 +382,7 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	 * the connections already open keep the loop. */
 	c = EVR_UNLIKELY(l->now < l->alloc_backoff_until)
 		? NULL
-		: conn_alloc(&ls->svc, fd, src);
+		: conn_alloc(ls->cur, fd, src);
 	if (EVR_UNLIKELY(!c)) {
 		if (l->now >= l->alloc_backoff_until)
 			l->alloc_backoff_until = l->now + ALLOC_BACKOFF_MS;
@@ -392,7 +393,7 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 			evr_log_err("accept (%s): out of memory for a "
 				    "connection; closed it (more are summed "
 				    "up in %d s)",
-				    ls->svc.name, REFUSE_LOG_MS / 1000);
+				    ls->cur->name, REFUSE_LOG_MS / 1000);
 		if (src)
 			evr__source_put(l, src);
 		close(fd);
@@ -419,6 +420,7 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 
 static void connector_release(struct evr__svc *svc)
 {
+	evr__svc_cfg_done(svc);
 	free(EVR_CONTAINER_OF(svc, struct evr_connector, svc));
 }
 
@@ -778,6 +780,12 @@ static void conn_release(struct evr_conn *c)
 	struct evr_loop *l = c->loop;
 
 	evr_timer_stop(l, &c->timer);
+	if (c->flags & EVR__C_DETACHED) {
+		/* the socket is another owner's: nothing to close */
+		if (c->refs == 0 && !(c->flags & EVR__C_ZOMBIE))
+			zombie_push(c);
+		return;
+	}
 	c->flags &= ~EVR__C_LINGER;
 	if (c->flags & EVR__C_RESET) {
 		/* bytes were thrown away: end with a reset, not a FIN the
@@ -810,7 +818,8 @@ static bool conn_linger(struct evr_conn *c)
 	struct evr_loop *l = c->loop;
 	int pending = 0;
 
-	if (c->err || (c->flags & EVR__C_EOF) || l->stopping)
+	if (c->err || (c->flags & (EVR__C_EOF | EVR__C_DETACHED)) ||
+	    l->stopping)
 		return false;
 	/* A peer that has sent us something and not yet shut down its side
 	 * may still be sending (a request body a module answered without
@@ -912,9 +921,11 @@ static void conn_free(struct evr_conn *c)
 	if (c->src)
 		evr__source_put(l, c->src);
 	if (c->svc) {
-		c->svc->nconns--;
+		if (--c->svc->nconns == 0 && c->svc->retired)
+			evr__svc_cfg_done(c->svc);
 		evr__svc_put(c->svc);
 	}
+	free(c->state_ext);
 	free(c);
 }
 
@@ -977,7 +988,8 @@ void evr__conn_close_all(struct evr_loop *l)
 		held_drop(c);
 		evr_timer_stop(l, &c->timer);
 		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
-		close(c->fd);
+		if (c->fd >= 0)
+			close(c->fd);
 		c->fd = -1;
 	}
 }
@@ -1235,7 +1247,9 @@ void evr_conn_resume(struct evr_conn *c)
 
 void *evr_conn_state(struct evr_conn *c)
 {
-	return c->svc->proto.p->state_size ? c->state : NULL;
+	if (!c->svc->proto.p->state_size)
+		return NULL;
+	return EVR_UNLIKELY(c->state_ext) ? c->state_ext : c->state;
 }
 
 void *evr_conn_conf(const struct evr_conn *c)
@@ -1284,5 +1298,108 @@ int evr_conn_peer(const struct evr_conn *c, struct sockaddr_storage *ss,
 	*len = sizeof(*ss);
 	if (getpeername(c->fd, (struct sockaddr *)ss, len) < 0)
 		return -errno;
+	return 0;
+}
+
+/* ---- hand-over: to another owner, to another module ---- */
+
+int evr_conn_detach(struct evr_conn *c)
+{
+	int fd = c->fd;
+
+	if (c->flags & EVR__C_CLOSING)
+		return -EPIPE;
+	if (c->wq_head || (c->flags & (EVR__C_SENDING | EVR__C_CONNECTING)))
+		return -EBUSY;
+	c->loop->be_ops->conn_detach(c);
+	c->fd = -1;
+	c->flags |= EVR__C_DETACHED;
+	held_drop(c);
+	evr_close(c);
+	return fd;
+}
+
+/* Room for the state of the module c switches to: the state c has when
+ * it is large enough (the current module's state_size), else a new one.
+ * Zeroed either way. */
+static int state_make_room(struct evr_conn *c, size_t need)
+{
+	void *ext;
+
+	if (need <= c->svc->proto.p->state_size) {
+		memset(c->state_ext ? c->state_ext : c->state, 0, need);
+		return 0;
+	}
+	ext = evr__calloc(1, need);
+	if (!ext)
+		return -ENOMEM;
+	free(c->state_ext);
+	c->state_ext = ext;
+	return 0;
+}
+
+int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
+		    size_t len)
+{
+	struct evr__svc *old = c->svc, *svc = &cn->svc;
+	struct evr_loop *l = c->loop;
+	struct evr_buf *b = NULL;
+	int err;
+
+	if (c->flags & EVR__C_CLOSING)
+		return -EPIPE;
+	if (cn->closed || svc->loop != l)
+		return -EINVAL;
+	if (c->flags & EVR__C_CONNECTING)
+		return -EBUSY;
+	if (svc->lim.max_conns && svc->nconns >= svc->lim.max_conns)
+		return -EAGAIN;
+	if (len) {
+		b = evr_buf_new(l, len);
+		if (!b)
+			return -ENOMEM;
+		memcpy(b->data, p, len);
+		b->len = (uint32_t)len;
+	}
+	err = state_make_room(c, svc->proto.p->state_size);
+	if (err < 0) {
+		if (b)
+			evr_buf_unref(b);
+		return err;
+	}
+	svc->refs++;
+	svc->nconns++;
+	c->svc = svc;
+	c->proto = &svc->proto;
+	c->conf = svc->conf;
+	if (--old->nconns == 0 && old->retired)
+		evr__svc_cfg_done(old);
+	evr__svc_put(old);
+	/* the new module's limits and pauses: the old one's are over */
+	c->last_active = c->last_progress = l->now;
+	if (timeout_period(c))
+		evr_timer_start(l, &c->timer, timeout_period(c));
+	else
+		evr_timer_stop(l, &c->timer);
+	if (c->user_pauses) {
+		c->user_pauses = 0;
+		read_resume(c, EVR__C_PAUSED_USER);
+	}
+	err = c->proto->on_accept(c);
+	if (err < 0) {
+		if (b)
+			evr_buf_unref(b);
+		evr_abort(c, err);
+		return 0;
+	}
+	if (l->draining)
+		c->proto->on_drain(c);
+	if (b && c->held_head) {
+		/* before what arrived after it; the resume pass hands over */
+		b->next = c->held_head;
+		c->held_head = b;
+	} else if (b) {
+		evr__conn_data(c, b); /* held if paused; drops the reference */
+	}
 	return 0;
 }

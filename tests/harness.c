@@ -286,7 +286,7 @@ int srv_spawn(struct srv *s, int nlisteners, const char *const *args)
 
 	memset(s, 0, sizeof(*s));
 	snprintf(s->log_path, sizeof(s->log_path), "/tmp/evring-test-XXXXXX");
-	logfd = mkstemp(s->log_path);
+	logfd = mkostemp(s->log_path, O_CLOEXEC);
 	if (logfd >= 0)
 		forget_at_exit(s->log_path);
 	if (logfd < 0 || pipe2(out, O_CLOEXEC) < 0)

@@ -5,6 +5,13 @@
  * and one line per socket on stdout once all are open
  * ("listen SERVICE tcp ADDRESS:PORT BACKEND"; the `lsof -i` of evringd's
  * own sockets). A start that fails prints no line: nothing listens.
+ *
+ * Each socket is recorded (struct evd_sock) with the address it was
+ * configured with: a reload (reload.c) runs the same code for the new
+ * configuration and, where a socket of the running daemon has the same
+ * address, port, protocol and kind, claims it instead of binding. The
+ * sockets systemd passed are claimed by service name and protocol (they
+ * were passed once, at start).
  */
 #include "evringd.h"
 
@@ -17,6 +24,18 @@
 #include <string.h>
 
 #define LINES_MAX (MAX_SERVICES * 2 * (MAX_BINDS + 1))
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET
+			 ? ((const struct sockaddr_in *)ss)->sin_port
+			 : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static bool port_zero(const struct sockaddr_storage *ss)
+{
+	return port_of(ss) == 0;
+}
 
 static void bind_error(const struct service *s, int pr, const char *addr,
 		       int err)
@@ -32,62 +51,139 @@ static void bind_error(const struct service *s, int pr, const char *addr,
 		    strerror(-err), hint);
 }
 
-/* Bind and serve (fd < 0), or serve fd, a socket bound already (socket
- * activation); *ss becomes the address served (port 0 resolved). */
-static int bind_one(struct daemon *d, struct service *s, int pr,
-		    struct sockaddr_storage *ss, socklen_t len, bool v6only,
+void evd_listen_cfg(const struct daemon *d, struct service *s, bool v6only,
+		    struct evr_listen_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->proto = s->proto;
+	cfg->conf = s->prog ? (void *)s : s->conf;
+	cfg->name = s->name;
+	cfg->v6only = v6only;
+	cfg->backlog = (int)d->backlog;
+	evd_service_limits(d, s, &cfg->lim);
+	cfg->log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns;
+	cfg->proxy = (enum evr_proxy)s->proxy;
+	cfg->proxy_timeout_ms = s->proxy_timeout_ms;
+	cfg->release = evd_gen_put;
+	cfg->release_arg = s->gen;
+	evd_gen_get(s->gen);
+}
+
+void evd_udp_cfg(const struct daemon *d, struct service *s, bool v6only,
+		 struct evr_udp_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->proto = s->proto;
+	cfg->conf = s->conf;
+	cfg->name = s->name;
+	cfg->v6only = v6only;
+	cfg->guard = s->guard_set ? s->guard : d->guard;
+	/* never answer the ports we serve: another instance of us, or
+	 * ourselves, would answer back */
+	cfg->guard.deny_ports = d->own_ports;
+	cfg->guard.ndeny_ports = d->nown;
+	cfg->release = evd_gen_put;
+	cfg->release_arg = s->gen;
+	evd_gen_get(s->gen);
+}
+
+static struct evd_sock *sock_new(struct daemon *d)
+{
+	if (d->nsocks == d->socks_cap) {
+		int cap = d->socks_cap ? 2 * d->socks_cap : 16;
+		struct evd_sock *m =
+		    realloc(d->socks, (size_t)cap * sizeof(*m));
+
+		if (!m)
+			return NULL;
+		d->socks = m;
+		d->socks_cap = cap;
+	}
+	memset(&d->socks[d->nsocks], 0, sizeof(d->socks[0]));
+	return &d->socks[d->nsocks++];
+}
+
+static int sock_kind(const struct service *s, int pr)
+{
+	if (s->prog && evd_prog_wait(s->prog))
+		return SK_WAIT;
+	return pr == P_UDP ? SK_UDP : SK_LISTENER;
+}
+
+/* Bind and serve k->key for s (fd < 0), or serve fd, a socket bound
+ * already (socket activation); k->addr becomes the address served (port
+ * 0 resolved). */
+static int bind_one(struct daemon *d, struct service *s, struct evd_sock *k,
 		    int fd)
 {
-	struct evr_listen_cfg cfg = {
-		.proto = s->proto,
-		.conf = s->conf,
-		.name = s->name,
-		.v6only = v6only,
-		.backlog = (int)d->backlog,
-		.lim = d->lim,
-		.log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns,
-		.proxy = (enum evr_proxy)s->proxy,
-		.proxy_timeout_ms = s->proxy_timeout_ms,
-	};
-	struct evr_udp_cfg ucfg = {
-		.proto = s->proto,
-		.conf = s->conf,
-		.name = s->name,
-		.v6only = v6only,
-		.guard = s->guard_set ? s->guard : d->guard,
-	};
-	struct evr_listener *ls;
-	struct evr_udp *u;
+	struct evr_listen_cfg cfg;
+	struct evr_udp_cfg ucfg;
+	socklen_t len = sizeof(k->addr);
 	int err;
 
-	if (pr == P_UDP) {
-		/* never answer the ports we serve: another instance of us,
-		 * or ourselves, would answer back */
-		ucfg.guard.deny_ports = d->own_ports;
-		ucfg.guard.ndeny_ports = d->nown;
-		err = fd >= 0 ? evr_udp_bind_fd(d->loop, fd, &ucfg, &u)
-			      : evr_udp_bind(d->loop, (struct sockaddr *)ss,
-					     len, &ucfg, &u);
-		if (!err) {
-			evr_udp_addr(u, ss, &len);
-			d->udps[d->nudp++] = u;
-		}
+	k->addr = k->key;
+	if (k->kind == SK_WAIT) {
+		err = evd_wait_bind(d, s, k->pr, (struct sockaddr *)&k->key,
+				    k->keylen, k->v6only, &k->w);
+		if (!err)
+			getsockname(evd_wait_fd(k->w),
+				    (struct sockaddr *)&k->addr, &len);
 		return err;
 	}
-	evd_service_limits(d, s, &cfg.lim);
-	err = fd >= 0
-		  ? evr_listen_fd(d->loop, fd, &cfg, &ls)
-		  : evr_listen(d->loop, (struct sockaddr *)ss, len, &cfg, &ls);
-	if (!err)
-		evr_listener_addr(ls, ss, &len);
+	if (k->pr == P_UDP) {
+		evd_udp_cfg(d, s, k->v6only, &ucfg);
+		err = fd >= 0
+			  ? evr_udp_bind_fd(d->loop, fd, &ucfg, &k->u)
+			  : evr_udp_bind(d->loop, (struct sockaddr *)&k->key,
+					 k->keylen, &ucfg, &k->u);
+		if (err < 0)
+			evd_gen_put(s->gen);
+		else
+			evr_udp_addr(k->u, &k->addr, &len);
+		return err;
+	}
+	evd_listen_cfg(d, s, k->v6only, &cfg);
+	err = fd >= 0 ? evr_listen_fd(d->loop, fd, &cfg, &k->ls)
+		      : evr_listen(d->loop, (struct sockaddr *)&k->key,
+				   k->keylen, &cfg, &k->ls);
+	if (err < 0)
+		evd_gen_put(s->gen);
+	else
+		evr_listener_addr(k->ls, &k->addr, &len);
 	return err;
 }
 
-static uint16_t port_of(const struct sockaddr_storage *ss)
+/* A socket of the running daemon that serves what k describes: same
+ * address and port as configured, protocol, kind and IPV6_V6ONLY (and,
+ * for a free port, service name). */
+static struct evd_sock *sock_match(struct daemon *run, const struct evd_sock *k)
 {
-	return ntohs(ss->ss_family == AF_INET
-			 ? ((const struct sockaddr_in *)ss)->sin_port
-			 : ((const struct sockaddr_in6 *)ss)->sin6_port);
+	for (int i = 0; run && i < run->nsocks; i++) {
+		struct evd_sock *o = &run->socks[i];
+
+		if (o->claimed || o->activated || o->pr != k->pr ||
+		    o->kind != k->kind || o->v6only != k->v6only ||
+		    o->keylen != k->keylen ||
+		    memcmp(&o->key, &k->key, k->keylen))
+			continue;
+		if (port_zero(&k->key) && strcmp(o->name, k->name))
+			continue;
+		return o;
+	}
+	return NULL;
+}
+
+void evd_sock_close(struct evd_sock *k)
+{
+	if (k->ls)
+		evr_listener_drain(k->ls);
+	if (k->u)
+		evr_udp_close(k->u);
+	if (k->w)
+		evd_wait_close(k->w);
+	k->ls = NULL;
+	k->u = NULL;
+	k->w = NULL;
 }
 
 /* Modules that list the option "served" (the directory) hear of every
@@ -142,17 +238,40 @@ static int listen_default(struct daemon *d, struct service *s, int pr);
 static int listen_one(struct daemon *d, struct service *s, int pr,
 		      const char *host, bool v6only, bool optional)
 {
-	struct sockaddr_storage ss;
+	struct evd_sock *k = sock_new(d), *o;
 	char a[EVR_ADDRSTRLEN];
-	socklen_t len;
 	int err;
 
-	if (evr_addr_parse(host, (uint16_t)s->port[pr], &ss, &len) < 0)
+	if (!k) {
+		evr_log_err("listeners: out of memory");
+		return -ENOMEM;
+	}
+	if (evr_addr_parse(host, (uint16_t)s->port[pr], &k->key, &k->keylen) <
+	    0) {
+		d->nsocks--;
 		return evd_usage_error("bind address \"%.64s\": not a numeric "
 				       "IPv4 or IPv6 address",
 				       host);
-	evr_addr_str((struct sockaddr *)&ss, a, sizeof(a));
-	err = bind_one(d, s, pr, &ss, len, v6only, -1);
+	}
+	k->pr = pr;
+	k->kind = sock_kind(s, pr);
+	k->v6only = v6only;
+	k->s = s;
+	snprintf(k->name, sizeof(k->name), "%s", s->name);
+	evr_addr_str((struct sockaddr *)&k->key, a, sizeof(a));
+	o = sock_match(d->running, k);
+	if (o) {
+		/* a reload keeps it: reload.c hands it over */
+		o->claimed = true;
+		k->from = o;
+		k->addr = o->addr;
+		d->kept++;
+		err = 0;
+	} else {
+		err = bind_one(d, s, k, -1);
+	}
+	if (err < 0)
+		d->nsocks--;
 	if (err == -EAFNOSUPPORT && optional) {
 		evr_log_warn("bind %s (%s): %s; serving IPv4 only", a, s->name,
 			     strerror(-err));
@@ -162,28 +281,72 @@ static int listen_one(struct daemon *d, struct service *s, int pr,
 		bind_error(s, pr, a, err);
 		return err;
 	}
-	listening(d, s, pr, &ss);
+	listening(d, s, pr, &k->addr);
 	return 0;
 }
 
 /* A socket the service manager bound for s over pr (activation.c). */
 static int serve_activated(struct daemon *d, struct service *s, int pr, int fd)
 {
-	struct sockaddr_storage ss;
+	struct evd_sock *k = sock_new(d);
 	char a[EVR_ADDRSTRLEN];
+	socklen_t len = sizeof(k->key);
 	int err;
 
-	err = bind_one(d, s, pr, &ss, sizeof(ss), false, fd);
+	if (!k) {
+		evr_log_err("listeners: out of memory");
+		return -ENOMEM;
+	}
+	k->pr = pr;
+	k->kind = sock_kind(s, pr);
+	k->activated = true;
+	k->s = s;
+	snprintf(k->name, sizeof(k->name), "%s", s->name);
+	getsockname(fd, (struct sockaddr *)&k->key, &len);
+	k->keylen = len;
+	err = k->kind == SK_WAIT ? -EOPNOTSUPP : bind_one(d, s, k, fd);
 	if (err < 0) {
-		evr_log_err("socket activation: socket %d (%s/%s): %s", fd,
-			    s->name, evd_proto_names[pr], strerror(-err));
+		d->nsocks--;
+		evr_log_err("socket activation: socket %d (%s/%s): %s%s", fd,
+			    s->name, evd_proto_names[pr], strerror(-err),
+			    err == -EOPNOTSUPP ? " (a wait program binds "
+						 "its own)"
+					       : "");
 		return err;
 	}
 	evr_log_info("%s/%s: serving %s, a socket from the service manager",
 		     s->name, evd_proto_names[pr],
-		     evr_addr_str((struct sockaddr *)&ss, a, sizeof(a)));
-	listening(d, s, pr, &ss);
+		     evr_addr_str((struct sockaddr *)&k->addr, a, sizeof(a)));
+	listening(d, s, pr, &k->addr);
 	return 0;
+}
+
+/* A reload: the sockets systemd passed at start for s over pr, kept (it
+ * passes them once). How many. */
+static int claim_activated(struct daemon *d, struct service *s, int pr)
+{
+	struct daemon *run = d->running;
+	int n = 0;
+
+	for (int i = 0; run && i < run->nsocks; i++) {
+		struct evd_sock *o = &run->socks[i], *k;
+
+		if (!o->activated || o->claimed || o->pr != pr ||
+		    strcmp(o->name, s->name) || o->kind != sock_kind(s, pr))
+			continue;
+		k = sock_new(d);
+		if (!k)
+			return -ENOMEM;
+		*k = *o;
+		k->s = s;
+		k->from = o;
+		k->claimed = false;
+		o->claimed = true;
+		d->kept++;
+		listening(d, s, pr, &k->addr);
+		n++;
+	}
+	return n;
 }
 
 /* The numeric addresses of a host list from a configuration file ("*",
@@ -262,6 +425,9 @@ static int listen_service(struct daemon *d, struct service *s, int pr)
 {
 	int fds[64], nfd, err = 0;
 
+	nfd = claim_activated(d, s, pr);
+	if (nfd)
+		return nfd < 0 ? nfd : 0;
 	/* sockets passed by systemd: exactly those, none of our own */
 	nfd = evd_activated(s, pr, fds, 64);
 	for (int k = 0; k < nfd && !err; k++)
@@ -269,36 +435,41 @@ static int listen_service(struct daemon *d, struct service *s, int pr)
 	if (nfd)
 		return err;
 	return s->host[0] ? listen_hosts(d, s, pr) : listen_default(d, s, pr);
-	return err;
+}
+
+void evd_print_listeners(struct daemon *d)
+{
+	for (int i = 0; i < d->nlines; i++)
+		printf("%s\n", d->lines[i]);
+	fflush(stdout);
 }
 
 int evd_start_listeners(struct daemon *d)
 {
+	int err;
+
 	d->lines = calloc(LINES_MAX, sizeof(d->lines[0]));
 	if (!d->lines) {
 		evr_log_err("listeners: out of memory");
 		return -ENOMEM;
 	}
-	for (int i = 0; i < d->nsvc; i++) {
+	err = evd_mux_start(d);
+	for (int i = 0; !err && i < d->nsvc; i++) {
 		struct service *s = &d->svc[i];
 
-		for (int pr = 0; pr < 2; pr++) {
-			int err;
-
-			if (!s->want[pr])
-				continue;
-			err = listen_service(d, s, pr);
-			if (err)
-				return err;
-		}
+		for (int pr = 0; pr < 2 && !err; pr++)
+			if (s->want[pr])
+				err = listen_service(d, s, pr);
 	}
+	if (err)
+		return err;
+	if (d->running)
+		return 0; /* reload.c finishes */
 	/* every port we serve, ephemeral ones included, is one no UDP
 	 * service of ours answers */
-	for (int i = 0; i < d->nudp; i++)
-		for (uint32_t p = 0; p < d->nown; p++)
-			evr_udp_deny_port(d->udps[i], d->own_ports[p]);
-	for (int i = 0; i < d->nlines; i++)
-		printf("%s\n", d->lines[i]);
-	fflush(stdout);
+	for (int i = 0; i < d->nsocks; i++)
+		for (uint32_t p = 0; d->socks[i].u && p < d->nown; p++)
+			evr_udp_deny_port(d->socks[i].u, d->own_ports[p]);
+	evd_print_listeners(d);
 	return 0;
 }

@@ -10,8 +10,8 @@
  * goes to stdout ("listen SERVICE tcp ADDRESS:PORT BACKEND"); log lines go
  * to stderr. SIGINT and SIGTERM drain: listeners close, open connections
  * get --drain-timeout to finish, and it exits 0 (a second signal stops at
- * once). SIGUSR1 logs the loop's counters. SIGHUP and SIGUSR2 are logged
- * and otherwise ignored.
+ * once). SIGHUP reloads the configuration (reload.c). SIGUSR1 logs the
+ * loop's counters. SIGUSR2 is logged and otherwise ignored.
  *
  * Exit status: 0 after a clean stop, 1 for a run-time error (a port in use,
  * a privileged port, no backend), 2 for a usage error. Only main() turns
@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -46,7 +47,18 @@ static void on_stop(struct evr_loop *l, int signo, void *arg)
 		     "up to %u ms to finish (signal again to stop now)",
 		     strsignal(signo), (unsigned long long)st.conns_open,
 		     d->drain_ms);
+	/* the loop closes its listeners; the sockets of wait services
+	 * are ours (their programs run on) */
+	for (int i = 0; i < d->nsocks; i++)
+		if (d->socks[i].w)
+			evd_sock_close(&d->socks[i]);
 	evr_loop_drain(l, d->drain_ms);
+}
+
+static void on_reload(struct evr_loop *l, int signo, void *arg)
+{
+	(void)l, (void)signo;
+	evd_reload(arg);
 }
 
 /* One line of every counter, name=value, in the order of EVR_STATS. */
@@ -68,14 +80,11 @@ static void on_stats(struct evr_loop *l, int signo, void *arg)
 	evr_log_info("stats: %s", line);
 }
 
-/* SIGHUP (reload, for inetd, xinetd and nginx) and SIGUSR2 must not kill
- * a server that does not use them yet. */
+/* SIGUSR2 must not kill a server that does not use it yet. */
 static void on_ignored(struct evr_loop *l, int signo, void *arg)
 {
 	(void)l, (void)arg;
-	evr_log_info("%s: ignored (evringd does not reload its "
-		     "configuration)",
-		     strsignal(signo));
+	evr_log_info("%s: ignored", strsignal(signo));
 }
 
 /* A server of many connections wants every descriptor it may have. */
@@ -96,7 +105,7 @@ static int signals_start(struct daemon *d)
 		evr_signal_cb cb;
 	} sigs[] = {
 		{ SIGINT, on_stop },	 { SIGTERM, on_stop },
-		{ SIGUSR1, on_stats },	 { SIGHUP, on_ignored },
+		{ SIGUSR1, on_stats },	 { SIGHUP, on_reload },
 		{ SIGUSR2, on_ignored },
 	};
 
@@ -112,18 +121,25 @@ static int signals_start(struct daemon *d)
 	return 0;
 }
 
+/* The configuration goes with the last of what serves it: the loop's
+ * sockets and connections, freed with the loop. */
 static void daemon_fini(struct daemon *d)
 {
+	evd_gen_retire(d->gen);
 	evr_loop_free(d->loop);
+	evd_spawner_fini();
 	evd_log_stop();
 	free(d->lines);
-	for (int i = 0; i < d->nsvc; i++) {
-		struct service *s = &d->svc[i];
+	free(d->socks);
+}
 
-		if (s->conf && s->proto->conf_fini)
-			s->proto->conf_fini(s->conf);
-		free(s->conf);
-	}
+/* A daemon started with 0, 1 or 2 closed would accept sockets there, and
+ * hand them to programs as their stdin: keep them taken (inetd does). */
+static void std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			break;
 }
 
 int main(int argc, char **argv)
@@ -132,11 +148,17 @@ int main(int argc, char **argv)
 	int err;
 
 	evr_log_set_ident("evringd");
+	std_fds();
 	signal(SIGPIPE, SIG_IGN);
-	evr_loop_opts_init(&d.lo);
-	d.lim.idle_timeout_ms = DEFAULT_IDLE_MS;
-	d.lim.send_timeout_ms = DEFAULT_SEND_MS;
-	d.drain_ms = DEFAULT_DRAIN_MS;
+	evd_defaults(&d);
+	d.gen = evd_gen_new();
+	if (!d.gen) {
+		evr_log_err("out of memory");
+		return EVRINGD_EXIT_RUNTIME;
+	}
+	d.svc = d.gen->svc;
+	d.argc = argc;
+	d.argv = argv;
 	err = evd_parse_args(&d, argc, argv);
 	if (err) {
 		daemon_fini(&d);
