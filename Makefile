@@ -24,7 +24,8 @@
 #
 # Sources are found by wildcard: the library is core/*.c, core/backend/*.c
 # and protocols/*.c; the daemon core/evringd/*.c; each examples/NAME/ is
-# one program; each tests/test_*.c one test program.
+# one program, or one module evringd loads (NAME.so) when its source
+# exports one (EVR_MODULE_EXPORT); each tests/test_*.c one test program.
 
 CC ?= cc
 V ?= 0
@@ -94,22 +95,29 @@ PUBLIC_LINKS := $(PUBLIC_PROTO_HDRS:protocols/%=$(BUILD)/include/evring/%)
 
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
-TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o
+TEST_HELPER_OBJS := $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/loopsrv.o \
+	$(BUILD)/obj/tests/evd_conf.o
+TEST_MODULES := $(BUILD)/tests/module-bad-abi.so \
+	$(BUILD)/tests/module-no-symbol.so $(BUILD)/tests/module-missing-call.so
 TEST_TOOLS := $(BUILD)/tests/seccomp-launch $(BUILD)/tests/listen-fds \
-	$(BUILD)/tests/mailbox-stress
+	$(BUILD)/tests/child-report $(BUILD)/tests/mailbox-stress $(TEST_MODULES)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(TEST_HELPER_OBJS)
 
 EXAMPLE_SRCS := $(wildcard examples/*/*.c)
 EXAMPLE_DIRS := $(sort $(dir $(EXAMPLE_SRCS)))
-EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,$(EXAMPLE_DIRS))
+MODULE_DIRS := $(sort $(dir $(shell grep -l '^EVR_MODULE_EXPORT' \
+	$(EXAMPLE_SRCS))))
+EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,\
+	$(filter-out $(MODULE_DIRS),$(EXAMPLE_DIRS))) \
+	$(patsubst examples/%/,$(BUILD)/examples/%.so,$(MODULE_DIRS))
 
 # Test objects are built through pattern rules: keep them, or make deletes
 # them as intermediates and recompiles every test on every run.
 .SECONDARY: $(TEST_OBJS) $(PUBLIC_LINKS)
 
 .PHONY: all deps run test test-build examples clean check check-tsan \
-	check-layers check-format format bench bench-quick bench-scaling peers \
-	valgrind soak \
+	check-layers check-format format bench bench-quick bench-scaling \
+	bench-spawn peers valgrind soak \
 	install uninstall install-systemd check-buildflags
 
 all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
@@ -123,7 +131,7 @@ BUILD_PKGS := gcc make libc6-dev liburing-dev libmimalloc-dev
 RUN_PKGS := netbase tzdata
 TEST_PKGS := $(RUN_PKGS) libcriterion-dev netcat-openbsd util-linux \
 	pkg-config rdate socat libfaketime mandoc binutils dpkg-dev man-db \
-	systemd haproxy python3-prometheus-client
+	systemd haproxy coreutils dash python3-prometheus-client
 
 # $(call pkgs,PACKAGES,INSTALL): the missing ones among PACKAGES are
 # installed when INSTALL is 1 and we are root; otherwise the apt-get
@@ -191,9 +199,14 @@ $(BUILD)/$(SONAME): $(BUILD)/$(SHLIB)
 $(BUILD)/libevring.so: $(BUILD)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $@
 
-$(BUILD)/evringd: $(DAEMON_OBJS) $(BUILD)/libevring.a
+# evringd exports the evr_ API to the modules it loads (modload.c): the
+# whole library goes in, and the dynamic list exports evr_* and nothing
+# else.
+$(BUILD)/evringd: $(DAEMON_OBJS) $(BUILD)/libevring.a core/evringd/exports.list
 	$(call say,LD,$@)
-	$(Q)$(CC) -o $@ $(DAEMON_OBJS) $(BUILD)/libevring.a $(LDFLAGS_ALL) \
+	$(Q)$(CC) -o $@ $(DAEMON_OBJS) -Wl,--whole-archive \
+		$(BUILD)/libevring.a -Wl,--no-whole-archive \
+		-Wl,--dynamic-list=core/evringd/exports.list $(LDFLAGS_ALL) \
 		$(LIBS) $(ALLOC_LIBS)
 
 $(BUILD)/evring-bench: $(BENCH_OBJS) $(BUILD)/libevring.a
@@ -319,6 +332,9 @@ PEERS := $(BUILD)/peers/epoll_echo $(BUILD)/peers/epoll_daytime \
 	$(BUILD)/peers/epoll_udp_echo $(BUILD)/peers/uv_echo \
 	$(BUILD)/peers/event_echo $(BUILD)/peers/epoll_client
 
+# The latency histogram's standard deviation takes a square root.
+$(BUILD)/evring-bench: LIBS += -lm
+
 $(BUILD)/.pkgs-bench: Makefile
 	$(call pkgs,$(BENCH_PKGS),1)
 	$(Q)mkdir -p $(@D) && touch $@
@@ -340,14 +356,27 @@ $(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.pkgs-bench
 
 peers: $(PEERS)
 
-# The full matrix (about 15 minutes) and a one-minute subset; results in
-# bench/results/latest.md and PNG plots there.
 $(BUILD)/mailbox-bench: $(BUILD)/obj/bench/tools/mailbox_bench.o \
 		$(BUILD)/libevring.a
 	$(call say,LD,$@)
 	$(Q)$(CC) -o $@ $< $(BUILD)/libevring.a $(LDFLAGS_ALL) $(LIBS) \
 		$(ALLOC_LIBS) -pthread
 
+# Programs started while echo clients talk (bench/spawn.sh): spawn
+# latency, and the echo round trips of the others.
+$(BUILD)/bench/spawn-load: bench/tools/spawn_load.c bench/hist.c \
+		| $(BUILD)/.pkgs-build
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS_ALL) -pthread -lm
+
+bench-spawn: all $(BUILD)/bench/spawn-load
+	bench/spawn.sh $(BUILD)
+
+# The full matrix, 5 interleaved rounds (about 30 minutes; REPEAT=N for
+# another count): the committed results, bench/results/latest.md and its
+# PNG plots. A one-minute subset in one round: $(BUILD)/bench/quick/, never
+# the committed results.
 bench: all $(PEERS) $(BUILD)/mailbox-bench
 	bench/run.sh full $(BUILD)
 
@@ -383,6 +412,12 @@ $(BUILD)/examples/%: examples/%/*.c $(BUILD)/libevring.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c,$^) $(BUILD)/libevring.a \
 		$(LDFLAGS_ALL) $(LIBS) $(ALLOC_LIBS)
 
+# A module: linked against nothing, its evr_ calls resolved in evringd.
+$(BUILD)/examples/%.so: examples/%/*.c | $(BUILD)/.pkgs-build $(PUBLIC_LINKS)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -shared -o $@ $(filter %.c,$^) $(LDFLAGS_ALL)
+
 examples: $(EXAMPLE_BINS)
 
 # ---- tests ---------------------------------------------------------------
@@ -409,6 +444,21 @@ $(BUILD)/tests/mailbox-stress: $(BUILD)/obj/tests/tools/mailbox_stress.o \
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $< $(BUILD)/libevring.a $(LDFLAGS_ALL) $(LIBS) -pthread
+
+$(BUILD)/tests/child-report: tests/tools/child_report.c | $(BUILD)/.pkgs-build
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)
+
+# Modules evringd must refuse (tests/tools/bad_module.c says which).
+$(BUILD)/tests/module-bad-abi.so: BAD_MODULE := -DBAD_ABI
+$(BUILD)/tests/module-no-symbol.so: BAD_MODULE := -DNO_SYMBOL
+$(BUILD)/tests/module-missing-call.so: BAD_MODULE := -DMISSING_CALL
+$(BUILD)/tests/module-%.so: tests/tools/bad_module.c | $(BUILD)/.pkgs-build \
+		$(PUBLIC_LINKS)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) $(BAD_MODULE) -shared -o $@ $< $(LDFLAGS_ALL)
 
 TEST_JOBS ?= 2
 
@@ -539,13 +589,14 @@ check-tsan:
 # the rings the kernel writes, and keeps signals blocked inside
 # io_uring_enter), so the io_uring suites are left to `make check`.
 VG_BUILD := build/vg
-# Tests of timing or CPU use (valgrind slows the code 20-50x) and of
-# privilege changes are left out, and so are the suites that run other
-# programs (install: make and cc; man: mandoc; units: systemd-analyze;
-# haproxy, whose health checks run on a clock), and the syslog test, whose
-# evringd runs in a mount namespace with a /dev of its own;
-# they run in `make test` and `make check`.
-VG_SKIP := !(privileged_*|emfile_*|dribbling_*|syslog_*)
+# Tests of timing or CPU use (valgrind slows the code 20-50x), of volume
+# (a thousand programs started) and of privilege changes are left out,
+# and so are the suites that run other programs (install: make and cc;
+# man: mandoc; units: systemd-analyze; haproxy, whose health checks run
+# on a clock), and the syslog test, whose evringd runs in a mount
+# namespace with a /dev of its own; they run in `make test` and `make
+# check`.
+VG_SKIP := !(privileged_*|emfile_*|dribbling_*|syslog_*|a_thousand_*)
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite
 valgrind:
@@ -610,7 +661,7 @@ check-buildflags:
 
 FORMAT_SRCS = $(wildcard core/*.[ch] core/*/*.[ch] protocols/*.[ch] \
 	tests/*.[ch] tests/*/*.[ch] examples/*/*.[ch] bench/*.[ch] \
-	bench/peers/*.[ch])
+	bench/peers/*.[ch] bench/tools/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRCS)

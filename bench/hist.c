@@ -8,6 +8,7 @@
  */
 #include "hist.h"
 
+#include <math.h>
 #include <string.h>
 
 void hist_reset(struct hist *h)
@@ -46,11 +47,15 @@ static uint64_t bucket_top(unsigned r, unsigned s)
 void hist_add(struct hist *h, uint64_t ns)
 {
 	unsigned r, s;
+	double d;
 
 	locate(ns, &r, &s);
 	h->b[r][s]++;
-	h->count++;
-	h->sum += (double)ns;
+	if (!h->count++)
+		h->shift = ns;
+	d = (double)ns - (double)h->shift;
+	h->sum += d;
+	h->sumsq += d * d;
 	if (ns > h->max)
 		h->max = ns;
 	if (ns < h->min)
@@ -83,13 +88,40 @@ uint64_t hist_quantile(const struct hist *h, double q)
 
 void hist_merge(struct hist *into, const struct hist *from)
 {
+	/* from's sums, re-based on into's shift: sum (x - a)^2 =
+	 * sum (x - b)^2 + 2 (b - a) sum (x - b) + n (b - a)^2 */
+	double k, n = (double)from->count;
+
+	if (!from->count)
+		return;
+	if (!into->count)
+		into->shift = from->shift;
+	k = (double)from->shift - (double)into->shift;
 	for (unsigned r = 0; r <= HIST_RANGES; r++)
 		for (unsigned s = 0; s < HIST_SUB; s++)
 			into->b[r][s] += from->b[r][s];
 	into->count += from->count;
-	into->sum += from->sum;
+	into->sumsq += from->sumsq + 2 * k * from->sum + n * k * k;
+	into->sum += from->sum + n * k;
 	if (from->max > into->max)
 		into->max = from->max;
 	if (from->min < into->min)
 		into->min = from->min;
+}
+
+double hist_mean(const struct hist *h)
+{
+	if (!h->count)
+		return 0;
+	return (double)h->shift + h->sum / (double)h->count;
+}
+
+double hist_stddev(const struct hist *h)
+{
+	double n = (double)h->count, var;
+
+	if (h->count < 2)
+		return 0;
+	var = (h->sumsq - h->sum * h->sum / n) / (n - 1);
+	return var > 0 ? sqrt(var) : 0;
 }

@@ -6,6 +6,8 @@
  * into HIST_SUB equal sub-buckets, so every recorded value is kept within
  * 1/HIST_SUB (about 1.6 %) of its true value, from 1 ns to about 18 minutes,
  * in a fixed 20 KiB: recording is an increment, no allocation, no sorting.
+ * Mean and standard deviation are exact: sums of the values and of their
+ * squares, taken from the first value so that the squares stay small.
  */
 #ifndef EVRING_BENCH_HIST_H
 #define EVRING_BENCH_HIST_H
@@ -20,7 +22,8 @@ struct hist {
 	uint64_t count;
 	uint64_t max;
 	uint64_t min;
-	double sum;
+	uint64_t shift; /* the first value: sums are of v - shift */
+	double sum, sumsq;
 	uint64_t b[HIST_RANGES + 1][HIST_SUB];
 };
 
@@ -29,5 +32,8 @@ void hist_add(struct hist *h, uint64_t ns);
 /* The value at or below which a fraction q (0..1) of the samples lie. */
 uint64_t hist_quantile(const struct hist *h, double q);
 void hist_merge(struct hist *into, const struct hist *from);
+/* Mean and sample standard deviation, in nanoseconds (0 when empty). */
+double hist_mean(const struct hist *h);
+double hist_stddev(const struct hist *h);
 
 #endif

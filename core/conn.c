@@ -297,7 +297,7 @@ static bool refuse(struct evr_listener *ls, int fd, const char *why,
 			   "accept: connections refused by a limit"))
 		evr_log_warn("accept (%s): refused a connection: %s limit of "
 			     "%u reached (more are summed up in %d s)",
-			     ls->svc.name, why, limit, REFUSE_LOG_MS / 1000);
+			     ls->cur->name, why, limit, REFUSE_LOG_MS / 1000);
 	close(fd);
 	return true;
 }
@@ -333,7 +333,7 @@ static bool count_take(atomic_uint *c, uint32_t max)
 }
 
 /*
- * The loop's and the listener's limits; the source's, which needs the
+ * The loop's and the service's limits; the source's, which needs the
  * peer's address, only when one is set. In a group the global and the
  * service's limits are counters of every loop, the source's the group's
  * sketch (gshare.c); they are touched only when the limit is set. *flags
@@ -343,7 +343,7 @@ static bool over_limits(struct evr_listener *ls, int fd,
 			struct evr__source **src, uint32_t *flags)
 {
 	struct evr_loop *l = ls->svc.loop;
-	struct evr__svc *svc = &ls->svc;
+	struct evr__svc *svc = ls->cur;
 	uint32_t f = 0, max;
 	int err;
 
@@ -363,7 +363,7 @@ static bool over_limits(struct evr_listener *ls, int fd,
 	}
 	*flags = f;
 	/* behind a PROXY header the source is known only later (proxy.c) */
-	if (!(max = l->max_per_source) || ls->svc.proxy)
+	if (!(max = l->max_per_source) || svc->proxy)
 		return false;
 	*src = evr__source_get(l, fd, &err);
 	if (!*src) {
@@ -435,7 +435,7 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	 * the connections already open keep the loop. */
 	c = EVR_UNLIKELY(l->now < l->alloc_backoff_until)
 		? NULL
-		: conn_alloc(&ls->svc, fd, src);
+		: conn_alloc(ls->cur, fd, src);
 	if (EVR_UNLIKELY(!c)) {
 		if (l->now >= l->alloc_backoff_until)
 			l->alloc_backoff_until = l->now + ALLOC_BACKOFF_MS;
@@ -446,10 +446,10 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 			evr_log_err("accept (%s): out of memory for a "
 				    "connection; closed it (more are summed "
 				    "up in %d s)",
-				    ls->svc.name, REFUSE_LOG_MS / 1000);
+				    ls->cur->name, REFUSE_LOG_MS / 1000);
 		if (src)
 			source_put(l, src, counted);
-		limits_put(l, &ls->svc, counted);
+		limits_put(l, ls->cur, counted);
 		close(fd);
 		return NULL;
 	}
@@ -475,6 +475,7 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 
 static void connector_release(struct evr__svc *svc)
 {
+	evr__svc_cfg_done(svc);
 	free(EVR_CONTAINER_OF(svc, struct evr_connector, svc));
 }
 
@@ -705,6 +706,7 @@ static void held_deliver(struct evr_conn *c)
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b)
 {
 	c->loop->st.bytes_in += b->len;
+	c->flags |= EVR__C_GOT_DATA;
 	if (EVR_UNLIKELY(c->ext && c->ext->proxy_pending) &&
 	    ((c->flags & EVR__C_CLOSING) || !evr__proxy_feed(c, b)))
 		; /* the PROXY header first (proxy.c); what follows is data */
@@ -799,12 +801,20 @@ void evr__conn_send_failed(struct evr_conn *c, int err)
 	evr_abort(c, err);
 }
 
+/* Does c still read: open, or closed and lingering (it reads and throws
+ * away until the peer's EOF, lest unread bytes turn its close into a
+ * reset)? */
+static bool reads_on(const struct evr_conn *c)
+{
+	return !(c->flags & EVR__C_CLOSING) || (c->flags & EVR__C_LINGER);
+}
+
 void evr__conn_starved(struct evr_conn *c)
 {
 	struct evr_loop *l = c->loop;
 
 	l->st.recv_nobufs++;
-	if (c->flags & (EVR__C_STARVED | EVR__C_CLOSING | EVR__C_PAUSED))
+	if (c->flags & (EVR__C_STARVED | EVR__C_PAUSED) || !reads_on(c))
 		return;
 	c->flags |= EVR__C_STARVED;
 	evr__list_add_tail(&l->starved, &c->starve);
@@ -827,6 +837,12 @@ static void conn_release(struct evr_conn *c)
 	struct evr_loop *l = c->loop;
 
 	evr_timer_stop(l, &c->timer);
+	if (c->flags & EVR__C_DETACHED) {
+		/* the socket is another owner's: nothing to close */
+		if (c->refs == 0 && !(c->flags & EVR__C_ZOMBIE))
+			zombie_push(c);
+		return;
+	}
 	c->flags &= ~EVR__C_LINGER;
 	if (c->flags & EVR__C_RESET) {
 		/* bytes were thrown away: end with a reset, not a FIN the
@@ -846,20 +862,29 @@ static void linger_expired(struct evr_timer *t)
 }
 
 /*
- * Closing a socket whose receive queue holds unread bytes makes the kernel
- * send a reset instead of a FIN, and a reset can destroy what the peer has
- * not read yet: the reply we just sent. So when input is pending, send our
- * FIN with shutdown(SHUT_WR), read and discard until the peer's EOF or for
- * at most EVR__LINGER_MS, then close (a "lingering close", as in nginx).
+ * Closing a socket whose receive queue holds unread bytes, or that
+ * receives bytes after the close, makes the kernel send a reset instead of
+ * a FIN, and a reset can destroy what the peer has not read yet: the reply
+ * we just sent. So when input is pending, or the peer has talked and not
+ * yet shut down its side, send our FIN with shutdown(SHUT_WR), read and
+ * discard until the peer's EOF or for at most EVR__LINGER_MS, then close
+ * (a "lingering close", as in nginx).
  */
 static bool conn_linger(struct evr_conn *c)
 {
 	struct evr_loop *l = c->loop;
 	int pending = 0;
 
-	if (c->err || (c->flags & EVR__C_EOF) || l->stopping)
+	if (c->err || (c->flags & (EVR__C_EOF | EVR__C_DETACHED)) ||
+	    l->stopping)
 		return false;
-	if (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0)
+	/* A peer that has sent us something and not yet shut down its side
+	 * may still be sending (a request body a module answered without
+	 * reading, the rest of a pipeline): bytes arriving after the close
+	 * would bring the same reset. Only a peer that sent nothing (a
+	 * daytime client) closes without lingering when nothing waits. */
+	if (!(c->flags & EVR__C_GOT_DATA) &&
+	    (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0))
 		return false;
 	if (shutdown(c->fd, SHUT_WR) < 0)
 		return false;
@@ -955,7 +980,7 @@ void evr__conn_refill(struct evr_loop *l)
 
 		evr__list_del(&c->starve);
 		c->flags &= ~EVR__C_STARVED;
-		if (c->flags & (EVR__C_CLOSING | EVR__C_PAUSED))
+		if ((c->flags & EVR__C_PAUSED) || !reads_on(c))
 			continue;
 		err = l->be_ops->conn_recv(c);
 		if (err < 0)
@@ -973,9 +998,11 @@ static void conn_free(struct evr_conn *c)
 		source_put(l, c->src, c->flags);
 	if (c->svc) {
 		limits_put(l, c->svc, c->flags);
-		c->svc->nconns--;
+		if (--c->svc->nconns == 0 && c->svc->retired)
+			evr__svc_cfg_done(c->svc);
 		evr__svc_put(c->svc);
 	}
+	free(c->state_ext);
 	free(c);
 }
 
@@ -1039,7 +1066,8 @@ void evr__conn_close_all(struct evr_loop *l)
 		evr_timer_stop(l, &c->timer);
 		count_close(l, c->err ? c->err : -ESHUTDOWN);
 		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
-		close(c->fd);
+		if (c->fd >= 0)
+			close(c->fd);
 		c->fd = -1;
 	}
 }
@@ -1297,7 +1325,9 @@ void evr_conn_resume(struct evr_conn *c)
 
 void *evr_conn_state(struct evr_conn *c)
 {
-	return c->svc->proto.p->state_size ? c->state : NULL;
+	if (!c->svc->proto.p->state_size)
+		return NULL;
+	return EVR_UNLIKELY(c->state_ext) ? c->state_ext : c->state;
 }
 
 void *evr_conn_conf(const struct evr_conn *c)
@@ -1346,5 +1376,108 @@ int evr_conn_peer(const struct evr_conn *c, struct sockaddr_storage *ss,
 	*len = sizeof(*ss);
 	if (getpeername(c->fd, (struct sockaddr *)ss, len) < 0)
 		return -errno;
+	return 0;
+}
+
+/* ---- hand-over: to another owner, to another module ---- */
+
+int evr_conn_detach(struct evr_conn *c)
+{
+	int fd = c->fd;
+
+	if (c->flags & EVR__C_CLOSING)
+		return -EPIPE;
+	if (c->wq_head || (c->flags & (EVR__C_SENDING | EVR__C_CONNECTING)))
+		return -EBUSY;
+	c->loop->be_ops->conn_detach(c);
+	c->fd = -1;
+	c->flags |= EVR__C_DETACHED;
+	held_drop(c);
+	evr_close(c);
+	return fd;
+}
+
+/* Room for the state of the module c switches to: the state c has when
+ * it is large enough (the current module's state_size), else a new one.
+ * Zeroed either way. */
+static int state_make_room(struct evr_conn *c, size_t need)
+{
+	void *ext;
+
+	if (need <= c->svc->proto.p->state_size) {
+		memset(c->state_ext ? c->state_ext : c->state, 0, need);
+		return 0;
+	}
+	ext = evr__calloc(1, need);
+	if (!ext)
+		return -ENOMEM;
+	free(c->state_ext);
+	c->state_ext = ext;
+	return 0;
+}
+
+int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
+		    size_t len)
+{
+	struct evr__svc *old = c->svc, *svc = &cn->svc;
+	struct evr_loop *l = c->loop;
+	struct evr_buf *b = NULL;
+	int err;
+
+	if (c->flags & EVR__C_CLOSING)
+		return -EPIPE;
+	if (cn->closed || svc->loop != l)
+		return -EINVAL;
+	if (c->flags & EVR__C_CONNECTING)
+		return -EBUSY;
+	if (svc->lim.max_conns && svc->nconns >= svc->lim.max_conns)
+		return -EAGAIN;
+	if (len) {
+		b = evr_buf_new(l, len);
+		if (!b)
+			return -ENOMEM;
+		memcpy(b->data, p, len);
+		b->len = (uint32_t)len;
+	}
+	err = state_make_room(c, svc->proto.p->state_size);
+	if (err < 0) {
+		if (b)
+			evr_buf_unref(b);
+		return err;
+	}
+	svc->refs++;
+	svc->nconns++;
+	c->svc = svc;
+	c->proto = &svc->proto;
+	c->conf = svc->conf;
+	if (--old->nconns == 0 && old->retired)
+		evr__svc_cfg_done(old);
+	evr__svc_put(old);
+	/* the new module's limits and pauses: the old one's are over */
+	c->last_active = c->last_progress = l->now;
+	if (timeout_period(c))
+		evr_timer_start(l, &c->timer, timeout_period(c));
+	else
+		evr_timer_stop(l, &c->timer);
+	if (c->user_pauses) {
+		c->user_pauses = 0;
+		read_resume(c, EVR__C_PAUSED_USER);
+	}
+	err = c->proto->on_accept(c);
+	if (err < 0) {
+		if (b)
+			evr_buf_unref(b);
+		evr_abort(c, err);
+		return 0;
+	}
+	if (l->draining)
+		c->proto->on_drain(c);
+	if (b && c->held_head) {
+		/* before what arrived after it; the resume pass hands over */
+		b->next = c->held_head;
+		c->held_head = b;
+	} else if (b) {
+		evr__conn_data(c, b); /* held if paused; drops the reference */
+	}
 	return 0;
 }

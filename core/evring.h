@@ -13,8 +13,9 @@
  * by name), <evring/line.h> (the line framer), <evring/daytime.h>.
  *
  * Layout of this header: conventions, version, loop, mailbox, loop groups,
- * buffers, timers, signals, listeners, UDP, outbound connections,
- * connections, protocol modules, addresses, logging.
+ * buffers, timers, signals, descriptors and child processes, listeners,
+ * UDP, outbound connections, connections, protocol modules, loadable
+ * modules, addresses, logging.
  *
  * Conventions
  * - Functions that can fail return 0 (or a count) on success and -errno on
@@ -40,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,9 +101,9 @@ struct evr_loop_opts {
 	const char *backend;
 	/* Optional fast paths to leave off, comma-separated (each has one,
 	 * to compare or to work around a kernel): "defer_taskrun",
-	 * "coop_taskrun", "register_ring", "msg_ring" (mailbox wake-ups
-	 * between the io_uring loops of a group; an eventfd then) (io_uring),
-	 * "send_more" (both).
+	 * "coop_taskrun", "register_ring", "waitid", "msg_ring" (mailbox
+	 * wake-ups between the io_uring loops of a group; an eventfd then)
+	 * (io_uring), "send_more" (both).
 	 * When NULL the environment variable EVRING_DISABLE is read.
 	 * evr_loop_features() tells what runs. */
 	const char *disable;
@@ -195,8 +197,9 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *o);
 
 /*
  * Run until evr_loop_stop() was called and every connection and listener has
- * closed, or until there is nothing left to wait for (no listener, no
- * connection, no timer, no signal watcher). Returns 0 or -errno.
+ * closed, or until there is nothing left to wait for (no listener,
+ * connection, UDP socket, timer, descriptor watch or child; signal
+ * watchers do not count). Returns 0 or -errno.
  */
 int evr_loop_run(struct evr_loop *l);
 
@@ -227,6 +230,16 @@ void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms);
  * evr_loop_run() runs (from a callback). NULL is a no-op.
  */
 int evr_loop_free(struct evr_loop *l);
+
+/*
+ * Work under way out of the loop's sight (on a thread, in another
+ * process) whose result will come back to it: evr_loop_run() goes on,
+ * through a drain too, while holds outnumber unholds, until
+ * evr_loop_stop(). A program that queues work for a thread holds the loop
+ * until the answer is handled, so that a drain does not end before it.
+ */
+void evr_loop_hold(struct evr_loop *l);
+void evr_loop_unhold(struct evr_loop *l);
 
 /* "io_uring" or "epoll". */
 const char *evr_loop_backend(const struct evr_loop *l);
@@ -324,6 +337,10 @@ struct evr_group_opts {
 	 * loopback that is the client's CPU, which defeats the spread. */
 	bool steer_cpu;
 	evr_group_setup_fn setup; /* required */
+	/* On loop l's thread once every loop has left its run (or the
+	 * start gave up), before l is freed: what the program holds of the
+	 * loop goes (a loop whose setup failed has it too). NULL: none. */
+	void (*fini)(struct evr_loop *l, unsigned index, void *arg);
 	void *arg;
 };
 
@@ -462,6 +479,82 @@ typedef void (*evr_signal_cb)(struct evr_loop *l, int signo, void *arg);
 int evr_signal_add(struct evr_loop *l, int signo, evr_signal_cb cb, void *arg);
 
 /* ------------------------------------------------------------------ */
+/* Descriptors and child processes                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Readiness of a descriptor the program owns (a socket it hands to another
+ * process when ready, a pipe): once, like poll(2), then the watch is idle
+ * until started again. The loop never reads, writes or closes fd.
+ *
+ * A watch is embedded in the user's structure; its memory may be reused
+ * as soon as the callback has run or evr_watch_stop() has returned. An
+ * active watch keeps evr_loop_run() going, as a timer does (not while the
+ * loop drains or stops).
+ */
+struct evr_watch;
+/* res: the poll(2) events that are ready (POLLIN, POLLHUP, ...), or
+ * -errno when the descriptor cannot be watched. */
+typedef void (*evr_watch_cb)(struct evr_watch *w, int res);
+struct evr_watch {
+	/* private: */
+	void *req;
+	evr_watch_cb cb;
+};
+
+/* Watch fd for events (POLLIN, POLLOUT). 0, -EBUSY when w is active,
+ * -ENOMEM, or the backend's -errno. */
+int evr_watch_start(struct evr_loop *l, struct evr_watch *w, int fd,
+		    uint32_t events, evr_watch_cb cb);
+/* Stop: cb will not run. Idempotent. */
+void evr_watch_stop(struct evr_watch *w);
+static inline bool evr_watch_active(const struct evr_watch *w)
+{
+	return w->req != NULL;
+}
+
+/*
+ * A child process of this one, reaped by the loop when it exits: no
+ * SIGCHLD handler, no race with a pid that is reused, no zombie. The loop
+ * watches a pidfd (pidfd_open(2)): under io_uring with IORING_OP_WAITID
+ * where the kernel has it (6.7), else by waiting for the pidfd to become
+ * readable and calling waitid(P_PIDFD, WNOHANG). The feature "waitid"
+ * (evr_loop_opts.disable, EVRING_DISABLE) turns IORING_OP_WAITID off.
+ * Without pidfd_open (a kernel before 5.3, valgrind) the child's end is
+ * polled with waitid(WNOHANG) every 50 ms.
+ *
+ * The child must be reaped by no one else: nothing may call wait(2) for
+ * any child, and SIGCHLD must not be ignored (the kernel would reap it).
+ * A watched child keeps evr_loop_run() going, through a drain too, until
+ * evr_loop_stop(); a loop that ends leaves the children it still watched
+ * running (their parent reaps them, or init once it has exited).
+ */
+struct evr_child;
+/* status: as waitpid(2) gives it (WIFEXITED, WEXITSTATUS, WIFSIGNALED,
+ * WTERMSIG, WCOREDUMP); -1 when the child could not be reaped (logged:
+ * someone else reaped it). */
+typedef void (*evr_child_cb)(struct evr_child *w, pid_t pid, int status);
+struct evr_child {
+	/* private: */
+	void *req;
+	evr_child_cb cb;
+	pid_t pid;
+};
+
+/* Watch child pid. pidfd: a pidfd of it, which the loop takes and closes,
+ * or -1 for the loop to open one. 0, -EBUSY, -ENOMEM, -ESRCH (no such
+ * child), or another -errno of pidfd_open(2); on failure the loop took
+ * nothing (pidfd is still the caller's). */
+int evr_child_watch(struct evr_loop *l, struct evr_child *w, pid_t pid,
+		    int pidfd, evr_child_cb cb);
+/* Stop watching: cb will not run and the loop will not reap the child. */
+void evr_child_unwatch(struct evr_child *w);
+static inline bool evr_child_active(const struct evr_child *w)
+{
+	return w->req != NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* Listeners                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -533,6 +626,12 @@ struct evr_listen_cfg {
 	enum evr_proxy proxy;
 	uint32_t proxy_timeout_ms;
 	struct evr_conn_limits lim;
+	/* Called once, on the loop thread, when nothing uses this
+	 * configuration any more: the listener is closed or serves another
+	 * one (evr_listener_set_cfg), and the last connection accepted
+	 * under it has closed. The program frees conf then. NULL: none. */
+	void (*release)(void *arg);
+	void *release_arg;
 };
 
 /*
@@ -560,6 +659,23 @@ int evr_listen_fd(struct evr_loop *l, int fd, const struct evr_listen_cfg *cfg,
 /* Stop accepting and close the socket. Connections already accepted go on.
  * The listener's memory is freed once the kernel has let go of it. */
 void evr_listener_close(struct evr_listener *ls);
+/* Close, and tell the connections it accepted (under any configuration
+ * it served) that the server is draining (on_drain), as evr_loop_drain()
+ * does for the whole loop: they finish on their own, or their timeouts
+ * end them. */
+void evr_listener_drain(struct evr_listener *ls);
+
+/*
+ * Serve the connections accepted from now on with cfg (module,
+ * configuration, name, limits) instead of the listener's: the socket
+ * stays the same, no client is refused. Connections accepted before keep
+ * what they had; the previous configuration's release runs when the last
+ * of them closes. backlog, v6only and reuseport are the socket's and are
+ * ignored. 0, -EINVAL (an invalid module, logged), -ENOMEM, -ESHUTDOWN
+ * (closed).
+ */
+int evr_listener_set_cfg(struct evr_listener *ls,
+			 const struct evr_listen_cfg *cfg);
 
 int evr_listener_addr(const struct evr_listener *ls,
 		      struct sockaddr_storage *ss, socklen_t *len);
@@ -586,6 +702,13 @@ struct evr_udp_guard {
 	/* Answer broadcast, multicast and unspecified source addresses?
 	 * Default false. */
 	bool allow_special_addrs;
+	/* Take a datagram that repeats our last reply to its sender's port
+	 * (a server port: outside the kernel's ephemeral range) within 1 s?
+	 * Default false: that is our own reply coming back from another
+	 * server forged into talking to us. A client that sends its next
+	 * request from on_datagram to a server sets it (the server's echo
+	 * repeats it). */
+	bool allow_own_replies;
 	/* More source ports to drop: the server's own, for instance. */
 	const uint16_t *deny_ports;
 	uint32_t ndeny_ports;
@@ -618,6 +741,10 @@ struct evr_udp_cfg {
 	bool reuseport;
 	bool reuseport_shared;
 	struct evr_udp_guard guard;
+	/* As in evr_listen_cfg: called once nothing uses conf any more
+	 * (the socket is closed, or serves another configuration). */
+	void (*release)(void *arg);
+	void *release_arg;
 };
 
 struct evr_udp;
@@ -632,6 +759,12 @@ int evr_udp_bind_fd(struct evr_loop *l, int fd, const struct evr_udp_cfg *cfg,
 		    struct evr_udp **out);
 /* Stop and close; its memory goes once the kernel has let go of it. */
 void evr_udp_close(struct evr_udp *u);
+/* Serve the datagrams received from now on with cfg (module,
+ * configuration, name, guard) on the same socket; the previous
+ * configuration's release runs at once, so not from this socket's own
+ * on_datagram. v6only and reuseport are ignored. 0, -EINVAL, -ENOMEM,
+ * -ESHUTDOWN. */
+int evr_udp_set_cfg(struct evr_udp *u, const struct evr_udp_cfg *cfg);
 int evr_udp_addr(const struct evr_udp *u, struct sockaddr_storage *ss,
 		 socklen_t *len);
 /* Drop datagrams from this source port too (a port the server itself
@@ -752,6 +885,36 @@ void evr_abort(struct evr_conn *c, int err);
 void evr_conn_pause(struct evr_conn *c);
 void evr_conn_resume(struct evr_conn *c);
 
+/*
+ * Take the socket away from the loop, for another owner (a program the
+ * connection is handed to): returns the descriptor, which the caller owns
+ * from then on, and closes the connection without touching the socket:
+ * nothing more is received or sent, on_close(c, 0) follows in a later
+ * pass. The loop stops watching the socket before returning, under
+ * io_uring too (its receive is cancelled at once), so no byte that
+ * arrives later is taken; bytes the loop had already received and not
+ * yet handed to the module are dropped, which is why the place to detach
+ * is on_accept (nothing received yet) or a point of the protocol where
+ * the peer waits for an answer. The socket keeps its flags (nonblocking
+ * under epoll) and close-on-exec. -EBUSY when bytes are queued or being
+ * sent, or the connection is connecting; -EPIPE when it is closing.
+ */
+int evr_conn_detach(struct evr_conn *c);
+
+/*
+ * Hand c to another module: from now on it is a connection of cn (its
+ * module, configuration and limits; see evr_connector_new), with a fresh
+ * zeroed state (the old module's state is gone: it frees what it keeps
+ * before calling, and touches its state no more). The new module hears
+ * on_accept (returning < 0 closes c), then on_data with the len bytes at
+ * p when len > 0 (bytes that arrived for it already, copied). Bytes
+ * queued before the switch are still sent, first. 0, -EPIPE (closing),
+ * -EBUSY (still connecting), -EAGAIN (cn's max_conns is reached),
+ * -EINVAL (cn is freed, or of another loop), -ENOMEM.
+ */
+int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
+		    size_t len);
+
 /* proto->state_size bytes, zeroed at accept; NULL for a module without
  * state_size. */
 void *evr_conn_state(struct evr_conn *c);
@@ -835,8 +998,8 @@ struct evr_proto {
 };
 
 /* The configuration holds state that every connection of a service
- * shares and changes (a table), unguarded: a program with a loop group
- * serves the module on one loop only. */
+ * shares and changes (a table), unguarded, or objects of one loop: a
+ * program with a loop group serves the module on one loop only. */
 #define EVR_PROTO_ONE_LOOP (1u << 0)
 /* Bound to the loopback addresses unless the addresses are given (an
  * endpoint of the server's own counters). */
@@ -850,6 +1013,37 @@ struct evr_proto {
  * evr_connector_new() refuse an invalid module with -EINVAL and log why.
  */
 int evr_proto_validate(const struct evr_proto *p, char *why, size_t whylen);
+
+/* ------------------------------------------------------------------ */
+/* Loadable modules                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A module built as a shared object that a program such as evringd loads
+ * (evringd --module PATH) exports one symbol, evr_module, with
+ * EVR_MODULE_EXPORT(its proto). The program checks abi before it reads
+ * anything else: a module built against another version of this header
+ * is refused with a message, never run. The module calls the evr_ API of
+ * the program that loads it (it links against no libevring of its own).
+ *
+ * EVR_MODULE_ABI grows whenever a change of this header would make a
+ * module built before it misbehave (a structure a module reads or fills,
+ * a function's meaning). abi and size stay the first two fields forever.
+ */
+#define EVR_MODULE_ABI	  1
+#define EVR_MODULE_SYMBOL "evr_module"
+
+struct evr_module {
+	uint32_t abi;  /* EVR_MODULE_ABI of the header it was built with */
+	uint32_t size; /* sizeof(struct evr_module) */
+	const struct evr_proto *proto;
+};
+
+#define EVR_MODULE_EXPORT(p)                                                   \
+	__attribute__((visibility("default")))                                 \
+	const struct evr_module evr_module = { EVR_MODULE_ABI,                 \
+					       sizeof(struct evr_module),      \
+					       &(p) }
 
 /* ------------------------------------------------------------------ */
 /* Addresses                                                           */

@@ -14,7 +14,8 @@
  *   2. close its mailbox: run what is queued, refuse what comes later;
  *   3. wait until every mailbox is closed: until then a message being run
  *      may post to any loop, whose memory must still be there;
- *   4. free its loop (on its own thread: rings are SINGLE_ISSUER).
+ *   4. run the program's fini, then free its loop (on its own thread:
+ *      rings are SINGLE_ISSUER).
  * A start that fails goes through the same steps, without running.
  *
  * Threads of the group block every signal, so that signals reach the
@@ -146,6 +147,8 @@ static void member_end(struct evr__gmember *m, int err)
 	g->freeing = true;
 	m->l = NULL;
 	pthread_mutex_unlock(&g->mu);
+	if (g->o.fini)
+		g->o.fini(l, m->index, g->o.arg);
 	evr_loop_free(l);
 }
 

@@ -129,9 +129,11 @@ enum {
 	EVR__C_RESET = 1 << 13,	      /* aborted with bytes unsent: RST */
 	EVR__C_EOF_HELD = 1 << 14,    /* on_eof waits for held bytes */
 	EVR__C_REDELIVER = 1 << 15,   /* on loop->redeliver: held bytes due */
-	EVR__C_GLOBAL = 1 << 16,      /* counted in the group's conns */
-	EVR__C_GSVC = 1 << 17,	      /* counted in svc->gconns */
-	EVR__C_GSRC = 1 << 18,	      /* counted in the group's sketch */
+	EVR__C_GOT_DATA = 1 << 16,    /* the peer has sent bytes */
+	EVR__C_DETACHED = 1 << 17,    /* the socket went to another owner */
+	EVR__C_GLOBAL = 1 << 18,      /* counted in the group's conns */
+	EVR__C_GSVC = 1 << 19,	      /* counted in svc->gconns */
+	EVR__C_GSRC = 1 << 20,	      /* counted in the group's sketch */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -174,11 +176,24 @@ struct evr__svc {
 	bool log_conns;
 	uint8_t proxy; /* enum evr_proxy */
 	uint32_t proxy_timeout_ms;
+	/* the program's: conf is no longer used (evr_listen_cfg.release) */
+	void (*cfg_release)(void *arg);
+	void *cfg_release_arg;
+	/* a listener's own configuration, replaced by evr_listener_set_cfg:
+	 * released when its last connection goes */
+	bool retired;
+	/* a configuration set on a listener: the listener's svc (a counted
+	 * reference); NULL for the others */
+	struct evr__svc *owner;
 };
 
 void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
 		   const struct evr_listen_cfg *cfg,
 		   void (*release)(struct evr__svc *svc));
+/* Module, configuration, name, limits and release of cfg. */
+void evr__svc_set(struct evr__svc *svc, const struct evr_listen_cfg *cfg);
+/* Tell the program its configuration is unused (once). */
+void evr__svc_cfg_done(struct evr__svc *svc);
 
 struct evr_connector {
 	struct evr__svc svc; /* first: svc->release frees the connector */
@@ -209,6 +224,7 @@ struct evr_conn {
 	struct evr__list redeliver; /* loop->redeliver, EVR__C_REDELIVER */
 	struct evr_conn *next;	    /* flush list, then zombie list */
 	struct evr__source *src;    /* counted in the per-source table */
+	void *state_ext; /* the state, when a module switched to needs more */
 	struct evr_timer timer; /* idle and send timeouts; lingering close */
 	uint64_t last_active;	/* ms: last byte received or sent */
 	uint64_t last_progress; /* ms: last send progress or queue start */
@@ -276,6 +292,9 @@ void evr__ratelimits_flush(struct evr_loop *l);
 
 struct evr_listener {
 	struct evr__svc svc; /* first: svc->release frees the listener */
+	/* what new connections get: svc, or a configuration set later
+	 * (evr_listener_set_cfg), of which the listener holds a reference */
+	struct evr__svc *cur;
 	int fd;
 	bool closing;
 	bool paused;
@@ -434,6 +453,37 @@ void evr__timers_fini(struct evr_loop *l);
 
 #define EVR__NSIG 65
 
+/* ---- watches: a descriptor's readiness, a child's exit (watch.c) ---- */
+
+enum evr__watch_kind {
+	EVR__W_FD,    /* an evr_watch */
+	EVR__W_CHILD, /* an evr_child: fd is its pidfd */
+};
+
+/*
+ * The loop's side of an evr_watch or evr_child, allocated by the loop so
+ * that the user's structure may go as soon as it is stopped while the
+ * kernel still holds this one (io_uring: until the cancelled request's
+ * completion). owner is NULL once stopped; the record is freed when the
+ * backend answers its start (evr__watch_done), or with the loop.
+ */
+struct evr__watch {
+	struct evr_loop *loop;
+	void *owner; /* struct evr_watch or struct evr_child */
+	int fd;
+	uint32_t events;
+	uint8_t kind;
+	bool armed;  /* started and not yet answered */
+	bool waitid; /* io_uring: armed as IORING_OP_WAITID */
+	pid_t pid;
+	struct evr__list link; /* loop->watches, until freed */
+	/* a child without a pidfd (no pidfd_open: kernel before 5.3,
+	 * valgrind): its end is polled on this timer */
+	struct evr_timer poll;
+	siginfo_t si; /* IORING_OP_WAITID writes the child's end */
+};
+
+void evr__watch_free_all(struct evr_loop *l);
 /* ---- the mailbox (mailbox.c) ---- */
 
 /* A message on its way: a node of the target's queue. */
@@ -590,6 +640,10 @@ struct evr_loop {
 		evr_signal_cb cb;
 		void *arg;
 	} sig[EVR__NSIG];
+	/* watches (watch.c): every record, and how many are active */
+	struct evr__list watches;
+	uint32_t nwatches, nchildren;
+	uint32_t holds; /* evr_loop_hold() not yet undone */
 	struct evr_stats st;
 	char backend_reason[192];
 	char disable[128];  /* evr_loop_opts.disable, ",a,b," */

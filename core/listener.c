@@ -96,23 +96,41 @@ static void limits_resolve(const struct evr_conn_limits *in,
 		lim->wq_max = lim->wq_high;
 }
 
-void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
-		   const struct evr_listen_cfg *cfg,
-		   void (*release)(struct evr__svc *svc))
+void evr__svc_set(struct evr__svc *svc, const struct evr_listen_cfg *cfg)
 {
-	svc->loop = l;
 	svc->conf = cfg->conf;
 	evr__proto_resolve(cfg->proto, &svc->proto);
 	limits_resolve(&cfg->lim, &svc->lim);
 	snprintf(svc->name, sizeof(svc->name), "%s",
 		 cfg->name ? cfg->name : cfg->proto->name);
-	svc->nconns = 0;
 	svc->log_conns = cfg->log_conns;
 	svc->proxy = (uint8_t)cfg->proxy;
 	svc->proxy_timeout_ms =
 	    cfg->proxy_timeout_ms ? cfg->proxy_timeout_ms : 5000;
+	svc->cfg_release = cfg->release;
+	svc->cfg_release_arg = cfg->release_arg;
+}
+
+void evr__svc_init(struct evr__svc *svc, struct evr_loop *l,
+		   const struct evr_listen_cfg *cfg,
+		   void (*release)(struct evr__svc *svc))
+{
+	svc->loop = l;
+	evr__svc_set(svc, cfg);
+	svc->nconns = 0;
 	svc->refs = 1; /* the owner's */
 	svc->release = release;
+	svc->retired = false;
+	svc->owner = NULL;
+}
+
+void evr__svc_cfg_done(struct evr__svc *svc)
+{
+	void (*done)(void *arg) = svc->cfg_release;
+
+	svc->cfg_release = NULL;
+	if (done)
+		done(svc->cfg_release_arg);
 }
 
 void evr__svc_put(struct evr__svc *svc)
@@ -126,10 +144,23 @@ static void listener_release(struct evr__svc *svc)
 	struct evr_listener *ls =
 	    EVR_CONTAINER_OF(svc, struct evr_listener, svc);
 
+	evr__svc_cfg_done(svc);
 	evr__ratelimit_fini(svc->loop, &ls->rl_pause);
 	evr__ratelimit_fini(svc->loop, &ls->rl_resume);
 	evr__list_del(&ls->link);
 	free(ls);
+}
+
+/* A configuration set on a listener after its own: its memory goes with
+ * its last reference (the listener's, then its connections'), and holds
+ * the listener's, so that owner never names freed memory. */
+static void cfg_box_release(struct evr__svc *svc)
+{
+	struct evr__svc *ls_svc = svc->owner;
+
+	evr__svc_cfg_done(svc);
+	free(svc);
+	evr__svc_put(ls_svc);
 }
 
 static void pause_expired(struct evr_timer *t)
@@ -317,6 +348,7 @@ static int listener_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
 	}
 	evr__svc_init(&ls->svc, l, cfg, listener_release);
 	ls->svc.gconns = gp ? evr__gport_conns(gp) : NULL;
+	ls->cur = &ls->svc;
 	ls->fd = fd;
 	ls->addrlen = sizeof(ls->addr);
 	if (getsockname(fd, (struct sockaddr *)&ls->addr, &ls->addrlen) < 0) {
@@ -406,6 +438,48 @@ int evr_listen_fd(struct evr_loop *l, int fd, const struct evr_listen_cfg *cfg,
 	return err;
 }
 
+/* The listener lets go of the configuration it serves. */
+static void listener_drop_cur(struct evr_listener *ls)
+{
+	struct evr__svc *cur = ls->cur;
+
+	ls->cur = &ls->svc;
+	if (cur != &ls->svc)
+		evr__svc_put(cur);
+}
+
+int evr_listener_set_cfg(struct evr_listener *ls,
+			 const struct evr_listen_cfg *cfg)
+{
+	struct evr__svc *box;
+	char why[128];
+
+	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2)
+		return -EINVAL;
+	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
+		evr_log_err("listen: %s", why);
+		return -EINVAL;
+	}
+	if (ls->closing)
+		return -ESHUTDOWN;
+	box = calloc(1, sizeof(*box));
+	if (!box)
+		return -ENOMEM;
+	evr__svc_init(box, ls->svc.loop, cfg, cfg_box_release);
+	box->owner = &ls->svc;
+	box->gconns = ls->svc.gconns; /* the address's, across loops */
+	ls->svc.refs++;
+	if (ls->cur == &ls->svc) {
+		/* its own: released with its last connection */
+		ls->svc.retired = true;
+		if (!ls->svc.nconns)
+			evr__svc_cfg_done(&ls->svc);
+	}
+	listener_drop_cur(ls);
+	ls->cur = box;
+	return 0;
+}
+
 void evr_listener_close(struct evr_listener *ls)
 {
 	struct evr_loop *l = ls->svc.loop;
@@ -417,7 +491,26 @@ void evr_listener_close(struct evr_listener *ls)
 	evr_timer_stop(l, &ls->drain_timer);
 	l->st.listeners--;
 	l->be_ops->listener_stop(ls);
+	listener_drop_cur(ls);
 	evr__svc_put(&ls->svc);
+}
+
+void evr_listener_drain(struct evr_listener *ls)
+{
+	struct evr_loop *l = ls->svc.loop;
+	struct evr__list *it;
+
+	if (ls->closing)
+		return;
+	evr_listener_close(ls); /* (may free it: ls is only compared) */
+	for (it = l->conns.next; it != &l->conns; it = it->next) {
+		struct evr_conn *c =
+		    EVR_CONTAINER_OF(it, struct evr_conn, link);
+
+		if ((c->svc == &ls->svc || c->svc->owner == &ls->svc) &&
+		    !(c->flags & EVR__C_CLOSING))
+			c->proto->on_drain(c);
+	}
 }
 
 void evr__listener_close_all(struct evr_loop *l)
@@ -444,7 +537,9 @@ void evr__listener_free_all(struct evr_loop *l)
 		if (!ls->closing) {
 			close(ls->fd);
 			l->st.listeners--;
+			listener_drop_cur(ls);
 		}
+		evr__svc_cfg_done(&ls->svc);
 		evr__list_del(&ls->link);
 		free(ls);
 	}

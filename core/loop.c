@@ -170,6 +170,7 @@ int evr_loop_new(struct evr_loop **out, const struct evr_loop_opts *in)
 	evr__list_init(&l->redeliver);
 	evr__list_init(&l->udps);
 	evr__list_init(&l->udp_starved);
+	evr__list_init(&l->watches);
 	l->udp_buf_count = o.udp_buf_count;
 	l->udp_buf_size = o.udp_buf_size;
 	l->flush_tail = &l->flush_head;
@@ -228,9 +229,11 @@ static bool refill_pending(const struct evr_loop *l)
 	       (l->upool.nfree && !evr__list_empty(&l->udp_starved));
 }
 
-/* A loop of a group waits for its mailbox until it is told to stop or
- * drain, whatever it serves; loop 0, where signals are handled, until
- * every other loop has returned too (a second SIGTERM must reach them). */
+/* Children and holds are waited for through a drain, watches and timers
+ * only while the loop serves. A loop of a group waits for its mailbox
+ * until it is told to stop or drain, whatever it serves; loop 0, where
+ * signals are handled, until every other loop has returned too (a second
+ * SIGTERM must reach them). */
 static bool loop_done(const struct evr_loop *l)
 {
 	if (!evr__list_empty(&l->conns) || !evr__list_empty(&l->listeners) ||
@@ -239,11 +242,13 @@ static bool loop_done(const struct evr_loop *l)
 	if (l->group && l->index == 0 &&
 	    atomic_load_explicit(&l->group->running, memory_order_acquire) > 1)
 		return false;
+	if ((l->nchildren || l->holds) && !l->stopping)
+		return false;
 	/* the timer that reports rate-limited events keeps nothing alive:
 	 * what it has not reported yet is logged by evr_loop_free() */
 	return l->stopping || l->draining ||
 	       (l->timers.n == (evr_timer_active(&l->rl_timer) ? 1u : 0u) &&
-		!l->group);
+		l->nwatches == 0 && !l->group);
 }
 
 int evr_loop_run(struct evr_loop *l)
@@ -337,12 +342,24 @@ int evr_loop_free(struct evr_loop *l)
 	evr__sources_fini(l);
 	if (l->be_ops)
 		l->be_ops->fini(l);
+	evr__watch_free_all(l); /* after the ring: nothing writes them */
 	evr__wq_fini(l);
 	evr__pool_fini(&l->upool);
 	evr__pool_fini(&l->pool);
 	signals_fini(l);
 	free(l);
 	return 0;
+}
+
+void evr_loop_hold(struct evr_loop *l)
+{
+	l->holds++;
+}
+
+void evr_loop_unhold(struct evr_loop *l)
+{
+	if (l->holds)
+		l->holds--;
 }
 
 const char *evr_loop_backend(const struct evr_loop *l)

@@ -209,7 +209,7 @@ static struct evr__bucket *bucket_get(struct evr_udp *u,
 
 static bool bucket_take(struct evr_udp *u, struct evr__bucket *b)
 {
-	if (!b) /* no rate limit */
+	if (!b || u->guard.rate == EVR_UDP_UNLIMITED)
 		return true;
 	refill(u, b, u->svc.loop->now);
 	if (b->mtokens < 1000)
@@ -284,7 +284,8 @@ static bool our_reply(const struct evr_udp *u, const struct evr__bucket *b,
 static struct evr__bucket *source_entry(struct evr_udp *u, uint16_t port,
 					const struct sockaddr *peer)
 {
-	if (u->guard.rate == EVR_UDP_UNLIMITED && ephemeral_port(port))
+	if (u->guard.rate == EVR_UDP_UNLIMITED &&
+	    (u->guard.allow_own_replies || ephemeral_port(port)))
 		return NULL;
 	return bucket_get(u, peer);
 }
@@ -466,6 +467,7 @@ static void udp_release(struct evr__svc *svc)
 {
 	struct evr_udp *u = EVR_CONTAINER_OF(svc, struct evr_udp, svc);
 
+	evr__svc_cfg_done(svc);
 	for (int i = 0; i < EVR__UDP__COUNT; i++)
 		evr__ratelimit_fini(svc->loop, &u->rl[i]);
 	evr__list_del(&u->link);
@@ -558,7 +560,18 @@ static int udp_socket(const struct sockaddr *sa, socklen_t salen,
 	return fd;
 }
 
-static int udp_check(struct evr_loop *l, const struct evr_udp_cfg *cfg)
+/* The part of a UDP configuration the core keeps with every service. */
+static void svc_cfg(const struct evr_udp_cfg *cfg, struct evr_listen_cfg *scfg)
+{
+	memset(scfg, 0, sizeof(*scfg));
+	scfg->proto = cfg->proto;
+	scfg->conf = cfg->conf;
+	scfg->name = cfg->name;
+	scfg->release = cfg->release;
+	scfg->release_arg = cfg->release_arg;
+}
+
+static int udp_cfg_check(const struct evr_udp_cfg *cfg)
 {
 	char why[160];
 
@@ -571,6 +584,15 @@ static int udp_check(struct evr_loop *l, const struct evr_udp_cfg *cfg)
 		evr_log_err("udp bind: %s", why);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int udp_check(struct evr_loop *l, const struct evr_udp_cfg *cfg)
+{
+	int err = udp_cfg_check(cfg);
+
+	if (err < 0)
+		return err;
 	if (l->stopping || l->draining)
 		return -ESHUTDOWN;
 	return 0;
@@ -609,10 +631,7 @@ static int udp_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
 		free(u);
 		goto out_close;
 	}
-	memset(&scfg, 0, sizeof(scfg));
-	scfg.proto = cfg->proto;
-	scfg.conf = cfg->conf;
-	scfg.name = cfg->name;
+	svc_cfg(cfg, &scfg);
 	evr__svc_init(&u->svc, l, &scfg, udp_release);
 	u->fd = fd;
 	u->addrlen = sizeof(u->addr);
@@ -693,6 +712,46 @@ int evr_udp_bind_fd(struct evr_loop *l, int fd, const struct evr_udp_cfg *cfg,
 	if (!err)
 		close(fd);
 	return err;
+}
+
+/* The new guard's table is made aside, so that a failure changes
+ * nothing; ports denied on the socket so far stay denied. */
+int evr_udp_set_cfg(struct evr_udp *u, const struct evr_udp_cfg *cfg)
+{
+	struct evr_listen_cfg scfg;
+	struct evr_udp *t;
+	int err = udp_cfg_check(cfg);
+
+	if (err < 0)
+		return err;
+	if (u->closing)
+		return -ESHUTDOWN;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = guard_resolve(t, &cfg->guard);
+	if (err < 0) {
+		free(t);
+		return err;
+	}
+	for (uint32_t i = 0; i < u->ndeny; i++)
+		evr_udp_deny_port(t, u->deny[i]);
+	free(u->buckets);
+	free(u->sketch);
+	u->guard = t->guard;
+	u->buckets = t->buckets;
+	u->nbuckets = t->nbuckets;
+	u->sketch = t->sketch;
+	u->nsketch = t->nsketch;
+	u->seed = t->seed;
+	u->seed2 = t->seed2;
+	memcpy(u->deny, t->deny, sizeof(u->deny));
+	u->ndeny = t->ndeny;
+	free(t);
+	evr__svc_cfg_done(&u->svc);
+	svc_cfg(cfg, &scfg);
+	evr__svc_set(&u->svc, &scfg);
+	return 0;
 }
 
 void evr_udp_close(struct evr_udp *u)
@@ -824,7 +883,8 @@ int evr_udp_send_ref(struct evr_udp *u, struct evr_buf *b, size_t off,
 		evr__udp_tx_drop(u);
 		return err;
 	}
-	if (reply && u->cur && !ephemeral_port(peer_port(peer))) {
+	if (reply && u->cur && !u->guard.allow_own_replies &&
+	    !ephemeral_port(peer_port(peer))) {
 		u->cur->reply_sig =
 		    reply_sig(peer_port(peer), b->data + off, len);
 		u->cur->reply_at = l->now;

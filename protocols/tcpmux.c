@@ -247,6 +247,8 @@ const struct evr_proto evr_proto_tcpmux = {
 	.conf_init = tcpmux_conf_init,
 	.conf_set = tcpmux_conf_set,
 	.conf_fini = tcpmux_conf_fini,
+	/* the hand-overs of its table are loop 0's */
+	.flags = EVR_PROTO_ONE_LOOP,
 	.on_accept = tcpmux_accept,
 	.on_data = tcpmux_data,
 	.on_eof = tcpmux_eof,

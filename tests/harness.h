@@ -146,6 +146,10 @@ int tcp_connect(int family, uint16_t port);
 /* The same with SO_RCVBUF set to rcvbuf before connecting (0: default). */
 int tcp_connect_rcvbuf(int family, uint16_t port, int rcvbuf);
 int write_all(int fd, const void *p, size_t n);
+/* recv(2), again when a stop and continue of the test process interrupted
+ * it (the test runner stops its workers; on Linux a socket call with a
+ * timeout then fails with EINTR, see signal(7)). */
+ssize_t recv_retry(int fd, void *p, size_t n, int flags);
 /* Read exactly n bytes; returns n or less on EOF/error/timeout. */
 size_t read_exact(int fd, void *p, size_t n);
 /* Read until EOF into p (at most cap); returns bytes, -1 on error. */

@@ -909,3 +909,68 @@ BACKEND_TEST(defects, small_replies_share_buffers)
 	server_wait_idle(&s);
 	server_stop(&s);
 }
+
+/* ---- lingering ---- */
+
+/*
+ * A client that pipelines requests, the last with a body it sends a
+ * moment later, and reads only then: the server answers and closes
+ * before the body arrives. Closing a socket that later receives data
+ * makes the kernel answer with a reset that destroys the replies still
+ * unread in the client's buffer. A connection that received data and
+ * whose peer has not shut down its side must linger (send its FIN, read
+ * and discard until the peer's EOF), not only one with input already
+ * waiting at the close.
+ */
+BACKEND_TEST(defects, a_late_request_body_does_not_destroy_the_replies)
+{
+	/* more replies than the client's socket buffers hold: some are still
+	 * in the server's when the body arrives */
+	enum { N = 4000 };
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char post[] =
+	    "POST / HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 5\r\nConnection: close\r\n\r\n";
+	const char *argv[] = { "-b", "127.0.0.1", "-s", "http:0", NULL };
+	static char out[N * sizeof(get) + sizeof(post)], in[4 << 20];
+	size_t n = 0;
+	struct srv s;
+	int fd, err;
+
+	for (int i = 0; i < N; i++) {
+		memcpy(out + n, get, sizeof(get) - 1);
+		n += sizeof(get) - 1;
+	}
+	memcpy(out + n, post, sizeof(post) - 1);
+	n += sizeof(post) - 1;
+	cr_assert_eq(srv_start(&s, backend, 1, argv), 0);
+	fd = tcp_connect(AF_INET, srv_port(&s, "http", AF_INET));
+	cr_assert_eq(write_all(fd, out, n), 0);
+	usleep(300 * 1000); /* the server answers and closes meanwhile */
+	cr_assert_eq(write_all(fd, "hello", 5), 0); /* the late body */
+	size_t got = 0;
+	int64_t deadline = now_ms() + 10000;
+
+	err = 0;
+	while (now_ms() < deadline) {
+		ssize_t r = recv(fd, in + got, sizeof(in) - got, 0);
+
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		err = r < 0 ? errno : 0;
+		break;
+	}
+	cr_assert_eq(err, 0, "the replies ended with %s after %zu bytes",
+		     strerror(err), got);
+	in[got < sizeof(in) ? got : sizeof(in) - 1] = '\0';
+	cr_assert_eq(count_substr(in, "HTTP/1.1 200 OK"), N,
+		     "%d of %d responses arrived",
+		     count_substr(in, "HTTP/1.1 200 OK"), N);
+	cr_assert(strstr(in, "HTTP/1.1 405"), "no answer to the POST");
+	close(fd);
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+}

@@ -403,7 +403,7 @@ static int count_line(struct evr_conn *c, struct evr_buf *b, char *line,
 static int counted_accept(struct evr_conn *c)
 {
 	struct counted_lines *st = evr_conn_state(c);
-	struct evr_line_cfg cfg = { .deadline_ms = 500 };
+	struct evr_line_cfg cfg = { .deadline_ms = 1000 };
 
 	evr_line_init(&st->lf, c, &cfg, count_line);
 	return 0;
@@ -434,10 +434,11 @@ static const struct evr_proto counted = {
 
 /*
  * The whole-line deadline bounds one line, from its first byte to its
- * end: a client pipelining lines that each take 100 ms, whose every
+ * end: a client pipelining lines that each take 10 ms, whose every
  * write (so every read) ends in the middle of the next line, must never
- * hit a 500 ms deadline. Both backends failed this: the deadline ran from
- * the first partial line and was stopped only by a read ending on a line
+ * hit a 1 s deadline over 1.5 s (only a stall of the client of nearly a
+ * second between two writes could). Both backends failed this: the deadline ran
+ * from the first partial line and was stopped only by a read ending on a line
  * boundary, so such a client was cut off after 500 ms. (That a line
  * that really dribbles still hits the deadline is tested in test_line.c,
  * dribbling_bytes_hit_the_whole_line_deadline.)
@@ -453,9 +454,9 @@ BACKEND_TEST(regress, lines_that_each_finish_in_time_outlive_the_deadline)
 	fd = connect_rcvbuf(s.port, 0);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cr_assert_eq(send(fd, "LOOKUP a", 8, MSG_NOSIGNAL), 8);
-	/* 1.5 s, three deadlines, of lines of 100 ms each */
-	for (i = 0; i < 15; i++) {
-		usleep(100 * 1000);
+	/* 1.5 s, longer than a deadline, of lines of 10 ms each */
+	for (i = 0; i < 150; i++) {
+		usleep(10 * 1000);
 		cr_assert_eq(send(fd, "bc\nLOOKUP a", 11, MSG_NOSIGNAL), 11,
 			     "the server closed after %d lines", i);
 	}
@@ -464,7 +465,7 @@ BACKEND_TEST(regress, lines_that_each_finish_in_time_outlive_the_deadline)
 		      "lines",
 		      atomic_load(&nlines));
 	cr_assert_eq(send(fd, "bc\n", 3, MSG_NOSIGNAL), 3);
-	cr_assert(wait_atomic(&nlines, 16, 2000), "%d of 16 lines",
+	cr_assert(wait_atomic(&nlines, 151, 5000), "%d of 151 lines",
 		  atomic_load(&nlines));
 	close(fd);
 	server_wait_idle(&s);

@@ -766,14 +766,14 @@ static void plan_directory(struct client *c, struct rng *r, int round)
 			puts_(&c->exp,
 			      "REGISTER name port [tcp|udp] [session]\r\n"
 			      "UNREGISTER name\r\nLOOKUP name\r\nLIST\r\n"
-			      "QUIT\r\nOK\r\n");
+			      "AUTH token\r\nQUIT\r\nOK\r\n");
 		} else if (p < 76) {
 			snprintf(cmd, sizeof(cmd), "FROB%u", k);
 			dir_cmd(c, r, cmd);
 			putf(
 			    &c->exp,
 			    "ERR unknown command \"%s\" (REGISTER, UNREGISTER, "
-			    "LOOKUP, LIST, HELP, QUIT)\r\n",
+			    "LOOKUP, LIST, AUTH, HELP, QUIT)\r\n",
 			    cmd);
 		} else if (p < 80) {
 			dir_cmd(c, r, "LOOKUP a b c d e f");
@@ -784,7 +784,8 @@ static void plan_directory(struct client *c, struct rng *r, int round)
 			snprintf(cmd, sizeof(cmd), "REGISTER r%dc%dz%u 0",
 				 round, c->id, k);
 			dir_cmd(c, r, cmd);
-			puts_(&c->exp, "ERR bad port \"0\" (1-65535)\r\n");
+			puts_(&c->exp,
+			      "ERR bad port \"0\" (1-65535, decimal)\r\n");
 		}
 	}
 	snprintf(c->desc, sizeof(c->desc), "%u commands", n);

@@ -148,7 +148,7 @@ BACKEND_TEST(udp, echo_1_byte_and_65507_bytes_ipv4_and_ipv6)
 			udp_to(fd, families[f],
 			       srv_uport(&s, "echo", families[f]), out,
 			       sizes[i]);
-			ssize_t n = recv(fd, in, sizeof(in), 0);
+			ssize_t n = recv_retry(fd, in, sizeof(in), 0);
 			cr_assert_eq(n, (ssize_t)sizes[i],
 				     "family %d size %zu: got %zd", families[f],
 				     sizes[i], n);
@@ -172,7 +172,7 @@ BACKEND_TEST(udp, reflector_source_port_gets_no_reply)
 
 	start_udp(&s, backend, NULL);
 	udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "ping", 4);
-	cr_assert_lt(recv(fd, buf, sizeof(buf), 0), 0,
+	cr_assert_lt(recv_retry(fd, buf, sizeof(buf), 0), 0,
 		     "a reflector got a "
 		     "reply");
 	close(fd);
@@ -185,7 +185,7 @@ BACKEND_TEST(udp, reflector_source_port_gets_no_reply)
 	/* an ordinary port from the same address is answered */
 	fd = udp_socket(AF_INET, src, 0);
 	udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "ping", 4);
-	cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 4);
+	cr_assert_eq(recv_retry(fd, buf, sizeof(buf), 0), 4);
 	close(fd);
 	stop(&s);
 }
@@ -314,7 +314,7 @@ BACKEND_TEST(udp, burst_from_one_source_is_bounded_by_the_bucket)
 	for (int i = 0; i < N; i++)
 		udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "x", 1);
 	t1 = now_ms();
-	while (recv(fd, buf, sizeof(buf), 0) > 0)
+	while (recv_retry(fd, buf, sizeof(buf), 0) > 0)
 		got++;
 	close(fd);
 	/* burst 200 plus 100 per second of the burst's duration */
@@ -357,11 +357,11 @@ BACKEND_TEST(udp, datagrams_larger_than_a_buffer_are_dropped_and_counted)
 	for (int i = 0; i < 5; i++)
 		udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), big,
 		       sizeof(big));
-	cr_assert_lt(recv(fd, buf, sizeof(buf), 0), 0,
+	cr_assert_lt(recv_retry(fd, buf, sizeof(buf), 0), 0,
 		     "a cut datagram was echoed");
 	/* the socket goes on */
 	udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "ok", 2);
-	cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 2);
+	cr_assert_eq(recv_retry(fd, buf, sizeof(buf), 0), 2);
 	close(fd);
 	cr_assert_eq(srv_stats(&s, &st), 0);
 	cr_assert_eq(st.udp_trunc, 5);

@@ -36,6 +36,16 @@ static int udp_socket(int family)
 	return fd;
 }
 
+/* The local port fd is bound to. */
+static unsigned ephemeral_port_of(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	return ntohs(a.sin_port);
+}
+
 static void udp_to(int fd, int family, uint16_t port, const void *p, size_t n)
 {
 	struct sockaddr_storage ss;
@@ -43,18 +53,6 @@ static void udp_to(int fd, int family, uint16_t port, const void *p, size_t n)
 
 	cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&ss, len),
 		     (ssize_t)n, "sendto %zu bytes: %m", n);
-}
-
-/* recv(2) again when a stop and continue of the test process (the test
- * runner does that) interrupted it. */
-static ssize_t recv_one(int fd, void *p, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = recv(fd, p, n, 0);
-	while (r < 0 && errno == EINTR);
-	return r;
 }
 
 /* Send n bytes to 127.0.0.1:port from the local address src (IP_PKTINFO:
@@ -142,7 +140,7 @@ BACKEND_TEST(udp_guard, daytime_answers_a_one_byte_request_whole)
 		fd = udp_socket(family);
 		/* what `echo | nc -u host 13` sends */
 		udp_to(fd, family, srv_uport(&s, "daytime", family), "\n", 1);
-		ssize_t n = recv_one(fd, buf, sizeof(buf) - 1);
+		ssize_t n = recv_retry(fd, buf, sizeof(buf) - 1, 0);
 
 		cr_assert_gt(n, 20, "a 1-byte request got %zd bytes", n);
 		buf[n] = '\0';
@@ -175,7 +173,7 @@ BACKEND_TEST(udp_guard, a_reply_over_the_cap_is_not_sent_but_counted)
 	stop(&s);
 	start(&s, backend, opt2);
 	udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "?\n", 2);
-	cr_assert_eq(recv_one(fd, buf, sizeof(buf)), 2);
+	cr_assert_eq(recv_retry(fd, buf, sizeof(buf), 0), 2);
 	close(fd);
 	stop(&s);
 }
@@ -196,7 +194,7 @@ BACKEND_TEST(udp_guard, the_largest_datagram_is_echoed_over_ipv4_and_ipv6)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 		fill_pattern(out, max[f], 7u + (uint32_t)f);
 		udp_to(fd, family, srv_uport(&s, "echo", family), out, max[f]);
-		ssize_t n = recv_one(fd, in, sizeof(in));
+		ssize_t n = recv_retry(fd, in, sizeof(in), 0);
 
 		cr_assert_eq(n, (ssize_t)max[f], "%s: %zu bytes out, %zd back",
 			     f ? "IPv6" : "IPv4", max[f], n);
@@ -360,10 +358,45 @@ BACKEND_TEST(udp_guard, a_client_repeating_itself_is_answered)
 	fd = udp_socket(AF_INET);
 	for (int i = 0; i < 50; i++) {
 		udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), "same", 4);
-		if (recv_one(fd, buf, sizeof(buf)) == 4)
+		if (recv_retry(fd, buf, sizeof(buf), 0) == 4)
 			got++;
 	}
 	cr_assert_eq(got, 50);
+	close(fd);
+	stop(&s);
+}
+
+/* With the rate limit off, a client on a fixed port below the ephemeral
+ * range (where the reply-loop rule keeps an entry for it) is answered
+ * every time: no bucket of one token per millisecond. */
+BACKEND_TEST(udp_guard, no_rate_limit_means_none_for_fixed_ports)
+{
+	const char *opt[] = { "--udp-rate", "off", NULL };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char buf[64];
+	struct srv s;
+	int fd, got = 0;
+
+	start(&s, backend, opt);
+	fd = udp_socket(AF_INET);
+	for (int i = 0; i < 50; i++) {
+		a.sin_port =
+		    htons((uint16_t)(21000 + (getpid() * 13 + i) % 9000));
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			break;
+	}
+	cr_assert_lt(ephemeral_port_of(fd), 32768);
+	for (int i = 0; i < 500; i++) {
+		char req[16];
+		int n = snprintf(req, sizeof(req), "req %d", i);
+
+		udp_to(fd, AF_INET, srv_uport(&s, "echo", AF_INET), req,
+		       (size_t)n);
+		if (recv_retry(fd, buf, sizeof(buf), 0) == n)
+			got++;
+	}
+	cr_assert_eq(got, 500, "%d of 500 answered", got);
 	close(fd);
 	stop(&s);
 }

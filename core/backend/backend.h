@@ -19,6 +19,7 @@
 
 struct evr__pool;
 struct evr__svc;
+struct evr__watch;
 
 struct evr__backend {
 	const char *name;
@@ -56,6 +57,11 @@ struct evr__backend {
 	int (*conn_adopt)(struct evr_conn *c);
 	/* Stop receiving (backpressure); conn_recv starts again. */
 	void (*conn_pause)(struct evr_conn *c);
+	/* Stop watching the socket for good, before returning, without
+	 * closing it: another owner takes it (evr_conn_detach). Kernel
+	 * references may remain (io_uring: the cancelled receive's last
+	 * completion); they only drop c->refs. */
+	void (*conn_detach)(struct evr_conn *c);
 	/* The write queue is not empty and no send is in flight: send. */
 	void (*conn_send)(struct evr_conn *c);
 	/* Release the connection's kernel work and close its fd. */
@@ -84,6 +90,13 @@ struct evr__backend {
 	 * from's thread: 0, or -EOPNOTSUPP and the caller writes to's
 	 * eventfd. */
 	int (*mail_wake)(struct evr_loop *from, struct evr_loop *to);
+	/* Watch w->fd once for w->events (EVR__W_FD), or for the exit of
+	 * the child of the pidfd w->fd (EVR__W_CHILD: io_uring uses
+	 * IORING_OP_WAITID where it can and sets w->waitid; otherwise the
+	 * pidfd is watched for readability). Every start is answered by
+	 * exactly one evr__watch_done(), a stopped one with -ECANCELED. */
+	int (*watch_start)(struct evr__watch *w);
+	void (*watch_stop)(struct evr__watch *w);
 };
 
 extern const struct evr__backend evr__backend_uring;
@@ -144,5 +157,8 @@ void evr__signal_dispatch(struct evr_loop *l);
  * eventfd instead. */
 void evr__mail_wakeup(struct evr_loop *l, bool efd);
 void evr__mail_kick(struct evr_loop *to);
+/* A watch completed: res is the poll events, or -errno; for a child
+ * waited for with IORING_OP_WAITID, 0 with w->si filled in. */
+void evr__watch_done(struct evr__watch *w, int res);
 
 #endif /* EVRING_BACKEND_H */

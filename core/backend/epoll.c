@@ -49,6 +49,7 @@ enum epoll_kind {
 	K_CONN,
 	K_SIGNAL,
 	K_UDP,
+	K_WATCH,
 	K_MAIL,
 	K__COUNT,
 };
@@ -59,6 +60,8 @@ struct epoll_be {
 	struct evr__list ready; /* connections with data possibly pending */
 	struct evr__svc **dead; /* sockets stopped during dispatch */
 	unsigned ndead, dead_cap;
+	struct evr__watch **wdead; /* watches stopped: answered after */
+	unsigned nwdead, wdead_cap;
 	struct epoll_event events[MAX_EVENTS];
 };
 
@@ -114,6 +117,7 @@ static void epoll_fini(struct evr_loop *l)
 		return;
 	close(e->epfd);
 	free(e->dead);
+	free(e->wdead);
 	free(e);
 	l->be = NULL;
 }
@@ -424,6 +428,16 @@ static void epoll_conn_pause(struct evr_conn *c)
 	}
 }
 
+static void epoll_conn_detach(struct evr_conn *c)
+{
+	/* an event of this batch may still name c: on_conn finds it
+	 * closing, and the socket is never read again */
+	epoll_conn_pause(c);
+	if (c->flags & EVR__C_RECV)
+		epoll_ctl(E(c->loop)->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->flags &= ~(EVR__C_RECV | EVR__C_SENDING);
+}
+
 static void epoll_conn_close(struct evr_conn *c)
 {
 	if (c->flags & EVR__C_BE_READY) {
@@ -566,13 +580,59 @@ static void epoll_udp_stop(struct evr_udp *u)
 	put_later(E(u->svc.loop), &u->svc);
 }
 
+/* ---- watches: one-shot, then out of the set (a restart adds again) ---- */
+
+static int epoll_watch_start(struct evr__watch *w)
+{
+	return ctl(E(w->loop), EPOLL_CTL_ADD, w->fd, w->events | EPOLLONESHOT,
+		   tag(w, K_WATCH));
+}
+
+static void on_watch(struct evr_loop *l, void *p, uint32_t ev)
+{
+	struct evr__watch *w = p;
+
+	if (!w->armed || !w->owner)
+		return; /* stopped in this batch: answered after it */
+	epoll_ctl(E(l)->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	evr__watch_done(w, (int)(ev & 0xffff));
+}
+
+static void epoll_watch_stop(struct evr__watch *w)
+{
+	struct epoll_be *e = E(w->loop);
+
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	if (e->nwdead == e->wdead_cap) {
+		unsigned cap = e->wdead_cap ? 2 * e->wdead_cap : 8;
+		struct evr__watch **d = realloc(e->wdead, cap * sizeof(*d));
+
+		if (!d) {
+			/* freed with the loop instead */
+			evr_log_err("watch: out of memory");
+			return;
+		}
+		e->wdead = d;
+		e->wdead_cap = cap;
+	}
+	e->wdead[e->nwdead++] = w;
+}
+
+/* Stopped watches get their answer once no event can name them. */
+static void watches_reap(struct epoll_be *e)
+{
+	while (e->nwdead)
+		evr__watch_done(e->wdead[--e->nwdead], -ECANCELED);
+}
+
 /* ---- the poll step ---- */
 
 typedef void (*event_handler)(struct evr_loop *l, void *p, uint32_t ev);
 
 static const event_handler handlers[K__COUNT] = {
-	[K_LISTENER] = on_listener, [K_CONN] = on_conn, [K_SIGNAL] = on_signal,
-	[K_UDP] = on_udp,	    [K_MAIL] = on_mail,
+	[K_LISTENER] = on_listener, [K_CONN] = on_conn,
+	[K_SIGNAL] = on_signal,	    [K_UDP] = on_udp,
+	[K_WATCH] = on_watch,	    [K_MAIL] = on_mail,
 };
 
 static void run_ready(struct evr_loop *l)
@@ -606,6 +666,7 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 	/* Listeners stopped since the last batch (from a timer, say) are
 	 * referred to by no event any more: release them and let the loop
 	 * look again at whether it is done before waiting. */
+	watches_reap(e);
 	if (e->ndead) {
 		while (e->ndead)
 			evr__svc_put(e->dead[--e->ndead]);
@@ -633,6 +694,7 @@ static int epoll_poll(struct evr_loop *l, int timeout_ms)
 	}
 	while (e->ndead)
 		evr__svc_put(e->dead[--e->ndead]);
+	watches_reap(e);
 	run_ready(l);
 	return 0;
 }
@@ -649,6 +711,7 @@ const struct evr__backend evr__backend_epoll = {
 	.listener_stop = epoll_listener_stop,
 	.conn_recv = epoll_conn_recv,
 	.conn_pause = epoll_conn_pause,
+	.conn_detach = epoll_conn_detach,
 	.conn_connect = epoll_conn_connect,
 	.conn_adopt = epoll_conn_adopt,
 	.pool_start = epoll_pool_start,
@@ -660,6 +723,8 @@ const struct evr__backend evr__backend_epoll = {
 	.conn_close = epoll_conn_close,
 	.buf_recycle = epoll_buf_recycle,
 	.signal_start = epoll_signal_start,
+	.watch_start = epoll_watch_start,
+	.watch_stop = epoll_watch_stop,
 	.mail_start = epoll_mail_start,
 	.mail_wake = epoll_mail_wake,
 };

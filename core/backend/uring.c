@@ -32,7 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* waitid(2) by pidfd, kernel 5.4 */
+#endif
 
 #define BGID	      0
 #define SEND_IOV      64
@@ -46,6 +51,7 @@ enum uring_op {
 	OP_SIGNAL,   /* loop: the signal pipe is readable */
 	OP_CONNECT,  /* connection */
 	OP_URECV,    /* UDP socket: multishot recvmsg */
+	OP_WATCH,    /* evr__watch: a poll, or a child's WAITID */
 	OP_MAIL,     /* a MSG_RING wake-up from another loop (no owner) */
 	OP_MAILFD,   /* loop: the mailbox's eventfd is readable */
 	OP_MAILSENT, /* target loop: a MSG_RING we sent failed */
@@ -116,6 +122,7 @@ struct uring_be {
 	unsigned skip_flag; /* IOSQE_CQE_SKIP_SUCCESS where supported */
 	unsigned cq_batch;  /* max completions dispatched per poll */
 	struct obj_cache send_ctxs;
+	bool waitid; /* children: IORING_OP_WAITID (else a poll) */
 };
 
 static inline struct uring_be *U(struct evr_loop *l)
@@ -343,6 +350,26 @@ static int uring_pool_start(struct evr_loop *l, struct evr__pool *p)
 	return 0;
 }
 
+/*
+ * Children are waited for with IORING_OP_WAITID (6.7) where the kernel has
+ * it, unless the feature "waitid" is disabled (EVRING_DISABLE=waitid);
+ * else their pidfd is polled and the core reaps them with
+ * waitid(WNOHANG). The features line says which.
+ */
+static void waitid_choose(struct evr_loop *l, struct uring_be *u)
+{
+	struct io_uring_probe *p;
+
+	if (!evr__feature_off(l, "waitid")) {
+		p = io_uring_get_probe_ring(&u->ring);
+		u->waitid =
+		    p && io_uring_opcode_supported(p, EVR_IORING_OP_WAITID);
+		if (p)
+			io_uring_free_probe(p);
+	}
+	evr__feature_note(l, "waitid", u->waitid);
+}
+
 static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 {
 	struct uring_be *u = calloc(1, sizeof(*u));
@@ -360,6 +387,7 @@ static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 		l->be = NULL;
 		goto out_ring;
 	}
+	waitid_choose(l, u);
 	evr_log_debug("io_uring: sq %u cq %u, %s", o->sq_entries, u->cq_batch,
 		      (u->setup_flags & EVR_IORING_SETUP_DEFER_TASKRUN)
 			  ? "SINGLE_ISSUER|DEFER_TASKRUN"
@@ -461,12 +489,19 @@ static int uring_listener_start(struct evr_listener *ls)
 	return 0;
 }
 
+/* The cancel goes to the kernel now, with the task work that completes
+ * it (DEFER_TASKRUN runs it only when asked for events): the armed
+ * accept holds the socket open, and a closed listener must stop accepting
+ * when the call returns, not at the next iteration. Its completion waits
+ * in the CQ for the next poll. */
 static void uring_listener_stop(struct evr_listener *ls)
 {
 	struct uring_be *u = U(ls->svc.loop);
 
-	if (ls->armed)
+	if (ls->armed) {
 		add_cancel(u, tag(ls, OP_ACCEPT));
+		io_uring_submit_and_get_events(&u->ring);
+	}
 	close(ls->fd);
 }
 
@@ -549,6 +584,19 @@ static void uring_conn_pause(struct evr_conn *c)
 	/* Bytes already on their way still arrive; then -ECANCELED. */
 	if (c->flags & EVR__C_RECV)
 		add_cancel(U(c->loop), tag(c, OP_RECV));
+}
+
+/* The cancel goes to the kernel now, not at the next iteration: the
+ * socket changes hands when evr_conn_detach() returns, and an armed
+ * receive must not take the new owner's bytes. */
+static void uring_conn_detach(struct evr_conn *c)
+{
+	struct uring_be *u = U(c->loop);
+
+	if (c->flags & EVR__C_RECV) {
+		add_cancel(u, tag(c, OP_RECV));
+		io_uring_submit(&u->ring);
+	}
 }
 
 static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
@@ -838,6 +886,40 @@ static void on_signal(struct evr_loop *l, void *p, int res, unsigned flags)
 		uring_signal_start(l);
 }
 
+/* ---- watches ---- */
+
+static int uring_watch_start(struct evr__watch *w)
+{
+	struct uring_be *u = U(w->loop);
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (!sqe)
+		return -EBUSY;
+	w->waitid = w->kind == EVR__W_CHILD && u->waitid;
+	if (w->waitid) {
+		/* liburing 2.3 has no io_uring_prep_waitid(): its fields */
+		io_uring_prep_rw(EVR_IORING_OP_WAITID, sqe, w->fd, NULL,
+				 P_PIDFD, 0);
+		sqe->file_index = WEXITED; /* the waitid options */
+		sqe->addr2 = (uint64_t)(uintptr_t)&w->si;
+	} else {
+		io_uring_prep_poll_add(sqe, w->fd, w->events);
+	}
+	sqe->user_data = tag(w, OP_WATCH);
+	return 0;
+}
+
+static void uring_watch_stop(struct evr__watch *w)
+{
+	add_cancel(U(w->loop), tag(w, OP_WATCH));
+}
+
+static void on_watch(struct evr_loop *l, void *p, int res, unsigned flags)
+{
+	(void)l, (void)flags;
+	evr__watch_done(p, res);
+}
+
 static void on_ignore(struct evr_loop *l, void *p, int res, unsigned flags)
 {
 	(void)l, (void)p, (void)res, (void)flags;
@@ -958,6 +1040,7 @@ static const cqe_handler handlers[OP__COUNT] = {
 	[OP_SIGNAL]  = on_signal,
 	[OP_CONNECT] = on_connect,
 	[OP_URECV]   = on_urecv,
+	[OP_WATCH]   = on_watch,
 	[OP_MAIL]    = on_mail,
 	[OP_MAILFD]  = on_mailfd,
 	[OP_MAILSENT] = on_mailsent,
@@ -1117,6 +1200,7 @@ const struct evr__backend evr__backend_uring = {
 	.listener_stop = uring_listener_stop,
 	.conn_recv = uring_conn_recv,
 	.conn_pause = uring_conn_pause,
+	.conn_detach = uring_conn_detach,
 	.conn_connect = uring_conn_connect,
 	.conn_adopt = uring_conn_adopt,
 	.pool_start = uring_pool_start,
@@ -1128,6 +1212,8 @@ const struct evr__backend evr__backend_uring = {
 	.conn_close = uring_conn_close,
 	.buf_recycle = uring_buf_recycle,
 	.signal_start = uring_signal_start,
+	.watch_start = uring_watch_start,
+	.watch_stop = uring_watch_stop,
 	.mail_start = uring_mail_start,
 	.mail_wake = uring_mail_wake,
 };

@@ -29,6 +29,9 @@
 #define EVR_IORING_FEAT_EXT_ARG	  (1U << 8)  /* 5.11 */
 #define EVR_IORING_FEAT_CQE_SKIP  (1U << 11) /* 5.17 */
 
+/* opcodes newer than liburing 2.3 knows */
+#define EVR_IORING_OP_WAITID 50 /* 6.7 */
+
 /* sqe->ioprio bits of recv/send */
 #define EVR_IORING_RECV_MULTISHOT (1U << 1) /* 6.0 */
 

@@ -563,6 +563,19 @@ static int parse_options(struct evd_conf *cf, const struct lline *ll,
 				       SHOW(t), SHOW_MORE(t));
 			continue;
 		}
+		if (!strcmp(t, "module")) {
+			/* for the whole file, not the next line */
+			struct evd_conf_opt *m =
+			    realloc(cf->mods, (cf->nmods + 1) * sizeof(*m));
+
+			if (!m)
+				return -ENOMEM;
+			cf->mods = m;
+			m[cf->nmods].key = t;
+			m[cf->nmods].value = eq + 1;
+			m[cf->nmods++].line = ll->line;
+			continue;
+		}
 		if (*npend == EVD_CONF_MAX_OPTS) {
 			evd_conf_error(cf, ll->line,
 				       "more than %d options for one service",
@@ -666,7 +679,8 @@ static int parse_lines(struct evd_conf *cf, struct lline *ll, size_t n)
 		if (ll[i].kind == L_OPTIONS) {
 			if (!npend)
 				pend_line = ll[i].line;
-			parse_options(cf, &ll[i], pend, &npend);
+			if (parse_options(cf, &ll[i], pend, &npend) < 0)
+				return -ENOMEM;
 			continue;
 		}
 		len = strlen(ll[i].tok[0]);
@@ -808,6 +822,7 @@ void evd_conf_free(struct evd_conf *cf)
 	for (size_t i = 0; i < cf->nerrors && i < EVD_CONF_MAX_ERRORS; i++)
 		free(cf->err[i].text);
 	free(cf->e);
+	free(cf->mods);
 	free(cf->text);
 	free(cf->path);
 	memset(cf, 0, sizeof(*cf));

@@ -12,7 +12,8 @@
  * `#` comments, continuation lines (a line that starts with a blank adds
  * arguments to the line before it), and one extension that a stock parser
  * skips as a comment: `#@ KEY=VALUE ...` lines give options to the next
- * service line.
+ * service line, except `#@ module=PATH`, which loads a module for the
+ * whole file.
  *
  * This part is pure: it looks at no file, no /etc/services, no user
  * database and no module, so that a fuzzer can run it on its own (tests/
@@ -101,6 +102,9 @@ struct evd_conf {
 	char *text; /* the copy that the strings point into */
 	struct evd_conf_entry *e;
 	size_t n, cap;
+	/* #@ module=PATH, in file order (key "module") */
+	struct evd_conf_opt *mods;
+	size_t nmods;
 	/* The first EVD_CONF_MAX_ERRORS errors, in line order once
 	 * evd_conf_sort_errors() ran; nerrors counts them all. */
 	struct evd_conf_error err[EVD_CONF_MAX_ERRORS];

@@ -2,10 +2,12 @@
 /*
  * config_apply.c - what the lines of an inetd.conf mean, as services of
  * the daemon. config.c has checked the syntax; here the names are looked
- * up: built-in modules (`internal`, or a module's name in its place),
- * ports in /etc/services, host names, the options of `#@` lines. Each
- * error names the file, the line and the field, as the parser's do, and
- * every one is logged before the file is refused whole.
+ * up: modules loaded from `#@ module=` lines, built-in modules
+ * (`internal`, or a module's name in its place), programs (spawn.c: the
+ * file, the user), ports in /etc/services, host names, the options of
+ * `#@` lines, the tcpmux/NAME services (mux.c). Each error names the
+ * file, the line and the field, as the parser's do, and every one is
+ * logged before the file is refused whole.
  */
 #include "config.h"
 #include "evringd.h"
@@ -133,47 +135,73 @@ static void apply_options(struct daemon *d, struct evd_conf *cf,
 	}
 }
 
+/* The service's name: the one of field 1, else (a port) the module's or
+ * the program's. */
+static const char *entry_name(const struct evd_conf_entry *e,
+			      const struct evr_proto *proto)
+{
+	const char *base;
+
+	if (!e->port_given)
+		return e->service;
+	if (e->internal || e->module)
+		return proto->name;
+	base = strrchr(e->argv[0], '/');
+	return base ? base + 1 : e->argv[0];
+}
+
 static int apply_entry(struct daemon *d, struct evd_conf *cf,
 		       const struct evd_conf_entry *e)
 {
 	int pr = e->stream ? P_TCP : P_UDP;
+	bool program = !e->internal && !e->module;
 	const struct evr_proto *proto;
 	struct service *s;
-	long port;
+	long port = 0;
 	int err;
 
-	if (!e->internal && !e->module) {
-		evd_conf_field_error(cf, e, EVD_F_SERVER,
-				     "running programs is not supported yet "
-				     "(internal or a module's name)");
+	proto = program ? &evd_spawn_proto : entry_module(cf, e, pr);
+	if (!proto)
 		return 0;
+	if (!e->tcpmux) {
+		port = entry_port(cf, e, pr);
+		if (port < 0 || !entry_hosts_ok(cf, e))
+			return 0;
 	}
-	if (e->tcpmux) {
-		evd_conf_field_error(cf, e, EVD_F_SERVICE,
-				     "tcpmux services are not supported yet");
-		return 0;
-	}
-	proto = entry_module(cf, e, pr);
-	port = proto ? entry_port(cf, e, pr) : -1;
-	if (port < 0 || !entry_hosts_ok(cf, e))
-		return 0;
 	if (d->nsvc == MAX_SERVICES) {
 		evd_conf_error(cf, e->line, "too many services (at most %d)",
 			       MAX_SERVICES);
 		return 0;
 	}
 	s = &d->svc[d->nsvc++];
-	err = evd_service_init(s, proto,
-			       e->port_given ? proto->name : e->service);
+	err = evd_service_init(s, proto, entry_name(e, proto));
+	if (!err && program)
+		err = evd_prog_setup(d, cf, e, s);
 	if (err)
 		return err;
-	s->want[pr] = true;
-	s->port[pr] = port;
+	if (e->tcpmux) {
+		s->mux = true;
+		s->mux_plus = e->tcpmux_plus;
+	} else {
+		s->want[pr] = true;
+		s->port[pr] = port;
+	}
 	snprintf(s->host, sizeof(s->host), "%s", e->host ? e->host : "");
 	s->family = e->family == 4 ? AF_INET : e->family == 6 ? AF_INET6 : 0;
 	snprintf(s->where, sizeof(s->where), "%.60s:%d", cf->path, e->line);
 	apply_options(d, cf, e, s);
 	return 0;
+}
+
+static void load_modules(struct evd_conf *cf)
+{
+	char why[512];
+
+	for (size_t i = 0; i < cf->nmods; i++)
+		if (evd_module_load(cf->mods[i].value, why, sizeof(why)) < 0)
+			evd_conf_error(cf, cf->mods[i].line,
+				       "module \"%.200s\": %s",
+				       cf->mods[i].value, why);
 }
 
 /* Two lines for the same socket would fail at bind; say so now. Port 0
@@ -184,6 +212,8 @@ static void check_duplicates(struct daemon *d, struct evd_conf *cf, int first)
 		const struct service *a = &d->svc[i];
 		int pr = a->want[P_TCP] ? P_TCP : P_UDP;
 
+		if (!a->want[pr])
+			continue; /* tcpmux/NAME: no socket */
 		for (int j = first; j < i; j++) {
 			const struct service *b = &d->svc[j];
 
@@ -222,11 +252,15 @@ int evd_config_apply(struct daemon *d)
 	err = evd_conf_load(&cf, d->conf_path);
 	if (err == -EINVAL)
 		err = 0; /* check the well-formed lines too: all errors */
+	if (!err)
+		load_modules(&cf);
 	for (size_t i = 0; !err && i < cf.n; i++)
 		if (cf.e[i].ok)
 			err = apply_entry(d, &cf, &cf.e[i]);
 	if (!err)
 		check_duplicates(d, &cf, first);
+	if (!err)
+		err = evd_mux_apply(d, &cf);
 	endservent();
 	if (err == -ENOMEM) {
 		evr_log_err("%s: out of memory", d->conf_path);

@@ -42,11 +42,17 @@ static const char usage_text[] =
     "usage: evringd [options] -s SERVICE [-s SERVICE]...\n"
     "       evringd [options] -f FILE [-t]\n"
     "\n"
-    "Serves built-in services over TCP and UDP on io_uring (or epoll).\n"
+    "Serves built-in services, modules and programs over TCP and UDP on\n"
+    "io_uring (or epoll), as an inetd.\n"
     "\n"
     "  -f, --config FILE     serve the services of FILE, in inetd.conf "
     "format\n"
-    "                        (evringd.conf(5)); -s adds more\n"
+    "                        (evringd.conf(5)); -s adds more; SIGHUP "
+    "reads it\n"
+    "                        again\n"
+    "  -m, --module PATH     load a module from a shared object "
+    "(repeatable);\n"
+    "                        it is served by name as the built-in ones\n"
     "  -t, --test            check the configuration, bind nothing, exit "
     "0\n"
     "                        (good) or 2 (an error, with its file:line)\n"
@@ -132,7 +138,7 @@ static const char usage_text[] =
     "\n"
     "Signals: SIGTERM/SIGINT drain then exit 0 (a second one: exit "
     "now);\n"
-    "SIGUSR1 logs the counters.\n"
+    "SIGHUP reloads the configuration; SIGUSR1 logs the counters.\n"
     "\n"
     "Services:\n";
 
@@ -437,6 +443,8 @@ int evd_service_option(struct daemon *d, struct service *s, const char *key,
 {
 	int err;
 
+	if (s->prog)
+		return evd_prog_option(s->prog, key, value, why, whylen);
 	for (size_t i = 0; i < evd_nlimit_keys; i++) {
 		if (strcmp(key, evd_limit_keys[i].key))
 			continue;
@@ -599,6 +607,7 @@ enum {
 static const struct option long_opts[] = {
 	{ "service", required_argument, NULL, 's' },
 	{ "config", required_argument, NULL, 'f' },
+	{ "module", required_argument, NULL, 'm' },
 	{ "test", no_argument, NULL, 't' },
 	{ "option", required_argument, NULL, 'o' },
 	{ "bind", required_argument, NULL, 'b' },
@@ -697,6 +706,25 @@ static int limit_opt(struct daemon *d, const char *opt, const char *arg,
 	return evd_usage_error("%s \"%.64s\": bad value", opt, arg);
 }
 
+void evd_defaults(struct daemon *d)
+{
+	evr_loop_opts_init(&d->lo);
+	d->lim.idle_timeout_ms = DEFAULT_IDLE_MS;
+	d->lim.send_timeout_ms = DEFAULT_SEND_MS;
+	d->drain_ms = DEFAULT_DRAIN_MS;
+}
+
+static int load_module(const char *path)
+{
+	char why[512];
+
+	if (evd_module_load(path, why, sizeof(why)) < 0) {
+		evr_log_err("--module %.200s: %s", path, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Our options, then those of deploy_opts.c. */
 static struct option all_opts[sizeof(long_opts) / sizeof(long_opts[0]) + 32];
 
@@ -714,18 +742,24 @@ static const struct option *options_table(void)
 
 int evd_parse_args(struct daemon *d, int argc, char **argv)
 {
-	const char *opts[MAX_SERVICES * 4];
+	const char *opts[MAX_SERVICES * 4], *specs[MAX_SERVICES * 2];
 	const struct option *table = options_table();
-	int nopts = 0, verbose = 0, c, err = 0;
+	int nopts = 0, nspecs = 0, verbose = 0, c, err = 0;
 
 	opterr = 0; /* our own one-line messages */
 	evd_deploy_init(d);
 
-	while ((c = getopt_long(argc, argv, "s:o:b:f:tvqh", table, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:o:b:f:m:tvqh", table, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
-			err = add_service(d, optarg);
+			/* after the loop: --module may come later */
+			if (nspecs == (int)(sizeof(specs) / sizeof(specs[0])))
+				return evd_usage_error("too many services");
+			specs[nspecs++] = optarg;
+			break;
+		case 'm':
+			err = load_module(optarg);
 			break;
 		case 'f':
 			d->conf_path = optarg;
@@ -901,6 +935,11 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 		evr_log_set_level(EVR_LOG_WARN);
 	else if (verbose > 0)
 		evr_log_set_level(EVR_LOG_DEBUG);
+	for (int i = 0; i < nspecs; i++) {
+		err = add_service(d, specs[i]);
+		if (err)
+			return err;
+	}
 	if (d->conf_path) {
 		err = evd_config_apply(d);
 		if (err)
@@ -924,6 +963,8 @@ int evd_parse_args(struct daemon *d, int argc, char **argv)
 	}
 	if (!err)
 		err = resolve_ports(d);
+	for (int i = 0; i < d->nsvc; i++)
+		d->svc[i].gen = d->gen;
 	if (err || !d->check_only)
 		return err;
 	evr_log_info("%s: configuration ok: %d services",
