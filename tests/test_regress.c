@@ -370,7 +370,7 @@ BACKEND_TEST(regress, pause_in_on_accept_holds_data_until_resume)
 	server_start(&s, backend);
 	fd = connect_rcvbuf(s.port, 0);
 	cr_assert_eq(write_all(fd, msg, sizeof(msg) - 1), 0);
-	cr_assert(wait_atomic(&resumes, 1, 2000), "never resumed");
+	cr_assert(wait_atomic(&resumes, 1, 10000), "never resumed");
 	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
 	got = read_all_within(fd, in, sizeof(in), 2000, &eof);
 	cr_assert_eq(atomic_load(&early_data), 0,
