@@ -571,7 +571,8 @@ check:
 # report stops the program with exit status 66, which fails the test that
 # started it.
 TSAN_BUILD := build/tsan
-TSAN_TESTS := test_group test_mailbox test_chat test_echo test_services
+TSAN_TESTS := test_group test_mailbox test_chat test_echo test_services \
+	test_reload test_spawn test_tcpmux
 TSAN_ENV := EVRINGD=$(abspath $(TSAN_BUILD)/evringd) \
 	EVRING_BUILD=$(abspath $(TSAN_BUILD)) EVRING_TSAN=1 \
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
