@@ -581,7 +581,8 @@ check-tsan:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory test-build
 	$(Q)$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(TSAN_BUILD) \
-		$(TSAN_BUILD)/evringd examples $(TSAN_BUILD)/tests/mailbox-stress
+		$(TSAN_BUILD)/evringd examples \
+		$(TEST_TOOLS:$(BUILD)/%=$(TSAN_BUILD)/%)
 	$(Q)$(TSAN_ENV) tests/run.sh 1 $(TSAN_TESTS:%=$(BUILD)/tests/%)
 
 # The suite under valgrind's memcheck, any error or definite leak failing
