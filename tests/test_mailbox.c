@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,67 @@ Test(group, threads_default_to_the_cpus_we_may_run_on)
 	}
 	/* started, never run: freeing ends every loop */
 	evr_group_free(g);
+}
+
+/* fini: once per loop, on the loop's own thread, after every loop ran,
+ * with the loop still there (a timer added then is freed with it). */
+static atomic_int finis;
+static pthread_t setup_thread[3];
+
+static int note_thread(struct evr_loop *l, unsigned index, void *arg)
+{
+	(void)l, (void)arg;
+	setup_thread[index] = pthread_self();
+	return 0;
+}
+
+static void stop_all(struct evr_loop *l, void *arg)
+{
+	(void)l;
+	evr_group_stop(arg);
+}
+
+static void count_fini(struct evr_loop *l, unsigned index, void *arg)
+{
+	(void)arg;
+	cr_assert(pthread_equal(setup_thread[index], pthread_self()),
+		  "fini of loop %u on another thread", index);
+	cr_assert_eq(evr_loop_index(l), index);
+	atomic_fetch_add(&finis, 1);
+}
+
+static void just_count(struct evr_loop *l, unsigned index, void *arg)
+{
+	(void)l, (void)index, (void)arg;
+	atomic_fetch_add(&finis, 1);
+}
+
+BACKEND_TEST(group, fini_runs_once_per_loop_on_its_thread)
+{
+	struct evr_group_opts o;
+	struct evr_group *g;
+
+	skip_unless_backend_runs(backend);
+	atomic_store(&finis, 0);
+	evr_group_opts_init(&o);
+	o.loop.backend = backend;
+	o.threads = 3;
+	o.setup = note_thread;
+	o.fini = count_fini;
+	cr_assert_eq(evr_group_start(&g, &o), 0);
+	cr_assert_eq(atomic_load(&finis), 0);
+	cr_assert_eq(evr_loop_post(evr_group_loop(g, 2), stop_all, g), 0);
+	cr_assert_eq(evr_group_run(g), 0);
+	cr_assert_eq(atomic_load(&finis), 3);
+	evr_group_free(g);
+	cr_assert_eq(atomic_load(&finis), 3);
+	/* a start that gives up: the loops made so far hear it too */
+	atomic_store(&finis, 0);
+	atomic_store(&setups, 0);
+	o.setup = fail_second;
+	o.fini = just_count;
+	cr_assert_eq(evr_group_start(&g, &o), -EADDRINUSE);
+	cr_assert_eq(atomic_load(&finis), 2);
 }
 
 Test(group, bad_options_are_refused)
