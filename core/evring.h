@@ -177,7 +177,9 @@ struct evr_loop_opts {
 	  "io_uring: iterations that found the CQ full")                       \
 	X(mail_rx, counter, "mailbox messages run")                            \
 	X(mail_wakes, counter, "mailbox wake-ups")                             \
-	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")
+	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")     \
+	X(send_closes, counter,                                                \
+	  "io_uring: connections closed in the kernel behind their last send")
 
 struct evr_stats {
 #define EVR__STATS_FIELD(name, type, help) uint64_t name;
