@@ -975,6 +975,10 @@ static bool send_close(struct evr_conn *c)
 	if (!c->loop->send_close || c->err ||
 	    c->wq_bytes > EVR__SEND_CLOSE_MAX || linger_wanted(c))
 		return false;
+	/* the connection log asks an outbound connection's socket for its
+	 * peer at the end: the socket must still be there */
+	if (EVR_UNLIKELY(c->ext) && !c->ext->peerlen)
+		return false;
 	return c->loop->be_ops->conn_send_close(c) == 0;
 }
 
