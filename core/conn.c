@@ -844,26 +844,14 @@ static void conn_release(struct evr_conn *c)
 		return;
 	}
 	c->flags &= ~EVR__C_LINGER;
-	if (c->flags & EVR__C_LINKED) {
-		/* The kernel closes the socket behind the send in flight,
-		 * and may have done so already: the descriptor's number is
-		 * not ours to touch. The backend cancels the send; if the
-		 * cancel wins, evr__conn_unlinked() comes back here. */
-		l->be_ops->conn_close(c);
-		return;
-	}
-	if (c->fd >= 0) { /* (-1: closed behind its last send) */
-		if (c->flags & EVR__C_RESET) {
-			/* bytes were thrown away: end with a reset, not a
-			 * FIN the peer would take for the end of a whole
-			 * stream */
-			struct linger lin = { .l_onoff = 1, .l_linger = 0 };
+	if (c->flags & EVR__C_RESET) {
+		/* bytes were thrown away: end with a reset, not a FIN the
+		 * peer would take for the end of a whole stream */
+		struct linger lin = { .l_onoff = 1, .l_linger = 0 };
 
-			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lin,
-				   sizeof(lin));
-		}
-		l->be_ops->conn_close(c);
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
 	}
+	l->be_ops->conn_close(c);
 	if (c->refs == 0 && !(c->flags & EVR__C_ZOMBIE))
 		zombie_push(c);
 }
@@ -882,12 +870,13 @@ static void linger_expired(struct evr_timer *t)
  * discard until the peer's EOF or for at most EVR__LINGER_MS, then close
  * (a "lingering close", as in nginx).
  */
-static bool linger_wanted(const struct evr_conn *c)
+static bool conn_linger(struct evr_conn *c)
 {
+	struct evr_loop *l = c->loop;
 	int pending = 0;
 
 	if (c->err || (c->flags & (EVR__C_EOF | EVR__C_DETACHED)) ||
-	    c->loop->stopping || c->fd < 0)
+	    l->stopping)
 		return false;
 	/* A peer that has sent us something and not yet shut down its side
 	 * may still be sending (a request body a module answered without
@@ -896,15 +885,6 @@ static bool linger_wanted(const struct evr_conn *c)
 	 * daytime client) closes without lingering when nothing waits. */
 	if (!(c->flags & EVR__C_GOT_DATA) &&
 	    (ioctl(c->fd, FIONREAD, &pending) < 0 || pending <= 0))
-		return false;
-	return true;
-}
-
-static bool conn_linger(struct evr_conn *c)
-{
-	struct evr_loop *l = c->loop;
-
-	if (!linger_wanted(c))
 		return false;
 	if (shutdown(c->fd, SHUT_WR) < 0)
 		return false;
@@ -961,47 +941,6 @@ static void conn_finish(struct evr_conn *c)
 		conn_release(c);
 }
 
-/*
- * The last send of a connection that closes in order and will not linger
- * (decided now, before the send, instead of after it): the backend links
- * the close to the send in the kernel (io_uring), so that the socket goes
- * as soon as the send took every byte, with one completion for both and
- * no pass of the loop in between. A linked send waits for all its bytes
- * (MSG_WAITALL), where the send timeout could not see progress: only
- * replies a fresh socket takes at once (EVR__SEND_CLOSE_MAX) go this way.
- */
-static bool send_close(struct evr_conn *c)
-{
-	if (!c->loop->send_close || c->err ||
-	    c->wq_bytes > EVR__SEND_CLOSE_MAX || linger_wanted(c))
-		return false;
-	/* the connection log asks an outbound connection's socket for its
-	 * peer at the end: the socket must still be there */
-	if (EVR_UNLIKELY(c->ext) && !c->ext->peerlen)
-		return false;
-	return c->loop->be_ops->conn_send_close(c) == 0;
-}
-
-void evr__conn_send_closed(struct evr_conn *c, int res)
-{
-	struct evr__wq *e = c->wq_head;
-	size_t n = 0;
-
-	/* the descriptor is released whatever close(2) said */
-	(void)res;
-	c->fd = -1;
-	for (uint32_t i = 0; i < c->wq_inflight && e; i++, e = e->next)
-		n += e->len;
-	c->loop->st.send_closes++;
-	evr__conn_sent(c, n); /* then the flush pass finishes it */
-}
-
-void evr__conn_unlinked(struct evr_conn *c)
-{
-	if (c->flags & EVR__C_CLOSED)
-		conn_release(c); /* released while linked: the socket now */
-}
-
 void evr__conn_flush_all(struct evr_loop *l)
 {
 	struct evr_conn *c;
@@ -1023,8 +962,7 @@ void evr__conn_flush_all(struct evr_loop *l)
 				continue;
 			}
 		}
-		if (c->wq_head && !(c->flags & EVR__C_SENDING) &&
-		    !((c->flags & EVR__C_CLOSING) && send_close(c)))
+		if (c->wq_head && !(c->flags & EVR__C_SENDING))
 			l->be_ops->conn_send(c);
 	}
 }
@@ -1128,9 +1066,7 @@ void evr__conn_close_all(struct evr_loop *l)
 		evr_timer_stop(l, &c->timer);
 		count_close(l, c->err ? c->err : -ESHUTDOWN);
 		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
-		/* (linked behind a send in flight, the descriptor is the
-		 * kernel's: the ring's end closes it or leaves it open) */
-		if (c->fd >= 0 && !(c->flags & EVR__C_LINKED))
+		if (c->fd >= 0)
 			close(c->fd);
 		c->fd = -1;
 	}

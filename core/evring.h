@@ -103,8 +103,7 @@ struct evr_loop_opts {
 	 * to compare or to work around a kernel): "defer_taskrun",
 	 * "coop_taskrun", "register_ring", "waitid", "msg_ring" (mailbox
 	 * wake-ups between the io_uring loops of a group; an eventfd then)
-	 * (io_uring), "send_close" (the close linked behind the last reply
-	 * of a connection; io_uring), "send_more" (both).
+	 * (io_uring), "send_more" (both).
 	 * When NULL the environment variable EVRING_DISABLE is read.
 	 * evr_loop_features() tells what runs. */
 	const char *disable;
@@ -178,9 +177,7 @@ struct evr_loop_opts {
 	  "io_uring: iterations that found the CQ full")                       \
 	X(mail_rx, counter, "mailbox messages run")                            \
 	X(mail_wakes, counter, "mailbox wake-ups")                             \
-	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")     \
-	X(send_closes, counter,                                                \
-	  "io_uring: connections closed in the kernel behind their last send")
+	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")
 
 struct evr_stats {
 #define EVR__STATS_FIELD(name, type, help) uint64_t name;
@@ -258,9 +255,8 @@ const char *evr_loop_backend_reason(const struct evr_loop *l);
 /*
  * One line of what this loop runs on, the kernel features it probed and
  * uses, and those left off: "io_uring: single_issuer defer_taskrun
- * register_ring multishot_accept multishot_recv buf_ring send_close
- * send_more udp_sendmmsg" (a feature off shows as -name). Valid while the
- * loop is.
+ * register_ring multishot_accept multishot_recv buf_ring send_more
+ * udp_sendmmsg" (a feature off shows as -name). Valid while the loop is.
  */
 const char *evr_loop_features(const struct evr_loop *l);
 

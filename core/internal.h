@@ -134,8 +134,6 @@ enum {
 	EVR__C_GLOBAL = 1 << 18,      /* counted in the group's conns */
 	EVR__C_GSVC = 1 << 19,	      /* counted in svc->gconns */
 	EVR__C_GSRC = 1 << 20,	      /* counted in the group's sketch */
-	EVR__C_LINKED = 1 << 21,      /* the close is linked behind the send in
-				       * flight: the socket is the kernel's */
 	/* flags of the backend (epoll): from bit 24 up */
 	EVR__C_BE_READY = 1 << 24, /* on the ready list: data may be pending */
 	EVR__C_BE_RDHUP = 1 << 25, /* the peer's FIN is queued behind data */
@@ -242,9 +240,6 @@ struct evr_conn {
 
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000
-/* Largest last reply sent with the close linked behind it: what a fresh
- * socket's send buffer takes at once (tcp_wmem's default). */
-#define EVR__SEND_CLOSE_MAX 16384
 
 /* Resume reading of connections paused by the loop's budget. */
 void evr__conn_resume_all(struct evr_loop *l);
@@ -654,7 +649,6 @@ struct evr_loop {
 	char disable[128];  /* evr_loop_opts.disable, ",a,b," */
 	char features[256]; /* evr_loop_features() */
 	bool send_more;	    /* MSG_MORE on the last send of a closing conn */
-	bool send_close;    /* the backend can link the close to that send */
 	struct evr__mailbox mb;
 	/* in a loop group: which, and kept running until it stops or
 	 * drains */

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_wire.c - what crosses the wire, counted on the client's side with
- * TCP_INFO, on both backends: the segments a short-lived connection costs;
- * and how its end is handed to the kernel (the server's counters).
+ * TCP_INFO, on both backends: the segments a short-lived connection costs.
  */
 #include "harness.h"
 
@@ -82,70 +81,6 @@ BACKEND_TEST(wire, send_more_off_sends_the_fin_apart)
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
 }
 
-/* n daytime connections, each read to its EOF: the line whole, and with
- * the FIN in its segment (MSG_MORE). */
-static void daytime_clients(struct srv *s, int n)
-{
-	char buf[256];
-
-	for (int i = 0; i < n; i++) {
-		int fd = tcp_connect(AF_INET, srv_port(s, "daytime", AF_INET));
-		ssize_t r = read_to_eof(fd, buf, sizeof(buf) - 1);
-
-		cr_assert_gt(r, 20);
-		buf[r] = '\0';
-		cr_assert(strstr(buf, "-UTC\r\n"), "%s", buf);
-		cr_assert_eq(segs_in(fd), 2, "%u segments in", segs_in(fd));
-		close(fd);
-	}
-}
-
-/*
- * Under io_uring the close of a connection that ends with a reply is
- * linked behind that reply's send in the kernel: the socket goes as soon
- * as the send took every byte, one completion for both. Each daytime
- * connection ends so (send_closes); epoll has no such chain.
- */
-BACKEND_TEST(wire, the_close_is_linked_behind_the_last_reply)
-{
-	const char *argv[] = { "-b", "127.0.0.1", "-s", "daytime/tcp:0", NULL };
-	bool uring = !strcmp(backend, "io_uring");
-	struct srv_stats st;
-	struct srv s;
-
-	cr_assert_eq(srv_start(&s, backend, 1, argv), 0);
-	if (uring)
-		cr_assert(log_within(&s, " send_close", 10000), "%s",
-			  srv_log(&s));
-	daytime_clients(&s, 10);
-	cr_assert_eq(srv_wait_idle(&s, &st, 10000), 0);
-	cr_assert_eq(st.closes_ok, 10);
-	cr_assert_eq(st.send_closes, uring ? 10 : 0, "%llu linked closes",
-		     st.send_closes);
-	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
-}
-
-/* The switch reaches the path: with send_close off, the close follows the
- * send's completion, the features line says so, and the reply is the
- * same on the wire. */
-BACKEND_TEST(wire, send_close_off_closes_after_the_send_completes)
-{
-	const char *argv[] = { "-b", "127.0.0.1", "-s", "daytime/tcp:0", NULL };
-	struct srv_stats st;
-	struct srv s;
-
-	setenv("EVRING_DISABLE", "send_close", 1);
-	cr_assert_eq(srv_start(&s, backend, 1, argv), 0);
-	if (!strcmp(backend, "io_uring"))
-		cr_assert(log_within(&s, "-send_close", 10000), "%s",
-			  srv_log(&s));
-	daytime_clients(&s, 10);
-	cr_assert_eq(srv_wait_idle(&s, &st, 10000), 0);
-	cr_assert_eq(st.closes_ok, 10);
-	cr_assert_eq(st.send_closes, 0);
-	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
-}
-
 /* Every optional io_uring feature can be left off, and the server serves
  * without it (the probe's own requirements aside). */
 Test(wire_io_uring, every_optional_feature_can_be_left_off, .timeout = 120)
@@ -156,12 +91,10 @@ Test(wire_io_uring, every_optional_feature_can_be_left_off, .timeout = 120)
 	int fd;
 
 	skip_unless_backend_runs("io_uring");
-	setenv("EVRING_DISABLE",
-	       "defer_taskrun,coop_taskrun,register_ring,send_close", 1);
+	setenv("EVRING_DISABLE", "defer_taskrun,coop_taskrun,register_ring", 1);
 	cr_assert_eq(srv_start(&s, "io_uring", 1, argv), 0);
 	cr_assert(log_within(&s, "-register_ring", 10000) &&
 		      srv_log_has(&s, "-defer_taskrun") &&
-		      srv_log_has(&s, "-send_close") &&
 		      srv_log_has(&s, "-coop_taskrun"),
 		  "%s", srv_log(&s));
 	fd = tcp_connect(AF_INET, srv_port(&s, "echo", AF_INET));

@@ -64,15 +64,6 @@ struct evr__backend {
 	void (*conn_detach)(struct evr_conn *c);
 	/* The write queue is not empty and no send is in flight: send. */
 	void (*conn_send)(struct evr_conn *c);
-	/* Like conn_send for the last send of a connection that closes
-	 * without lingering: the whole queue in one send, and the socket's
-	 * close linked behind it in the kernel, to run only when the send
-	 * took every byte (EVR__C_LINKED marks it). Ends in
-	 * evr__conn_send_closed() when the close ran; when the send fails
-	 * instead, the close does not run and the send's end comes as for
-	 * conn_send. 0, or -EOPNOTSUPP (not this backend, or not this
-	 * queue): the caller sends with conn_send and closes later. */
-	int (*conn_send_close)(struct evr_conn *c);
 	/* Release the connection's kernel work and close its fd. */
 	void (*conn_close)(struct evr_conn *c);
 	/* A pool buffer's last reference dropped: give it back. */
@@ -125,13 +116,6 @@ void evr__conn_connected(struct evr_conn *c, int err);
 void evr__conn_data(struct evr_conn *c, struct evr_buf *b);
 void evr__conn_eof(struct evr_conn *c);
 void evr__conn_sent(struct evr_conn *c, size_t n);
-/* conn_send_close: the send took the whole queue, then the close ran
- * (res: its result). The socket is gone. */
-void evr__conn_send_closed(struct evr_conn *c, int res);
-/* conn_send_close: the send ended without the close behind it (it failed,
- * or was cancelled). Call before evr__conn_sent()/_send_failed(): a
- * connection released meanwhile has its socket released now. */
-void evr__conn_unlinked(struct evr_conn *c);
 /* A receive or socket error; the send in flight, if any, goes on. */
 void evr__conn_error(struct evr_conn *c, int err);
 /* The send in flight failed. */

@@ -350,14 +350,6 @@ static void epoll_conn_send(struct evr_conn *c)
 	evr__conn_sent(c, (size_t)n);
 }
 
-/* The send above finishes a closing connection in the same flush pass
- * already; there is no kernel chain to link a close to. */
-static int epoll_conn_send_close(struct evr_conn *c)
-{
-	(void)c;
-	return -EOPNOTSUPP;
-}
-
 static void on_conn(struct evr_loop *l, void *p, uint32_t ev)
 {
 	struct evr_conn *c = p;
@@ -728,7 +720,6 @@ const struct evr__backend evr__backend_epoll = {
 	.udp_send = evr__udp_batch_send,
 	.udp_flush = evr__udp_batch_flush,
 	.conn_send = epoll_conn_send,
-	.conn_send_close = epoll_conn_send_close,
 	.conn_close = epoll_conn_close,
 	.buf_recycle = epoll_buf_recycle,
 	.signal_start = epoll_signal_start,

@@ -26,7 +26,6 @@
 #include "internal.h"
 #include "uring_compat.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -56,7 +55,6 @@ enum uring_op {
 	OP_MAIL,     /* a MSG_RING wake-up from another loop (no owner) */
 	OP_MAILFD,   /* loop: the mailbox's eventfd is readable */
 	OP_MAILSENT, /* target loop: a MSG_RING we sent failed */
-	OP_CLOSE,    /* connection: the close linked behind its last send */
 	OP__COUNT,
 };
 _Static_assert(OP__COUNT <= 16, "operations must fit in four bits");
@@ -372,153 +370,6 @@ static void waitid_choose(struct evr_loop *l, struct uring_be *u)
 	evr__feature_note(l, "waitid", u->waitid);
 }
 
-/*
- * A send linked to a close (conn_send_close) must end in exactly one
- * completion: the close's when the send took every byte and the close
- * ran, or the send's alone when it failed or was cancelled, the close not
- * run and the descriptor still open (a link head with
- * IOSQE_CQE_SKIP_SUCCESS hides the completions of the links it fails,
- * 5.17). The connection's memory and descriptor depend on it, so it is
- * found out once per process, on socketpairs: each way, then a NOP whose
- * completion comes after whatever the chain posts.
- */
-enum { PR_SEND = 1, PR_CLOSE, PR_CANCEL, PR_NOP, PR_NOP2 };
-
-static bool send_close_works;
-static pthread_once_t send_close_once = PTHREAD_ONCE_INIT;
-
-/* Wait (at most 200 ms) for the next completion, count it as a chain's
- * or as the NOP tagged nop; false on a timeout or one not wanted. */
-static bool probe_reap(struct io_uring *ring, uint64_t want, int res,
-		       uint64_t nop, unsigned *seen, bool *got_nop)
-{
-	struct __kernel_timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
-	struct io_uring_cqe *cqe;
-	bool ok = true;
-
-	if (io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL) < 0)
-		return false;
-	if (cqe->user_data == nop)
-		*got_nop = true;
-	else
-		ok =
-		    (*seen)++ == 0 && cqe->user_data == want && cqe->res == res;
-	io_uring_cqe_seen(ring, cqe);
-	return ok;
-}
-
-/* The chain on fd (cancelled once armed when cancel): true when its only
- * completion is want (PR_SEND or PR_CLOSE) with res. The links of a chain
- * may run from task work, after what was submitted behind them: a first
- * NOP and the chain's completion, then a second NOP, and nothing else. */
-static bool send_close_try(struct io_uring *ring, int fd, bool cancel,
-			   uint64_t want, int res)
-{
-	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
-	unsigned seen = 0;
-	bool nop1 = false, nop2 = false;
-
-	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_send(sqe, fd, "x", 1, MSG_NOSIGNAL | MSG_WAITALL);
-	sqe->flags |= IOSQE_IO_LINK | EVR_IOSQE_CQE_SKIP_SUCCESS;
-	sqe->user_data = PR_SEND;
-	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_close(sqe, fd);
-	sqe->user_data = PR_CLOSE;
-	if (cancel) {
-		sqe = io_uring_get_sqe(ring);
-		io_uring_prep_cancel64(sqe, PR_SEND, 0);
-		sqe->flags |= EVR_IOSQE_CQE_SKIP_SUCCESS;
-		sqe->user_data = PR_CANCEL;
-	}
-	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_nop(sqe);
-	sqe->user_data = PR_NOP;
-	while (!nop1 || !seen)
-		if (!probe_reap(ring, want, res, PR_NOP, &seen, &nop1))
-			return false;
-	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_nop(sqe);
-	sqe->user_data = PR_NOP2;
-	while (!nop2)
-		if (!probe_reap(ring, want, res, PR_NOP2, &seen, &nop2))
-			return false;
-	return io_uring_peek_cqe(ring, &cqe) != 0;
-}
-
-/* The peer's receive buffer full: a send of fd has to wait. */
-static bool fill(int fd)
-{
-	static char junk[16384];
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return false;
-	for (int i = 0; i < 1024 && write(fd, junk, sizeof(junk)) > 0; i++)
-		;
-	return errno == EAGAIN && fcntl(fd, F_SETFL, fl) == 0;
-}
-
-static void send_close_probe(void)
-{
-	struct io_uring ring;
-	int a[2], b[2], c[2];
-	bool ok;
-
-	if (io_uring_queue_init(8, &ring, 0) < 0)
-		return;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) < 0)
-		goto out_ring;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) < 0)
-		goto out_a;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c) < 0)
-		goto out_b;
-	/* the send takes the byte: the close runs, and alone completes
-	 * (the descriptor is gone then, its number maybe reused already) */
-	ok = send_close_try(&ring, a[0], false, PR_CLOSE, 0);
-	if (ok)
-		a[0] = -1;
-	/* the peer is gone: the send fails, the close does not run */
-	close(b[1]);
-	b[1] = -1;
-	ok = ok && send_close_try(&ring, b[0], false, PR_SEND, -EPIPE) &&
-	     fcntl(b[0], F_GETFD) >= 0;
-	/* a send that waits, cancelled: likewise */
-	ok = ok && fill(c[0]) &&
-	     send_close_try(&ring, c[0], true, PR_SEND, -ECANCELED) &&
-	     fcntl(c[0], F_GETFD) >= 0;
-	send_close_works = ok;
-	close(c[0]);
-	close(c[1]);
-out_b:
-	if (b[0] >= 0)
-		close(b[0]);
-	if (b[1] >= 0)
-		close(b[1]);
-out_a:
-	if (a[0] >= 0)
-		close(a[0]);
-	close(a[1]);
-out_ring:
-	io_uring_queue_exit(&ring);
-}
-
-/* The last send of a connection with its close linked behind it, unless
- * the feature "send_close" is disabled or the probe found the kernel's
- * way of ending such a chain unlike what the completions rely on. */
-static void send_close_choose(struct evr_loop *l, struct uring_be *u)
-{
-	bool on = false;
-
-	if (!evr__feature_off(l, "send_close") && u->skip_flag) {
-		pthread_once(&send_close_once, send_close_probe);
-		on = send_close_works;
-	}
-	l->send_close = on;
-	evr__feature_note(l, "send_close", on);
-}
-
 static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 {
 	struct uring_be *u = calloc(1, sizeof(*u));
@@ -537,7 +388,6 @@ static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 		goto out_ring;
 	}
 	waitid_choose(l, u);
-	send_close_choose(l, u);
 	evr_log_debug("io_uring: sq %u cq %u, %s", o->sq_entries, u->cq_batch,
 		      (u->setup_flags & EVR_IORING_SETUP_DEFER_TASKRUN)
 			  ? "SINGLE_ISSUER|DEFER_TASKRUN"
@@ -794,9 +644,7 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
  * core sends the rest. */
 #define SEND_FLAGS MSG_NOSIGNAL
 
-/* A send of the first queue entries (at most SEND_IOV), with msg_flags
- * besides SEND_FLAGS: its sqe, or NULL when c was aborted instead. */
-static struct io_uring_sqe *add_send(struct evr_conn *c, int msg_flags)
+static void uring_conn_send(struct evr_conn *c)
 {
 	struct uring_be *u = U(c->loop);
 	struct evr__wq *e = c->wq_head;
@@ -808,7 +656,7 @@ static struct io_uring_sqe *add_send(struct evr_conn *c, int msg_flags)
 		x = cache_get(&u->send_ctxs, sizeof(*x));
 		if (!x) {
 			evr_abort(c, -ENOMEM);
-			return NULL;
+			return;
 		}
 		size_t total = 0;
 		int cnt;
@@ -831,66 +679,22 @@ static struct io_uring_sqe *add_send(struct evr_conn *c, int msg_flags)
 		if (x)
 			cache_put(&u->send_ctxs, x);
 		evr_abort(c, -EBUSY);
-		return NULL;
+		return;
 	}
 	if (x) {
 		io_uring_prep_sendmsg(sqe, c->fd, &x->msg,
-				      SEND_FLAGS | msg_flags |
-					  evr__conn_send_more(c, n));
+				      SEND_FLAGS | evr__conn_send_more(c, n));
 	} else {
 		n = 1;
-		io_uring_prep_send(
-		    sqe, c->fd, e->p, EVR__FAULT_CUT(EVR__F_SEND_SHORT, e->len),
-		    SEND_FLAGS | msg_flags | evr__conn_send_more(c, n));
+		io_uring_prep_send(sqe, c->fd, e->p,
+				   EVR__FAULT_CUT(EVR__F_SEND_SHORT, e->len),
+				   SEND_FLAGS | evr__conn_send_more(c, n));
 	}
 	sqe->user_data = tag(c, OP_SEND);
 	c->be.req = x;
 	c->wq_inflight = n;
 	c->flags |= EVR__C_SENDING;
 	c->refs++;
-	return sqe;
-}
-
-static void uring_conn_send(struct evr_conn *c)
-{
-	add_send(c, 0);
-}
-
-/*
- * The whole queue in one send, the close linked behind it: the close runs
- * only when the send took every byte (MSG_WAITALL: a short send is
- * retried by the kernel, and only a failure ends the link). The send's
- * success posts nothing (IOSQE_CQE_SKIP_SUCCESS), so the chain ends in
- * one completion, the close's (on_send_close) or the failed send's
- * (on_send): send_close_probe() made sure of that. One reference covers
- * both.
- */
-static int uring_conn_send_close(struct evr_conn *c)
-{
-	struct uring_be *u = U(c->loop);
-	struct io_uring_sqe *sqe;
-
-	/* (injected faults rewrite completions that the chain skips) */
-	if (c->wq_n > SEND_IOV || EVR_UNLIKELY(evr__faults_on))
-		return -EOPNOTSUPP;
-	/* a submission between the send and the close would cut the link:
-	 * room for the whole chain first */
-	if (io_uring_sq_space_left(&u->ring) < 3)
-		io_uring_submit(&u->ring);
-	if (io_uring_sq_space_left(&u->ring) < 3)
-		return -EOPNOTSUPP;
-	/* an armed receive would hold the socket open past the close */
-	if (c->flags & EVR__C_RECV)
-		add_cancel(u, tag(c, OP_RECV));
-	sqe = add_send(c, MSG_WAITALL);
-	if (!sqe)
-		return 0; /* aborted */
-	sqe->flags |= IOSQE_IO_LINK | u->skip_flag;
-	sqe = io_uring_get_sqe(&u->ring);
-	io_uring_prep_close(sqe, c->fd);
-	sqe->user_data = tag(c, OP_CLOSE);
-	c->flags |= EVR__C_LINKED;
-	return 0;
 }
 
 static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
@@ -903,31 +707,10 @@ static void on_send(struct evr_loop *l, void *p, int res, unsigned flags)
 		cache_put(&U(l)->send_ctxs, c->be.req);
 		c->be.req = NULL;
 	}
-	if (EVR_UNLIKELY(c->flags & EVR__C_LINKED)) {
-		/* a failed (or cancelled) send ended its link: the close
-		 * behind it did not run, the socket is still ours */
-		c->flags &= ~EVR__C_LINKED;
-		evr__conn_unlinked(c);
-	}
 	if (res >= 0)
 		evr__conn_sent(c, (size_t)res);
 	else
 		evr__conn_send_failed(c, res);
-	evr__conn_put(c);
-}
-
-/* The send took every byte, then the close ran. */
-static void on_send_close(struct evr_loop *l, void *p, int res, unsigned flags)
-{
-	struct evr_conn *c = p;
-
-	(void)flags;
-	c->flags &= ~(EVR__C_SENDING | EVR__C_LINKED);
-	if (c->be.req) {
-		cache_put(&U(l)->send_ctxs, c->be.req);
-		c->be.req = NULL;
-	}
-	evr__conn_send_closed(c, res);
 	evr__conn_put(c);
 }
 
@@ -986,13 +769,6 @@ static void on_connect(struct evr_loop *l, void *p, int res, unsigned flags)
 static void uring_conn_close(struct evr_conn *c)
 {
 	struct uring_be *u = U(c->loop);
-
-	if (c->flags & EVR__C_LINKED) {
-		/* the close behind the send runs if the send wins; if the
-		 * cancel does, on_send hands the socket back */
-		add_cancel(u, tag(c, OP_SEND));
-		return;
-	}
 
 	if (c->flags & EVR__C_CONNECTING)
 		add_cancel(u, tag(c, OP_CONNECT));
@@ -1268,7 +1044,6 @@ static const cqe_handler handlers[OP__COUNT] = {
 	[OP_MAIL]    = on_mail,
 	[OP_MAILFD]  = on_mailfd,
 	[OP_MAILSENT] = on_mailsent,
-	[OP_CLOSE]   = on_send_close,
 };
 /* clang-format on */
 
@@ -1434,7 +1209,6 @@ const struct evr__backend evr__backend_uring = {
 	.udp_send = evr__udp_batch_send,
 	.udp_flush = evr__udp_batch_flush,
 	.conn_send = uring_conn_send,
-	.conn_send_close = uring_conn_send_close,
 	.conn_close = uring_conn_close,
 	.buf_recycle = uring_buf_recycle,
 	.signal_start = uring_signal_start,
