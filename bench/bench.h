@@ -51,6 +51,7 @@ struct opts {
 	double duration, warmup, rate;
 	char *request; /* --request, escapes decoded */
 	size_t request_len;
+	uint64_t close_after; /* --close-after: connect mode, 0 to EOF */
 	int server_pid;
 	bool json, allow_remote, quiet;
 	const char *backend;

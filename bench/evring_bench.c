@@ -4,7 +4,8 @@
  *
  *	evring-bench echo    [-c CONNS] [-s SIZE] [-p DEPTH] [-d TIME] HOST:PORT
  *	evring-bench rate    -r MSGS_PER_SEC [-c CONNS] [-s SIZE] HOST:PORT
- *	evring-bench connect [-c CONCURRENCY] [--request TEXT] HOST:PORT
+ *	evring-bench connect [-c CONCURRENCY] [--request TEXT]
+ *			     [--close-after BYTES] HOST:PORT
  *	evring-bench udp     [-c IN_FLIGHT] [-s SIZE] HOST:PORT
  *	evring-bench idle    -c CONNS [-d TIME] HOST:PORT
  *
@@ -13,10 +14,11 @@
  * rate: open loop at a fixed total rate; latency is measured from the time
  * each message was due to be sent, not from when it was sent, so a stalled
  * server cannot hide its stall (coordinated omission, corrected as wrk2
- * does). connect: connection churn (connect, optional request, read to EOF,
- * close), in connections per second. udp: IN_FLIGHT datagrams, each sent
- * again when its answer is late. idle: open CONNS connections and hold
- * them; with --server-pid, the server's memory per connection held.
+ * does). connect: connection churn (connect, optional request, read to
+ * EOF or to --close-after bytes, close), in connections per second. udp:
+ * IN_FLIGHT datagrams, each sent again when its answer is late. idle: open
+ * CONNS connections and hold them; with --server-pid, the server's memory
+ * per connection held.
  *
  * The generator must not be the bottleneck it measures: messages are sent
  * as slices of one shared pattern buffer (no copy), many connections'
@@ -233,6 +235,8 @@ static void usage(void)
 	     "  --request TEXT  connect mode: send TEXT after connecting; "
 	     "\\r \\n \\t \\\\\n"
 	     "                  \\0 \\xHH are escapes\n"
+	     "  --close-after N connect mode: close once N bytes arrived "
+	     "(echo)\n"
 	     "  --sources N     spread connections over N source addresses "
 	     "127.1.0.x\n"
 	     "  --server-pid P  report the server's CPU per operation (and "
@@ -311,6 +315,10 @@ static void parse_opt(int ch)
 				  "\\\\ \\\" \\0 \\xHH)",
 				  optarg);
 		break;
+	case 'C':
+		o.close_after =
+		    (uint64_t)parse_num("--close-after", optarg, 1, 1e12);
+		break;
 	case 'S':
 		o.sources = (uint32_t)parse_num("--sources", optarg, 1, 65000);
 		break;
@@ -345,6 +353,7 @@ static void parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "request", required_argument, NULL, 'R' },
+		{ "close-after", required_argument, NULL, 'C' },
 		{ "sources", required_argument, NULL, 'S' },
 		{ "server-pid", required_argument, NULL, 'P' },
 		{ "backend", required_argument, NULL, 'B' },

@@ -193,6 +193,8 @@ static void churn_data(struct evr_conn *c, struct evr_buf *b)
 	struct churn_st *st = evr_conn_state(c);
 
 	st->got += b->len;
+	if (o.close_after && st->got >= o.close_after)
+		evr_close(c); /* a server that does not close: echo */
 }
 
 static void churn_close(struct evr_conn *c, int err)

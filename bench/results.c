@@ -175,9 +175,17 @@ static void report_load(void)
 		       o.rate, o.size, o.conns);
 		break;
 	case M_CONNECT:
-		printf("load        %u connections at a time: connect,%s read "
-		       "to EOF, close\n",
-		       o.conns, o.request ? " request," : "");
+		if (o.close_after)
+			printf(
+			    "load        %u connections at a time: connect,%s "
+			    "read %llu bytes, close\n",
+			    o.conns, o.request ? " request," : "",
+			    (unsigned long long)o.close_after);
+		else
+			printf(
+			    "load        %u connections at a time: connect,%s "
+			    "read to EOF, close\n",
+			    o.conns, o.request ? " request," : "");
 		break;
 	case M_UDP:
 		printf("load        %u datagrams of %u bytes in flight\n",

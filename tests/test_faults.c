@@ -235,7 +235,10 @@ BACKEND_TEST(faults, allocation_failure_refuses_new_connections_only)
 		    "an existing connection stopped");
 		cr_assert_eq(memcmp(in, out, sizeof(in)), 0);
 	}
-	st = server_stats(&s);
+	/* (the counters are a snapshot the loop refreshes every 2 ms) */
+	for (int64_t end = now_ms() + 5000;
+	     (st = server_stats(&s)).alloc_fails < 5 && now_ms() < end;)
+		usleep(10000);
 	cr_assert_geq(st.alloc_fails, 5);
 	evr__fault_clear();
 	close(old);

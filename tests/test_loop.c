@@ -154,6 +154,105 @@ BACKEND_TEST(loop, close_with_unread_input_lingers)
 	server_stop(&s);
 }
 
+/*
+ * A reply whose send fails (the client reset the connection before the
+ * server got to it): every connection closes with an error, and the
+ * process has the descriptors it had.
+ */
+BACKEND_TEST(loop, a_reply_to_a_reset_client_leaks_nothing)
+{
+	enum { N = 8 };
+	struct server s = { .proto = &evr_proto_daytime };
+	struct linger lin = { .l_onoff = 1, .l_linger = 0 };
+	struct evr_stats st;
+	int fds, fd;
+
+	evr_loop_opts_init(&s.o);
+	atomic_store(&s.hold, true);
+	server_start(&s, backend);
+	fds = fd_count(getpid());
+	for (int i = 0; i < N; i++) {
+		fd = tcp_connect(AF_INET, s.port);
+		cr_assert_geq(fd, 0);
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+		close(fd); /* a reset, before the server accepted */
+	}
+	usleep(50 * 1000);
+	atomic_store(&s.hold, false);
+	for (int64_t end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
+		st = server_stats(&s);
+		if (st.conns_accepted == N && !st.conns_open)
+			break;
+	}
+	cr_assert_eq(st.conns_accepted, N);
+	cr_assert_eq(st.closes_error, N, "%llu of %d sends failed",
+		     (unsigned long long)st.closes_error, N);
+	server_wait_idle(&s);
+	for (int64_t end = now_ms() + 2000;
+	     fd_count(getpid()) != fds && now_ms() < end;)
+		usleep(10000);
+	cr_assert_eq(fd_count(getpid()), fds, "descriptors leaked");
+	server_stop(&s);
+}
+
+/* A reply of 16 KiB into a socket of a small send buffer, for a client
+ * that does not read. */
+static int stall_accept(struct evr_conn *c)
+{
+	static char big[16384];
+	int sz = 4096;
+
+	setsockopt(evr_conn_fd(c), SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	memset(big, 'x', sizeof(big));
+	evr_send_copy(c, big, sizeof(big));
+	evr_close(c);
+	return 0;
+}
+
+static const struct evr_proto stall = { .name = "stall",
+					.on_accept = stall_accept };
+
+/*
+ * The last reply of a closing connection stalls: the peer does not read.
+ * The send timeout aborts it: the send is cancelled, and the connection
+ * ends with a reset (bytes were thrown away), as for any abort. Nothing
+ * leaks.
+ */
+BACKEND_TEST(loop, a_stalled_last_reply_is_aborted_by_the_send_timeout)
+{
+	struct server s = { .proto = &stall };
+	struct sockaddr_storage ss;
+	struct evr_stats st;
+	char buf[4096];
+	size_t got = 0;
+	int fd, sz = 1024, err = 0;
+	ssize_t r;
+
+	evr_loop_opts_init(&s.o);
+	s.lim.send_timeout_ms = 300;
+	server_start(&s, backend);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&ss,
+			     loopback_addr(AF_INET, s.port, &ss)),
+		     0);
+	for (int64_t end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
+		st = server_stats(&s);
+		if (st.send_timeouts)
+			break;
+	}
+	cr_assert_eq(st.send_timeouts, 1, "the reply was not stuck");
+	while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
+		got += (size_t)r;
+	err = r < 0 ? errno : 0;
+	cr_assert_eq(err, ECONNRESET, "%zu bytes, then %s", got, strerror(err));
+	cr_assert_lt(got, 16384);
+	close(fd);
+	server_wait_idle(&s);
+	server_stop(&s);
+}
+
 /* A module that sends what any connection says to every connection (a
  * chat room): a peer that never reads gets bytes it did not ask for, which
  * backpressure on its own reading cannot stop; wq_max must. */
