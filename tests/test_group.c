@@ -471,7 +471,8 @@ BACKEND_TEST(group, global_and_service_limits_hold_across_loops)
 	port = srv_port(&s, "echo", AF_INET);
 	cr_assert_eq(served_of(NULL, port, fds, N), 5);
 	close_all(fds, N);
-	wait_all_closed(srv_port(&s, "stats", AF_INET)); /* a scrape is one too */
+	wait_all_closed(
+	    srv_port(&s, "stats", AF_INET)); /* a scrape is one too */
 	both_loops_saw_some(srv_port(&s, "stats", AF_INET));
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0, "%s", srv_log(&s));
 

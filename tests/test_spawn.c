@@ -155,8 +155,9 @@ static void ask_report(uint16_t port, struct report *r, uint16_t *client)
 static void skip_clone_under_tsan(void)
 {
 	if (getenv("EVRING_TSAN"))
-		cr_skip_test("the clone way's child shares the thread's memory, "
-			     "which ThreadSanitizer cannot follow");
+		cr_skip_test(
+		    "the clone way's child shares the thread's memory, "
+		    "which ThreadSanitizer cannot follow");
 }
 
 static void child_is_clean(const char *backend, bool clone_way)

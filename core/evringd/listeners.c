@@ -671,8 +671,8 @@ static int lsock_bind(struct evr_loop *l, struct evd_lsock *k,
  * configuration, missing ones are bound, the rest drain. At start an
  * error gives up (the group does not start); after a reload the others
  * go on, and it is logged. */
-static int plan_apply(struct daemon *d, struct evr_loop *l,
-		      struct evd_plan *p, bool start)
+static int plan_apply(struct daemon *d, struct evr_loop *l, struct evd_plan *p,
+		      bool start)
 {
 	unsigned idx = evr_loop_index(l);
 	struct evd_loopsocks *o = &d->others[idx];
@@ -691,11 +691,12 @@ static int plan_apply(struct daemon *d, struct evr_loop *l,
 			k->keep = true;
 			err = lsock_set(k, e);
 			if (err < 0)
-				evr_log_err("reload: loop %u: %s/%s %s: %s; the "
-					    "previous configuration still "
-					    "serves it",
-					    idx, name, evd_proto_names[e->pr],
-					    a, strerror(-err));
+				evr_log_err(
+				    "reload: loop %u: %s/%s %s: %s; the "
+				    "previous configuration still "
+				    "serves it",
+				    idx, name, evd_proto_names[e->pr], a,
+				    strerror(-err));
 			continue;
 		}
 		k = lsock_new(o);
