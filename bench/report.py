@@ -9,9 +9,9 @@ kernel, CPU, rounds), then one object per measurement: label, server,
 round, the noise around it and the program's own JSON. Writes
 OUTDIR/latest.md (medians with min-max of the rounds, noisy measurements
 marked, the targets and where we stand) and, with gnuplot, the plots:
-throughput.png, server_cpu.png, latency.png (TCP echo), churn.png, udp.png,
-http.png and loops.png, each with units, min-max error bars and the run's
-commit, date, kernel and CPU.
+throughput.png, server_cpu.png, latency.png (TCP echo), churn.png (daytime
+and echo), udp.png, http.png and loops.png, each with units, min-max error
+bars and the run's commit, date, kernel and CPU.
 """
 import json
 import os
@@ -138,7 +138,7 @@ w("- noise: %d of %d measurements were noisy (marked %s): other processes used m
 w("")
 
 # ---- echo ----
-echo_labels = labels("echo ")
+echo_labels = labels("echo c=")
 base = "echo c=50 s=64 p=1"
 if echo_labels:
     w("## TCP echo (evring-bench echo)")
@@ -180,18 +180,32 @@ if cost:
     w("")
 
 for prefix, title, unit in (("daytime churn", "Connection churn against daytime (evring-bench connect)", "connection"),
+                            ("echo churn", "Connection churn against echo (evring-bench connect --close-after)", "connection"),
                             ("udp echo", "UDP echo (evring-bench udp)", "datagram"),
                             ("http wrk", "HTTP plaintext (wrk -t1 -c100)", "request")):
     lbs = labels(prefix)
     if not lbs:
         continue
+    churn = unit == "connection"
     w("## " + title)
     w("")
-    w("| configuration | server | %ss/s | server CPU µs per %s |" % (unit, unit))
-    w("|---|---|---|---|")
+    if prefix == "echo churn":
+        w("Each connection sends a line, reads its echo and closes "
+          "(`evring-bench connect -c 20 --request 'hello\\n' --close-after 6`).")
+        w("")
+    if churn:
+        w("Connections per second per server core: one second of CPU over the server CPU per connection, "
+          "what one loop would accept and close if the clients could keep it busy.")
+        w("")
+    w("| configuration | server | %ss/s | server CPU µs per %s |%s" % (unit, unit, " connections/s per server core |" if churn else ""))
+    w("|---|---|---|---|" + ("---|" if churn else ""))
     for lb in lbs:
         for s in servers_of(lb, ECHO_SERVERS + ["nginx"]):
-            w("| %s | %s | %s | %s |" % (lb, s, cell(lb, s, "ops_per_s"), cell(lb, s, "server_cpu_us_per_op")))
+            line = "| %s | %s | %s | %s |" % (lb, s, cell(lb, s, "ops_per_s"), cell(lb, s, "server_cpu_us_per_op"))
+            if churn:
+                m = med(lb, s, "server_cpu_us_per_op")
+                line += " %s |" % (fmt(1e6 / m) if m else "–")
+            w(line)
     w("")
 
 w("## One loop against N (evringd --threads)")
@@ -298,23 +312,39 @@ def target(name, value, ok, show, noisy=False):
 
 
 SCPU = "server_cpu_us_per_op"
+
+
+def versus(label, a, b, limit, name, at_most=True):
+    """A target on the ratio of two servers' CPU per operation."""
+    x, y = stat(label, a, SCPU), stat(label, b, SCPU)
+    r = ratio(x and x[0], y and y[0])
+    target(name, r, r is not None and (r <= limit if at_most else r >= limit),
+           "%.2f× (%.2f vs %.2f µs)" % (r, x[0], y[0]) if r else "", noisy_of(x, y))
+    return r
+
+
+versus(base, "evringd-io_uring", "epoll", 0.95,
+       "64-byte echo, depth 1 (c=50): server CPU per message ≤ 0.95× the hand-written epoll server")
+for peer, limit in (("libuv", 0.9), ("libevent", 0.65)):
+    versus(base, "evringd-io_uring", peer, limit,
+           "64-byte echo, depth 1 (c=50): server CPU per message ≤ %.2f× %s" % (limit, peer))
 u = stat(base, "evringd-io_uring", SCPU)
-for peer, limit in (("libuv", 0.9), ("libevent", 0.65), ("epoll", 0.95)):
-    p = stat(base, peer, SCPU)
-    r = ratio(u and u[0], p and p[0])
-    target("server CPU per 64-byte echo (c=50, p=1): io_uring ≤ %.2f× %s" % (limit, peer), r,
-           r is not None and r <= limit, "%.2f×" % r if r else "", noisy_of(u, p))
 p16 = stat("echo c=50 s=64 p=16", "evringd-io_uring", SCPU)
 r = ratio(u and u[0], p16 and p16[0])
-target("p=16 costs ≥ 8× less server CPU per message than p=1", r, r is not None and r >= 8,
+target("depth 16 costs ≥ 10× less server CPU per message than depth 1 (c=50, 64 B)", r, r is not None and r >= 10,
        "%.1f× less" % r if r else "", noisy_of(u, p16))
-a, b = stat("http wrk -t1 -c100", "evringd-io_uring", SCPU), stat("http wrk -t1 -c100", "nginx", SCPU)
-h = ratio(a and a[0], b and b[0])
-target("HTTP: server CPU per request ≤ 0.8× nginx", h, h is not None and h <= 0.8, "%.2f×" % h if h else "", noisy_of(a, b))
-a, b = stat("daytime churn c=20", "evringd-io_uring", SCPU), stat("daytime churn c=20", "epoll", SCPU)
-c = ratio(a and a[0], b and b[0])
-target("daytime churn: server CPU per connection ≤ 0.8× hand-written epoll", c, c is not None and c <= 0.8,
-       "%.2f×" % c if c else "", noisy_of(a, b))
+for lb in echo_labels:
+    if " s=4096 " in lb:
+        versus(lb, "evringd-io_uring", "evringd-epoll", 1.0,
+               "4 KiB echo (%s): io_uring backend no worse than the epoll backend" % lb[5:])
+versus("daytime churn c=20", "evringd-io_uring", "epoll", 0.7,
+       "daytime churn: server CPU per connection ≤ 0.7× the hand-written epoll daytime server")
+versus("echo churn c=20", "evringd-io_uring", "epoll", 0.7,
+       "echo churn: server CPU per connection ≤ 0.7× the hand-written epoll echo server")
+versus("udp echo c=50 s=64", "evringd-io_uring", "epoll", 0.95,
+       "UDP echo 64 B: server CPU per datagram ≤ 0.95× the recvmmsg/sendmmsg epoll server")
+versus("http wrk -t1 -c100", "evringd-io_uring", "nginx", 0.75,
+       "HTTP plaintext (wrk -c100): server CPU per request ≤ 0.75× nginx with one worker")
 m = stat("idle memory", "evringd-io_uring", "server_bytes_per_conn")
 target("≤ 512 bytes of RSS per idle connection at {:,}".format(meta.get("idle_conns", 15000)), m and m[0],
        bool(m) and m[0] <= 512, "%.0f bytes" % m[0] if m else "", noisy_of(m))
@@ -435,8 +465,20 @@ if subprocess.call("command -v gnuplot >/dev/null", shell=True) == 0:
         plot("latency.png", "set logscale y\nset yrange [*:*]\n" +
              bars(d3, ECHO_SERVERS, "percentile", "latency (µs, log scale)", "TCP echo latency, c=50 s=64 p=1"))
         made += [d, d2, d3]
+    # churn: daytime and echo side by side, a bar per server
+    churn_lbs = labels("daytime churn") + labels("echo churn")
+    if churn_lbs:
+        series = servers_of(churn_lbs[0], ECHO_SERVERS)
+        xs = [lb.split(" churn")[0] for lb in churn_lbs]
+        by = dict(zip(xs, churn_lbs))
+        d = datfile("churn_cpu", xs, series, stat3(lambda x: by[x], SCPU))
+        d2 = datfile("churn_ops", xs, series, stat3(lambda x: by[x], "ops_per_s"))
+        two_panels("churn.png", "Connection churn, evring-bench connect -c 20 (daytime: read the line; "
+                   "echo: send a line, read its echo)", (d, d2), series, "service", "connection")
+        made += [d, d2]
+    else:
+        plot("churn.png", empty("not measured in this run", "Connection churn"))
     for png, prefix, title, unit, order in (
-            ("churn.png", "daytime churn", "Connection churn against daytime, evring-bench connect -c 20", "connection", None),
             ("udp.png", "udp echo", "UDP echo, evring-bench udp -c 50 -s 64", "datagram", None),
             ("http.png", "http wrk", "HTTP plaintext, wrk -t1 -c100", "request", None)):
         lbs = labels(prefix)

@@ -265,8 +265,9 @@ ROUND=0
 
 # record LABEL SERVER RUN_JSON NOISE_JSON COMMAND: one raw result
 record() {
+	local cmd=${5//\\/\\\\}
 	printf '{"label":"%s","server":"%s","round":%d,"cmd":"%s","noise":%s,"run":%s}\n' \
-		"$1" "$2" "$ROUND" "$5" "$4" "$3" >>"$RAW"
+		"$1" "$2" "$ROUND" "$cmd" "$4" "$3" >>"$RAW"
 }
 
 summary() {
@@ -416,6 +417,13 @@ round() {
 	for server in $(rotate $k "$CHURN_SERVERS"); do
 		start_server "$server" daytime
 		bench "daytime churn c=20" "$server" connect -c 20
+		stop_server
+	done
+	# connect, send a line, read its echo, close: a connection that talks
+	for server in $(rotate $k "$CHURN_SERVERS"); do
+		start_server "$server" echo
+		bench "echo churn c=20" "$server" connect -c 20 \
+			--request 'hello\n' --close-after 6
 		stop_server
 	done
 	for server in $(rotate $k "$UDP_SERVERS"); do
