@@ -339,17 +339,20 @@ $(BUILD)/.pkgs-bench: Makefile
 	$(call pkgs,$(BENCH_PKGS),1)
 	$(Q)mkdir -p $(@D) && touch $@
 
-$(BUILD)/peers/uv_echo: bench/peers/uv_echo.c $(BUILD)/.pkgs-bench
+$(BUILD)/peers/uv_echo: bench/peers/uv_echo.c bench/peers/peer.h \
+		$(BUILD)/.pkgs-bench
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -luv
 
-$(BUILD)/peers/event_echo: bench/peers/event_echo.c $(BUILD)/.pkgs-bench
+$(BUILD)/peers/event_echo: bench/peers/event_echo.c bench/peers/peer.h \
+		$(BUILD)/.pkgs-bench
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -levent
 
-$(BUILD)/peers/%: bench/peers/%.c $(BUILD)/.pkgs-bench
+$(BUILD)/peers/%: bench/peers/%.c bench/peers/peer.h \
+		$(BUILD)/.pkgs-bench
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL)

@@ -32,185 +32,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROG	    "epoll_daytime"
-#define EXIT_USAGE  2
-#define BACKLOG	    1024 /* evringd's default */
-#define MAX_EVENTS  64
-#define ADDRSTR_MAX (INET6_ADDRSTRLEN + 8)
-#define LINE_FMT    "%A, %B %-d, %Y %H:%M:%S-UTC"
+#define PEER_PROG "epoll_daytime"
+#include "peer.h"
+
+#define MAX_EVENTS 64
+#define LINE_FMT   "%A, %B %-d, %Y %H:%M:%S-UTC"
 
 struct daytime {
 	time_t sec; /* the second line[] was formatted for */
 	size_t len;
 	char line[128];
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: %s [-b ADDR] -p PORT\n"
-		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
-		"  -p PORT  TCP port, 0 for an ephemeral one\n",
-		PROG);
-}
-
-static int addr_parse(const char *host, long port, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-/* "127.0.0.1:13" or "[::1]:13" */
-static const char *addr_str(const struct sockaddr_storage *ss, char *buf,
-			    size_t n)
-{
-	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
-	} else {
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
-	}
-	return buf;
-}
-
-static int parse_args(int argc, char **argv, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	const char *host = "127.0.0.1", *port_arg = NULL;
-	char *end;
-	long port;
-	int c;
-
-	while ((c = getopt(argc, argv, "b:p:h")) != -1) {
-		switch (c) {
-		case 'b':
-			host = optarg;
-			break;
-		case 'p':
-			port_arg = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc || !port_arg) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	errno = 0;
-	port = strtol(port_arg, &end, 10);
-	if (errno || end == port_arg || *end || port < 0 || port > 65535) {
-		fprintf(stderr, "%s: bad port \"%s\"\n", PROG, port_arg);
-		return -EINVAL;
-	}
-	if (addr_parse(host, port, ss, len) < 0) {
-		fprintf(stderr,
-			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
-			host);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* A benchmark opens many connections: take every descriptor allowed. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static int sock_error(const char *call, const struct sockaddr_storage *ss,
-		      int err)
-{
-	char a[ADDRSTR_MAX];
-
-	fprintf(stderr, "%s: %s %s: %s\n", PROG, call,
-		addr_str(ss, a, sizeof(a)), strerror(err));
-	return -err;
-}
-
-/*
- * Returns the listening socket or -errno (reported). Linux copies
- * TCP_NODELAY from the listener to every socket accept() returns.
- */
-static int listen_tcp(struct sockaddr_storage *ss, socklen_t len)
-{
-	int one = 1, fd, err;
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0)
-		return sock_error("socket", ss, errno);
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-		err = sock_error("setsockopt SO_REUSEADDR", ss, errno);
-		goto out_close;
-	}
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-		err = sock_error("setsockopt TCP_NODELAY", ss, errno);
-		goto out_close;
-	}
-	if (bind(fd, (struct sockaddr *)ss, len) < 0) {
-		err = sock_error("bind", ss, errno);
-		goto out_close;
-	}
-	if (listen(fd, BACKLOG) < 0) {
-		err = sock_error("listen", ss, errno);
-		goto out_close;
-	}
-	if (getsockname(fd, (struct sockaddr *)ss, &len) < 0) {
-		err = sock_error("getsockname", ss, errno);
-		goto out_close;
-	}
-	return fd;
-
-out_close:
-	close(fd);
-	return err;
-}
-
-/* SIGINT and SIGTERM arrive as reads on a descriptor in the epoll set. */
-static int signals_open(void)
-{
-	sigset_t set;
-	int fd;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
 
 static int epoll_add(int epfd, int fd, uint32_t events, int tag)
 {
@@ -251,7 +83,7 @@ static void accept_all(int lfd, struct daytime *d)
 			 * a stall, but never a busy loop.
 			 */
 			if (errno != EAGAIN)
-				fprintf(stderr, "%s: accept4: %s\n", PROG,
+				fprintf(stderr, "%s: accept4: %s\n", PEER_PROG,
 					strerror(errno));
 			return;
 		}
@@ -288,42 +120,45 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss;
 	int epfd, sfd, lfd, err;
-	char a[ADDRSTR_MAX];
+	char a[PEER_ADDRSTR];
 	socklen_t len;
 
-	if (parse_args(argc, argv, &ss, &len) < 0)
-		return EXIT_USAGE;
+	if (peer_parse_args(argc, argv, &ss, &len) < 0)
+		return PEER_EXIT_USAGE;
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	peer_raise_nofile();
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0) {
-		fprintf(stderr, "%s: epoll_create1: %s\n", PROG,
+		fprintf(stderr, "%s: epoll_create1: %s\n", PEER_PROG,
 			strerror(errno));
 		return 1;
 	}
-	sfd = signals_open();
+	sfd = peer_signalfd();
 	err = sfd;
 	if (err >= 0)
 		err = epoll_add(epfd, sfd, EPOLLIN, sfd);
 	if (err < 0) {
-		fprintf(stderr, "%s: signalfd: %s\n", PROG, strerror(-err));
+		fprintf(stderr, "%s: signalfd: %s\n", PEER_PROG,
+			strerror(-err));
 		goto out_sfd;
 	}
-	lfd = listen_tcp(&ss, len);
+	lfd = peer_socket(SOCK_STREAM, &ss, len);
 	if (lfd < 0) {
 		err = lfd;
 		goto out_sfd;
 	}
 	err = epoll_add(epfd, lfd, EPOLLIN | EPOLLET, lfd);
 	if (err < 0) {
-		sock_error("epoll_ctl", &ss, -err);
+		peer_sock_error("epoll_ctl", &ss, -err);
 		goto out_lfd;
 	}
-	printf("listen daytime tcp %s epoll\n", addr_str(&ss, a, sizeof(a)));
+	printf("listen daytime tcp %s epoll\n",
+	       peer_addr_str(&ss, a, sizeof(a)));
 	fflush(stdout);
 	err = run(epfd, lfd, sfd);
 	if (err < 0)
-		fprintf(stderr, "%s: epoll_wait: %s\n", PROG, strerror(-err));
+		fprintf(stderr, "%s: epoll_wait: %s\n", PEER_PROG,
+			strerror(-err));
 
 out_lfd:
 	close(lfd);

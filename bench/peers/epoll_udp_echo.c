@@ -27,11 +27,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PROG	    "epoll_udp_echo"
-#define EXIT_USAGE  2
-#define BATCH	    64
-#define DGRAM_MAX   65536 /* more than any UDP payload (65507 on IPv4) */
-#define ADDRSTR_MAX (INET6_ADDRSTRLEN + 8)
+#define PEER_PROG  "epoll_udp_echo"
+#define PEER_PROTO "UDP"
+#include "peer.h"
+
+#define BATCH	  64
+#define DGRAM_MAX 65536 /* more than any UDP payload (65507 on IPv4) */
 
 struct batch {
 	struct mmsghdr msgs[BATCH];
@@ -39,147 +40,6 @@ struct batch {
 	struct sockaddr_storage from[BATCH];
 	char buf[BATCH][DGRAM_MAX];
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: %s [-b ADDR] -p PORT\n"
-		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
-		"  -p PORT  UDP port, 0 for an ephemeral one\n",
-		PROG);
-}
-
-static int addr_parse(const char *host, long port, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-/* "127.0.0.1:7" or "[::1]:7" */
-static const char *addr_str(const struct sockaddr_storage *ss, char *buf,
-			    size_t n)
-{
-	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
-	} else {
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
-	}
-	return buf;
-}
-
-static int parse_args(int argc, char **argv, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	const char *host = "127.0.0.1", *port_arg = NULL;
-	char *end;
-	long port;
-	int c;
-
-	while ((c = getopt(argc, argv, "b:p:h")) != -1) {
-		switch (c) {
-		case 'b':
-			host = optarg;
-			break;
-		case 'p':
-			port_arg = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc || !port_arg) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	errno = 0;
-	port = strtol(port_arg, &end, 10);
-	if (errno || end == port_arg || *end || port < 0 || port > 65535) {
-		fprintf(stderr, "%s: bad port \"%s\"\n", PROG, port_arg);
-		return -EINVAL;
-	}
-	if (addr_parse(host, port, ss, len) < 0) {
-		fprintf(stderr,
-			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
-			host);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int sock_error(const char *call, const struct sockaddr_storage *ss,
-		      int err)
-{
-	char a[ADDRSTR_MAX];
-
-	fprintf(stderr, "%s: %s %s: %s\n", PROG, call,
-		addr_str(ss, a, sizeof(a)), strerror(err));
-	return -err;
-}
-
-/* Returns the bound socket or -errno (reported). */
-static int bind_udp(struct sockaddr_storage *ss, socklen_t len)
-{
-	int fd, err;
-
-	fd =
-	    socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return sock_error("socket", ss, errno);
-	if (bind(fd, (struct sockaddr *)ss, len) < 0) {
-		err = sock_error("bind", ss, errno);
-		goto out_close;
-	}
-	if (getsockname(fd, (struct sockaddr *)ss, &len) < 0) {
-		err = sock_error("getsockname", ss, errno);
-		goto out_close;
-	}
-	return fd;
-
-out_close:
-	close(fd);
-	return err;
-}
-
-/* SIGINT and SIGTERM arrive as reads on a descriptor in the epoll set. */
-static int signals_open(void)
-{
-	sigset_t set;
-	int fd;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
 
 static int epoll_add(int epfd, int fd)
 {
@@ -247,7 +107,7 @@ static int run(int epfd, int ufd, int sfd, struct batch *b)
 
 			if (err == -EINTR)
 				continue;
-			fprintf(stderr, "%s: epoll_wait: %s\n", PROG,
+			fprintf(stderr, "%s: epoll_wait: %s\n", PEER_PROG,
 				strerror(-err));
 			return err;
 		}
@@ -258,7 +118,7 @@ static int run(int epfd, int ufd, int sfd, struct batch *b)
 				return 0;
 			err = echo_batch(ufd, b);
 			if (err < 0) {
-				fprintf(stderr, "%s: recvmmsg: %s\n", PROG,
+				fprintf(stderr, "%s: recvmmsg: %s\n", PEER_PROG,
 					strerror(-err));
 				return err;
 			}
@@ -270,44 +130,46 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss;
 	int epfd, sfd, ufd, err;
-	char a[ADDRSTR_MAX];
+	char a[PEER_ADDRSTR];
 	struct batch *b;
 	socklen_t len;
 
-	if (parse_args(argc, argv, &ss, &len) < 0)
-		return EXIT_USAGE;
+	if (peer_parse_args(argc, argv, &ss, &len) < 0)
+		return PEER_EXIT_USAGE;
 	b = malloc(sizeof(*b)); /* 4 MiB, touched only as far as used */
 	if (!b) {
-		fprintf(stderr, "%s: malloc: %s\n", PROG, strerror(ENOMEM));
+		fprintf(stderr, "%s: malloc: %s\n", PEER_PROG,
+			strerror(ENOMEM));
 		return 1;
 	}
 	batch_init(b);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0) {
 		err = -errno;
-		fprintf(stderr, "%s: epoll_create1: %s\n", PROG,
+		fprintf(stderr, "%s: epoll_create1: %s\n", PEER_PROG,
 			strerror(-err));
 		goto out_free;
 	}
-	sfd = signals_open();
+	sfd = peer_signalfd();
 	err = sfd;
 	if (err >= 0)
 		err = epoll_add(epfd, sfd);
 	if (err < 0) {
-		fprintf(stderr, "%s: signalfd: %s\n", PROG, strerror(-err));
+		fprintf(stderr, "%s: signalfd: %s\n", PEER_PROG,
+			strerror(-err));
 		goto out_sfd;
 	}
-	ufd = bind_udp(&ss, len);
+	ufd = peer_socket(SOCK_DGRAM, &ss, len);
 	if (ufd < 0) {
 		err = ufd;
 		goto out_sfd;
 	}
 	err = epoll_add(epfd, ufd);
 	if (err < 0) {
-		sock_error("epoll_ctl", &ss, -err);
+		peer_sock_error("epoll_ctl", &ss, -err);
 		goto out_ufd;
 	}
-	printf("listen echo udp %s epoll\n", addr_str(&ss, a, sizeof(a)));
+	printf("listen echo udp %s epoll\n", peer_addr_str(&ss, a, sizeof(a)));
 	fflush(stdout);
 	err = run(epfd, ufd, sfd, b);
 

@@ -25,10 +25,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define PROG	    "uv_echo"
-#define EXIT_USAGE  2
-#define BACKLOG	    1024 /* evringd's default */
-#define ADDRSTR_MAX (INET6_ADDRSTRLEN + 8)
+#define PEER_PROG "uv_echo"
+#include "peer.h"
 
 struct server {
 	uv_tcp_t tcp;
@@ -40,88 +38,6 @@ struct write_req {
 	uv_write_t req;
 	uv_buf_t buf;
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: %s [-b ADDR] -p PORT\n"
-		"  -b ADDR  numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
-		"  -p PORT  TCP port, 0 for an ephemeral one\n",
-		PROG);
-}
-
-/* "127.0.0.1:7" or "[::1]:7" */
-static const char *addr_str(const struct sockaddr_storage *ss, char *buf,
-			    size_t n)
-{
-	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		uv_ip4_name(in, host, sizeof(host));
-		snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
-	} else {
-		uv_ip6_name(in6, host, sizeof(host));
-		snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
-	}
-	return buf;
-}
-
-static int parse_args(int argc, char **argv, struct sockaddr_storage *ss)
-{
-	const char *host = "127.0.0.1", *port_arg = NULL;
-	char *end;
-	long port;
-	int c;
-
-	while ((c = getopt(argc, argv, "b:p:h")) != -1) {
-		switch (c) {
-		case 'b':
-			host = optarg;
-			break;
-		case 'p':
-			port_arg = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc || !port_arg) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	errno = 0;
-	port = strtol(port_arg, &end, 10);
-	if (errno || end == port_arg || *end || port < 0 || port > 65535) {
-		fprintf(stderr, "%s: bad port \"%s\"\n", PROG, port_arg);
-		return -EINVAL;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) &&
-	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss)) {
-		fprintf(stderr,
-			"%s: bad address \"%s\" (numeric IPv4 or IPv6)\n", PROG,
-			host);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* A benchmark opens many connections: take every descriptor allowed. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
 
 static void on_close(uv_handle_t *h)
 {
@@ -196,12 +112,14 @@ static void on_connection(uv_stream_t *server, int status)
 
 	if (status < 0) {
 		/* libuv sheds load itself on EMFILE: no busy loop. */
-		fprintf(stderr, "%s: accept: %s\n", PROG, strerror(-status));
+		fprintf(stderr, "%s: accept: %s\n", PEER_PROG,
+			strerror(-status));
 		return;
 	}
 	client = malloc(sizeof(*client));
 	if (!client) {
-		fprintf(stderr, "%s: malloc: %s\n", PROG, strerror(ENOMEM));
+		fprintf(stderr, "%s: malloc: %s\n", PEER_PROG,
+			strerror(ENOMEM));
 		return;
 	}
 	uv_tcp_init(server->loop, client);
@@ -231,16 +149,6 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_walk(h->loop, close_walk, h->data);
 }
 
-static int sock_error(const char *call, const struct sockaddr_storage *ss,
-		      int err)
-{
-	char a[ADDRSTR_MAX];
-
-	fprintf(stderr, "%s: %s %s: %s\n", PROG, call,
-		addr_str(ss, a, sizeof(a)), strerror(-err));
-	return err;
-}
-
 /*
  * Linux copies TCP_NODELAY from the listener to every accepted socket, so
  * setting it here covers all connections without a setsockopt per accept.
@@ -253,16 +161,16 @@ static int server_listen(struct server *s, struct sockaddr_storage *ss)
 
 	err = uv_tcp_bind(&s->tcp, (struct sockaddr *)ss, 0);
 	if (err < 0)
-		return sock_error("uv_tcp_bind", ss, err);
+		return peer_sock_error("uv_tcp_bind", ss, -err);
 	err = uv_tcp_nodelay(&s->tcp, 1);
 	if (err < 0)
-		return sock_error("uv_tcp_nodelay", ss, err);
-	err = uv_listen((uv_stream_t *)&s->tcp, BACKLOG, on_connection);
+		return peer_sock_error("uv_tcp_nodelay", ss, -err);
+	err = uv_listen((uv_stream_t *)&s->tcp, PEER_BACKLOG, on_connection);
 	if (err < 0)
-		return sock_error("uv_listen", ss, err);
+		return peer_sock_error("uv_listen", ss, -err);
 	err = uv_tcp_getsockname(&s->tcp, (struct sockaddr *)ss, &len);
 	if (err < 0)
-		return sock_error("uv_tcp_getsockname", ss, err);
+		return peer_sock_error("uv_tcp_getsockname", ss, -err);
 	return 0;
 }
 
@@ -279,7 +187,7 @@ static int signals_start(uv_loop_t *loop, struct server *s)
 	if (!err)
 		err = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	if (err < 0)
-		fprintf(stderr, "%s: uv_signal_start: %s\n", PROG,
+		fprintf(stderr, "%s: uv_signal_start: %s\n", PEER_PROG,
 			strerror(-err));
 	return err;
 }
@@ -288,16 +196,17 @@ int main(int argc, char **argv)
 {
 	uv_loop_t *loop = uv_default_loop();
 	struct sockaddr_storage ss;
-	char a[ADDRSTR_MAX];
+	char a[PEER_ADDRSTR];
 	struct server s;
+	socklen_t len;
 	int err;
 
-	if (parse_args(argc, argv, &ss) < 0)
-		return EXIT_USAGE;
+	if (peer_parse_args(argc, argv, &ss, &len) < 0)
+		return PEER_EXIT_USAGE;
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	peer_raise_nofile();
 	if (!loop) {
-		fprintf(stderr, "%s: uv_default_loop: failed\n", PROG);
+		fprintf(stderr, "%s: uv_default_loop: failed\n", PEER_PROG);
 		return 1;
 	}
 	uv_tcp_init(loop, &s.tcp);
@@ -306,7 +215,7 @@ int main(int argc, char **argv)
 		err = server_listen(&s, &ss);
 	if (!err) {
 		printf("listen echo tcp %s libuv\n",
-		       addr_str(&ss, a, sizeof(a)));
+		       peer_addr_str(&ss, a, sizeof(a)));
 		fflush(stdout);
 	} else {
 		uv_walk(loop, close_walk, &s);
