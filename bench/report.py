@@ -362,8 +362,16 @@ if echo_labels:
 w("")
 
 md = os.path.join(outdir, "latest.md")
+# The Scaling section (bench/scaling_report.py, between its markers) is
+# kept: `make bench` replaces it afterwards, `SCALING=0` leaves it as is.
+scaling = ""
+if os.path.exists(md):
+    old = open(md).read()
+    a, b = old.find("<!-- scaling -->"), old.find("<!-- /scaling -->")
+    if a >= 0 and b > a:
+        scaling = "\n" + old[a:b + len("<!-- /scaling -->")] + "\n"
 with open(md, "w") as f:
-    f.write("\n".join(out) + "\n")
+    f.write("\n".join(out) + "\n" + scaling)
 
 # ---- plots ----
 

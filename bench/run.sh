@@ -204,26 +204,30 @@ task_ns() {
 		awk -v f="$2" '{ s += $f } END { printf "%.0f\n", s }'
 }
 
-# The CPU time of this shell's finished children, in ns. `times` must run
-# in this shell (a subshell starts its own count).
+# The CPU time of this shell's finished children (the clients), in ns.
+# `times` must run in this shell, never in a $(...) subshell: a subshell
+# is a new process whose children so far are none, and would report 0,
+# so that a client's own CPU would count as others' noise.
 children_ns() {
 	times >"$OUT/times"
-	awk 'NR == 2 {
+	CHILDREN_NS=$(awk 'NR == 2 {
 		split($1, u, /[ms]/); split($2, s, /[ms]/)
-		printf "%.0f\n", ((u[1] + s[1]) * 60 + u[2] + s[2]) * 1e9 }' "$OUT/times"
+		printf "%.0f\n", ((u[1] + s[1]) * 60 + u[2] + s[2]) * 1e9 }' "$OUT/times")
 }
 
-# noise_begin / noise_end CPUS: around one measurement; noise_end prints
-# a JSON object: others_pct, the share of the CPUs' time that others used
-# (their busy time less the server's and the clients' CPU time); steal_pct
-# (the hypervisor's); server_wait_pct, how long the server waited for a
+# noise_begin / noise_end CPUS: around one measurement, both called in
+# this shell (not in $(...)); noise_end sets NOISE to a JSON object:
+# others_pct, the share of the CPUs' time that others used (their busy
+# time less the server's and the clients' CPU time); steal_pct (the
+# hypervisor's); server_wait_pct, how long the server waited for a
 # CPU; elsewhere_pct, how busy the remaining CPUs were.
 noise_begin() {
 	read -r N_B0 N_S0 N_T0 < <(cpu_jiffies "$1")
 	read -r N_OB0 _ N_OT0 < <(cpu_jiffies "$(other_cpus "$1")")
 	N_SRV0=$(task_ns "$SPID" 1)
 	N_WAIT0=$(task_ns "$SPID" 2)
-	N_CH0=$(children_ns)
+	children_ns
+	N_CH0=$CHILDREN_NS
 }
 
 noise_end() {
@@ -232,8 +236,9 @@ noise_end() {
 	read -r ob1 _ ot1 < <(cpu_jiffies "$(other_cpus "$1")")
 	srv1=$(task_ns "$SPID" 1)
 	wait1=$(task_ns "$SPID" 2)
-	ch1=$(children_ns)
-	awk -v b=$((b1 - N_B0)) -v s=$((s1 - N_S0)) -v t=$((t1 - N_T0)) \
+	children_ns
+	ch1=$CHILDREN_NS
+	NOISE=$(awk -v b=$((b1 - N_B0)) -v s=$((s1 - N_S0)) -v t=$((t1 - N_T0)) \
 		-v ob=$((ob1 - N_OB0)) -v ot=$((ot1 - N_OT0)) \
 		-v srv=$((srv1 - N_SRV0)) -v wt=$((wait1 - N_WAIT0)) \
 		-v ch=$((ch1 - N_CH0)) -v hz="$HZ" -v ncpu=$(($(wc -w <<<"$1"))) \
@@ -248,7 +253,7 @@ noise_end() {
 		if (ot) printf "\"elsewhere_pct\":%.1f,", ob / ot * 100
 		else printf "\"elsewhere_pct\":null,"
 		printf "\"noisy\":%s}\n", (others > lim || steal > lim) ? "true" : "false"
-	}'
+	}')
 }
 
 other_cpus() {
@@ -288,7 +293,8 @@ bench() {
 		log "  $label $server: nothing succeeded (see $SLOG)"
 		return 0
 	fi
-	noise=$(noise_end "$BENCH_CPUS")
+	noise_end "$BENCH_CPUS"
+	noise=$NOISE
 	record "$label" "$server" "$r" "$noise" \
 		"evring-bench $* -d $DUR -w $WARM --server-pid PID 127.0.0.1:PORT"
 	log "  $label $server: $(summary "$r")"
@@ -302,7 +308,8 @@ wrk_run() {
 	# shellcheck disable=SC2086
 	out=$($CLI_CPU wrk -t1 -c100 -d"${WRKDUR}s" --latency "http://127.0.0.1:$SPORT/")
 	cpu1=$(task_ns "$SPID" 1)
-	noise=$(noise_end "$BENCH_CPUS")
+	noise_end "$BENCH_CPUS"
+	noise=$NOISE
 	req=$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')
 	rps=$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')
 	p50=$(printf '%s\n' "$out" | awk '$1=="50%" {print $2}')
@@ -332,7 +339,8 @@ client_cost() {
 	# shellcheck disable=SC2086
 	r=$($CLI_CPU "$BUILD"/$cmd $json "127.0.0.1:$SPORT") ||
 		{ log "  client cost $client failed"; return 0; }
-	noise=$(noise_end "$BENCH_CPUS")
+	noise_end "$BENCH_CPUS"
+	noise=$NOISE
 	record "client cost c=50 s=64 p=1" "$client" "$r" "$noise" "$cmd 127.0.0.1:PORT"
 	log "  client cost $client: $(printf '%s' "$r" | grep -o '"client_cpu_us_per_op":[0-9.]*')"
 }
@@ -353,7 +361,8 @@ loops() {
 	done
 	for i in "${CLIENTS[@]}"; do wait "$i" || true; done
 	CLIENTS=()
-	noise=$(noise_end "$ALL_CPUS")
+	noise_end "$ALL_CPUS"
+	noise=$NOISE
 	for i in "${files[@]}"; do
 		[ -s "$i" ] && runs="$runs${runs:+,}$(cat "$i")"
 		rm -f "$i"
@@ -371,7 +380,8 @@ idle_run() {
 	r=$($CLI_CPU "$BUILD/evring-bench" idle -q --json -c "$IDLE_CONNS" \
 		--sources 64 -w 3 -d 2 --server-pid "$SPID" "127.0.0.1:$SPORT") ||
 		{ log "  idle $server: failed"; return 0; }
-	noise=$(noise_end "$BENCH_CPUS")
+	noise_end "$BENCH_CPUS"
+	noise=$NOISE
 	record "idle memory" "$server" "$r" "$noise" \
 		"evring-bench idle -c $IDLE_CONNS --sources 64 -w 3 -d 2 --server-pid PID 127.0.0.1:PORT"
 	log "  idle $server: $(printf '%s' "$r" | grep -o '"server_bytes_per_conn":[0-9.a-z]*')"
@@ -468,7 +478,8 @@ rm -f "$OUT/times"
 python3 bench/report.py "$RAW" "$RESULTS"
 # the Scaling section of the report: steered loops, MSG_RING against
 # eventfd, the system calls of two loops (bench/scaling.sh)
-if [ "$MODE" = full ] && [ "$NCPU" -ge 2 ]; then
+# (SCALING=0 leaves it out: the section of the last run stays as it is)
+if [ "$MODE" = full ] && [ "$NCPU" -ge 2 ] && [ "${SCALING:-1}" != 0 ]; then
 	stop_server
 	bench/scaling.sh "$BUILD"
 fi
