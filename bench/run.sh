@@ -401,7 +401,11 @@ rotate() {
 meta() {
 	local cpu commit
 	cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-	commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+	# "-dirty" when the sources differ from the commit; the results this
+	# run replaces are not sources
+	commit=$(git describe --always 2>/dev/null || echo unknown)
+	git diff --quiet HEAD -- . ':!bench/results' 2>/dev/null ||
+		commit="$commit-dirty"
 	printf '{"meta":{"mode":"%s","rounds":%d,"dur":%s,"warm":%s,"wrkdur":%s,"date":"%s","commit":"%s","kernel":"%s","cpu":"%s","ncpu":%d,"pinned":%s,"noise_pct":%s,"threads":%d,"irq_apart":%d,"idle_conns":%d}}\n' \
 		"$MODE" "$REPEAT" "$DUR" "$WARM" "$WRKDUR" "$(date -u '+%Y-%m-%d %H:%M UTC')" \
 		"$commit" "$(uname -r)" "${cpu:-unknown}" "$NCPU" \
