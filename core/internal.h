@@ -30,6 +30,16 @@
 /* Kernel versions are named, never written as hex. */
 #define EVR_KVER(a, b, c) (((a) << 16) + ((b) << 8) + (c))
 
+/* The least power of two >= v (1 for 0). */
+static inline uint32_t evr__pow2_roundup(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
 /* ---- intrusive doubly-linked list (circular, head is a sentinel) ---- */
 
 struct evr__list {

@@ -42,15 +42,6 @@ void evr_loop_opts_init(struct evr_loop_opts *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static uint32_t pow2_roundup(uint32_t v)
-{
-	uint32_t p = 1;
-
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
 static int opts_resolve(const struct evr_loop_opts *in, struct evr_loop_opts *o)
 {
 	*o = *in;
@@ -78,7 +69,7 @@ static int opts_resolve(const struct evr_loop_opts *in, struct evr_loop_opts *o)
 			    EVR_BUF_SIZE_MAX, EVR_BUF_COUNT_MAX);
 		return -EINVAL;
 	}
-	o->buf_count = pow2_roundup(o->buf_count);
+	o->buf_count = evr__pow2_roundup(o->buf_count);
 	if (!o->sq_entries)
 		o->sq_entries = 256;
 	if (!o->cq_entries)
@@ -99,7 +90,7 @@ static int opts_resolve(const struct evr_loop_opts *in, struct evr_loop_opts *o)
 			    o->udp_buf_count, o->udp_buf_size);
 		return -EINVAL;
 	}
-	o->udp_buf_count = pow2_roundup(o->udp_buf_count);
+	o->udp_buf_count = evr__pow2_roundup(o->udp_buf_count);
 	return 0;
 }
 

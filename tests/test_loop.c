@@ -79,6 +79,30 @@ BACKEND_TEST(loop, pool_of_4_buffers_64_senders_lose_no_byte)
 	server_stop(&s);
 }
 
+/* The io_uring ring holds a window of the pool (64 buffers at first): 64
+ * senders at once take far more buffers between two polls than that, so
+ * the window must grow without losing a byte, give every buffer back, and
+ * do it again in a second burst after a quiet spell. */
+BACKEND_TEST(loop, burst_beyond_the_ring_window_loses_no_byte)
+{
+	struct server s = { 0 };
+	struct evr_stats st;
+
+	evr_loop_opts_init(&s.o);
+	s.o.buf_count = 2048;
+	s.o.buf_size = 1024;
+	server_start(&s, backend);
+	for (int burst = 0; burst < 2; burst++) {
+		run_senders(s.port, 64, 256 * 1024);
+		server_wait_idle(&s);
+	}
+	st = server_stats(&s);
+	cr_assert_eq(st.bufs_total, 2048);
+	cr_assert_eq(st.bytes_in, 2ULL * 64 * 256 * 1024);
+	cr_assert_eq(st.bytes_out, st.bytes_in);
+	server_stop(&s);
+}
+
 BACKEND_TEST(loop, completion_queue_of_4_loses_no_completion)
 {
 	struct server s = { 0 };

@@ -13,9 +13,10 @@
  * bits. Completions are dispatched through a table indexed by operation.
  *
  * Receiving: one multishot receive per connection selects buffers from the
- * provided-buffer ring that holds every free pool buffer (group 0). When the
- * ring is empty the receive ends with -ENOBUFS, the data stays in the socket,
- * and the connection waits on the loop's starved list until buffers return.
+ * provided-buffer ring that holds a window of the free pool buffers (group
+ * 0; see struct buf_ring). When the ring is empty the receive ends with
+ * -ENOBUFS, the data stays in the socket, and the connection waits on the
+ * loop's starved list until buffers return.
  * A multishot request that ends for any other reason (no IORING_CQE_F_MORE)
  * is armed again unless the connection is closing.
  *
@@ -67,13 +68,35 @@ struct send_ctx {
 	struct iovec iov[SEND_IOV];
 };
 
-/* The provided-buffer ring of one pool (group = the pool's index). */
+/*
+ * The provided-buffer ring of one pool (group = the pool's index).
+ *
+ * The kernel takes buffers from the ring's head and returned ones go to its
+ * tail: with every free buffer in the ring, a buffer comes back into use
+ * only after all the others have, and a busy loop sweeps the whole pool
+ * (16 MiB by default) through the CPU's caches. So the ring holds a window
+ * of the free buffers, sized to what the loop takes between two polls; the
+ * rest wait on the pool's free list, most recently used first, and top the
+ * window up before each submission. A receive that found the ring empty
+ * (-ENOBUFS) doubles the window; every WINDOW_EPOCH polls it shrinks back
+ * towards twice the most taken between two polls in that time.
+ */
 struct buf_ring {
 	struct io_uring_buf_ring *br;
 	unsigned entries;
 	unsigned mask;
 	unsigned pending; /* buffers added but not yet published */
+	unsigned held;	  /* buffers in the ring, published or not */
+	unsigned window;  /* how many the ring should hold */
+	unsigned taken;	  /* taken by the kernel since the last poll */
+	unsigned peak;	  /* most taken between two polls, this epoch */
+	unsigned polls;	  /* polls into this epoch */
+	bool nobufs;	  /* a receive found the ring empty */
+	bool fixed;	  /* "buf_window" off: every free buffer in the ring */
 };
+
+#define WINDOW_MIN   64
+#define WINDOW_EPOCH 256
 
 /* Contexts of requests in flight, kept for reuse (at most CTX_CACHE_MAX):
  * objects whose first member is the link. */
@@ -329,8 +352,71 @@ static int ring_setup(struct evr_loop *l, struct uring_be *u,
 	return err;
 }
 
-/* Register the pool's buffer ring; every buffer starts in the kernel's
- * hands. */
+/* ---- the buffer rings' windows ---- */
+
+/* Published in uring_poll() before the next submission. */
+static void ring_add(struct buf_ring *r, const struct evr__pool *p,
+		     struct evr_buf *b)
+{
+	io_uring_buf_ring_add(r->br, b->base, p->size, b->id, (int)r->mask,
+			      (int)r->pending++);
+	r->held++;
+}
+
+/* Top the window up from the free list, the most recently used first. */
+static void ring_fill(struct buf_ring *r, struct evr__pool *p)
+{
+	while (r->held < r->window && p->free) {
+		struct evr_buf *b = p->free;
+
+		p->free = b->next;
+		b->next = NULL;
+		ring_add(r, p, b);
+	}
+}
+
+/* The buffer the kernel filled, named by a completion. */
+static struct evr_buf *ring_take(struct evr_loop *l, unsigned pool, unsigned id)
+{
+	struct buf_ring *r = &U(l)->rings[pool];
+	struct evr_buf *b = evr__pool_take(pool ? &l->upool : &l->pool, id);
+
+	if (b) {
+		r->held--;
+		r->taken++;
+	}
+	return b;
+}
+
+/* Size the window to what the kernel takes between two polls: at least
+ * twice that at once, double after an empty ring, and back down to twice
+ * the epoch's peak (never under WINDOW_MIN) when the epoch ends. */
+static void ring_adapt(struct buf_ring *r, const struct evr__pool *p)
+{
+	unsigned want = r->window;
+
+	if (r->fixed)
+		return;
+	if (r->taken > r->peak)
+		r->peak = r->taken;
+	if (r->nobufs)
+		want = 2 * r->window;
+	if (2 * r->taken > want)
+		want = evr__pow2_roundup(2 * r->taken);
+	if (++r->polls == WINDOW_EPOCH) {
+		unsigned fit = evr__pow2_roundup(2 * r->peak);
+
+		if (fit < want && !r->nobufs)
+			want = fit < WINDOW_MIN ? WINDOW_MIN : fit;
+		r->polls = 0;
+		r->peak = 0;
+	}
+	r->window = want > p->count ? p->count : want;
+	r->taken = 0;
+	r->nobufs = false;
+}
+
+/* Register the pool's buffer ring with the first window of buffers. */
 static int uring_pool_start(struct evr_loop *l, struct evr__pool *p)
 {
 	struct uring_be *u = U(l);
@@ -342,11 +428,11 @@ static int uring_pool_start(struct evr_loop *l, struct evr__pool *p)
 	r->br = evr__buf_ring_setup(&u->ring, r->entries, p->bgid, &err);
 	if (!r->br)
 		return err;
-	for (uint32_t i = 0; i < p->count; i++)
-		io_uring_buf_ring_add(r->br, p->bufs[i].base, p->size,
-				      (unsigned short)i, (int)r->mask, (int)i);
-	io_uring_buf_ring_advance(r->br, (int)p->count);
-	p->free = NULL;
+	r->fixed = evr__feature_off(l, "buf_window");
+	r->window = r->fixed || p->count < WINDOW_MIN ? p->count : WINDOW_MIN;
+	if (p->bgid == 0)
+		evr__feature_note(l, "buf_window", !r->fixed);
+	ring_fill(r, p); /* published by the first poll */
 	return 0;
 }
 
@@ -609,8 +695,8 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 	if (flags & EVR_IORING_CQE_F_BUFFER) {
 		/* The kernel may consume a buffer for a zero-byte (EOF)
 		 * completion too: it comes back to the pool either way. */
-		struct evr_buf *b = evr__pool_take(
-		    &l->pool, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
+		struct evr_buf *b =
+		    ring_take(l, 0, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
 
 		if (EVR_LIKELY(b && res > 0)) {
 			b->len = (uint32_t)res;
@@ -624,6 +710,7 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 	} else if (res == 0) {
 		evr__conn_eof(c);
 	} else if (res == -ENOBUFS) {
+		U(l)->rings[0].nobufs = true;
 		evr__conn_starved(c);
 	} else if (res < 0 && res != -ECANCELED) {
 		evr__conn_error(c, res);
@@ -785,11 +872,14 @@ static void uring_buf_recycle(struct evr_loop *l, struct evr_buf *b)
 {
 	struct uring_be *u = U(l);
 	struct buf_ring *r = &u->rings[b->pool];
+	struct evr__pool *p = b->pool ? &l->upool : &l->pool;
 
-	/* Published in uring_poll() before the next submission. */
-	io_uring_buf_ring_add(r->br, b->base,
-			      b->pool ? l->upool.size : l->pool.size, b->id,
-			      (int)r->mask, (int)r->pending++);
+	if (r->held < r->window) {
+		ring_add(r, p, b);
+	} else {
+		b->next = p->free;
+		p->free = b;
+	}
 }
 
 /* ---- UDP ---- */
@@ -823,8 +913,8 @@ static void on_urecv(struct evr_loop *l, void *p, int res, unsigned flags)
 	if (!more)
 		s->armed = false;
 	if (flags & EVR_IORING_CQE_F_BUFFER) {
-		struct evr_buf *b = evr__pool_take(
-		    &l->upool, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
+		struct evr_buf *b =
+		    ring_take(l, 1, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
 		struct io_uring_recvmsg_out *out =
 		    b && res > 0
 			? io_uring_recvmsg_validate(b->base, res, &s->rmsg)
@@ -845,9 +935,10 @@ static void on_urecv(struct evr_loop *l, void *p, int res, unsigned flags)
 			evr_buf_unref(b);
 		}
 	}
-	if (res == -ENOBUFS)
+	if (res == -ENOBUFS) {
+		U(l)->rings[1].nobufs = true;
 		evr__udp_starved(s);
-	else if (res < 0 && res != -ECANCELED && !s->closing)
+	} else if (res < 0 && res != -ECANCELED && !s->closing)
 		evr_log_warn("udp %s: recvmsg: %s", s->svc.name,
 			     evr__strerror(res));
 	if (!more && !s->closing && res != -ENOBUFS && uring_udp_start(s) < 0)
@@ -1090,7 +1181,7 @@ static void fault_dispatch(struct evr_loop *l, unsigned op, void *p, int res,
 			break;
 		ferr = evr__fault_hit(EVR__F_RECV);
 		if (fault_ends(ferr)) {
-			evr_buf_unref(evr__pool_take(&l->pool, id));
+			evr_buf_unref(ring_take(l, 0, id));
 			flags &= ~EVR_IORING_CQE_F_BUFFER;
 			res = ferr;
 			break;
@@ -1100,7 +1191,7 @@ static void fault_dispatch(struct evr_loop *l, unsigned op, void *p, int res,
 		if (cut < (size_t)res) {
 			/* a short read: the same bytes in two deliveries, the
 			 * first a copy (a module may keep either buffer) */
-			struct evr_buf *b = evr__pool_take(&l->pool, id);
+			struct evr_buf *b = ring_take(l, 0, id);
 			struct evr_buf *first = evr_buf_new(l, cut);
 
 			if (first) {
@@ -1133,6 +1224,10 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 	for (int i = 0; i < 2; i++) {
 		struct buf_ring *r = &u->rings[i];
 
+		if (!r->br)
+			continue;
+		ring_adapt(r, i ? &l->upool : &l->pool);
+		ring_fill(r, i ? &l->upool : &l->pool);
 		/* (a test may hold returned buffers back: the ENOBUFS path) */
 		if (r->pending && !EVR__FAULT(EVR__F_POOL)) {
 			io_uring_buf_ring_advance(r->br, (int)r->pending);
