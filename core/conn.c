@@ -396,11 +396,9 @@ static struct evr_conn *conn_alloc(struct evr__svc *svc, int fd,
 	if (EVR_UNLIKELY(!c))
 		return NULL;
 	c->loop = l;
-	c->proto = &svc->proto;
 	c->svc = svc;
 	svc->refs++;
 	svc->nconns++;
-	c->conf = svc->conf;
 	c->fd = fd;
 	c->src = src;
 	evr__conn_ext_init(c);
@@ -456,13 +454,13 @@ struct evr_conn *evr__conn_new(struct evr_listener *ls, int fd)
 	c->flags |= counted;
 	l->st.conns_accepted++;
 	/* a PROXY header first: on_accept once it is in (proxy.c) */
-	err = evr__proxy_start(c) ? 0 : c->proto->on_accept(c);
+	err = evr__proxy_start(c) ? 0 : c->svc->proto.on_accept(c);
 	if (err < 0) {
 		evr_abort(c, err);
 		return c;
 	}
 	if (l->draining && !(c->ext && c->ext->proxy_pending))
-		c->proto->on_drain(c);
+		c->svc->proto.on_drain(c);
 	if (c->flags & EVR__C_CLOSING)
 		return c;
 	err = l->be_ops->conn_recv(c);
@@ -602,7 +600,7 @@ void evr__conn_connected(struct evr_conn *c, int err)
 		return;
 	}
 	c->last_active = c->last_progress = c->loop->now;
-	c->proto->on_connect(c);
+	c->svc->proto.on_connect(c);
 	if (c->flags & EVR__C_CLOSING)
 		return;
 	err = c->loop->be_ops->conn_recv(c);
@@ -624,7 +622,7 @@ static void deliver(struct evr_conn *c, struct evr_buf *b)
 	if (c->ext)
 		c->ext->bytes_in += b->len;
 	c->last_active = l->now;
-	c->proto->on_data(c, b);
+	c->svc->proto.on_data(c, b);
 	/* Over the loop's budget, a connection with bytes of its own queued
 	 * reads no more until they are sent: the ones that fill the budget
 	 * wait, the others go on. */
@@ -699,7 +697,7 @@ static void held_deliver(struct evr_conn *c)
 	if (!c->held_head && (c->flags & EVR__C_EOF_HELD)) {
 		c->flags &= ~EVR__C_EOF_HELD;
 		if (!(c->flags & EVR__C_CLOSING))
-			c->proto->on_eof(c);
+			c->svc->proto.on_eof(c);
 	}
 }
 
@@ -733,7 +731,7 @@ void evr__conn_eof(struct evr_conn *c)
 	if (c->held_head) /* after the bytes that came before it */
 		c->flags |= EVR__C_EOF_HELD;
 	else
-		c->proto->on_eof(c);
+		c->svc->proto.on_eof(c);
 }
 
 void evr__conn_sent(struct evr_conn *c, size_t n)
@@ -775,7 +773,7 @@ void evr__conn_sent(struct evr_conn *c, size_t n)
 			evr__list_del(&c->paused);
 			read_resume(c, EVR__C_PAUSED_ALL);
 		}
-		c->proto->on_sent(c, sent);
+		c->svc->proto.on_sent(c, sent);
 	}
 	if (c->wq_head || (c->flags & EVR__C_CLOSING))
 		schedule_flush(c);
@@ -934,7 +932,7 @@ static void conn_finish(struct evr_conn *c)
 	held_drop(c);
 	count_close(c->loop, c->err);
 	if (EVR_LIKELY(!c->ext) || evr__conn_ext_accepted(c))
-		c->proto->on_close(c, c->err);
+		c->svc->proto.on_close(c, c->err);
 	if (c->ext)
 		evr__conn_ext_finish(c);
 	if (!conn_linger(c))
@@ -1040,7 +1038,7 @@ void evr__conn_drain_all(struct evr_loop *l)
 		    EVR_CONTAINER_OF(it, struct evr_conn, link);
 
 		if (!(c->flags & EVR__C_CLOSING))
-			c->proto->on_drain(c);
+			c->svc->proto.on_drain(c);
 	}
 }
 
@@ -1065,7 +1063,7 @@ void evr__conn_close_all(struct evr_loop *l)
 		held_drop(c);
 		evr_timer_stop(l, &c->timer);
 		count_close(l, c->err ? c->err : -ESHUTDOWN);
-		c->proto->on_close(c, c->err ? c->err : -ESHUTDOWN);
+		c->svc->proto.on_close(c, c->err ? c->err : -ESHUTDOWN);
 		if (c->fd >= 0)
 			close(c->fd);
 		c->fd = -1;
@@ -1332,7 +1330,7 @@ void *evr_conn_state(struct evr_conn *c)
 
 void *evr_conn_conf(const struct evr_conn *c)
 {
-	return c->conf;
+	return c->svc->conf;
 }
 
 void *evr_conn_udata(const struct evr_conn *c)
@@ -1448,8 +1446,6 @@ int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
 	svc->refs++;
 	svc->nconns++;
 	c->svc = svc;
-	c->proto = &svc->proto;
-	c->conf = svc->conf;
 	if (--old->nconns == 0 && old->retired)
 		evr__svc_cfg_done(old);
 	evr__svc_put(old);
@@ -1463,7 +1459,7 @@ int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
 		c->user_pauses = 0;
 		read_resume(c, EVR__C_PAUSED_USER);
 	}
-	err = c->proto->on_accept(c);
+	err = c->svc->proto.on_accept(c);
 	if (err < 0) {
 		if (b)
 			evr_buf_unref(b);
@@ -1471,7 +1467,7 @@ int evr_conn_switch(struct evr_conn *c, struct evr_connector *cn, const void *p,
 		return 0;
 	}
 	if (l->draining)
-		c->proto->on_drain(c);
+		c->svc->proto.on_drain(c);
 	if (b && c->held_head) {
 		/* before what arrived after it; the resume pass hands over */
 		b->next = c->held_head;

@@ -212,9 +212,9 @@ struct evr_connector {
 
 struct evr_conn {
 	struct evr_loop *loop;
-	const struct evr__proto_rt *proto;
-	struct evr__svc *svc; /* counted reference */
-	void *conf;
+	/* counted reference; its module (svc->proto) and configuration
+	 * (svc->conf) are the connection's */
+	struct evr__svc *svc;
 	void *udata;
 	int fd;
 	uint32_t flags;
@@ -247,6 +247,10 @@ struct evr_conn {
 	} be;
 	_Alignas(16) unsigned char state[];
 };
+/* An idle connection's memory is this and its module's state: 256 bytes is
+ * a size class of the allocators (the next is 320), kept on 64-bit. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct evr_conn) <= 256,
+	       "struct evr_conn outgrew 256 bytes");
 
 /* Longest wait for the peer's EOF in a lingering close. */
 #define EVR__LINGER_MS 2000

@@ -509,7 +509,7 @@ void evr_listener_drain(struct evr_listener *ls)
 
 		if ((c->svc == &ls->svc || c->svc->owner == &ls->svc) &&
 		    !(c->flags & EVR__C_CLOSING))
-			c->proto->on_drain(c);
+			c->svc->proto.on_drain(c);
 	}
 }
 

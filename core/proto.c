@@ -91,7 +91,7 @@ static void default_nothing(struct evr_conn *c)
 
 static void connect_as_accept(struct evr_conn *c)
 {
-	int err = c->proto->on_accept(c);
+	int err = c->svc->proto.on_accept(c);
 
 	if (err < 0)
 		evr_abort(c, err);

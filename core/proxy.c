@@ -332,13 +332,13 @@ static bool header_done(struct evr_conn *c)
 		evr_abort(c, err);
 		return false;
 	}
-	err = c->proto->on_accept(c);
+	err = c->svc->proto.on_accept(c);
 	if (err < 0) {
 		evr_abort(c, err);
 		return false;
 	}
 	if (l->draining)
-		c->proto->on_drain(c);
+		c->svc->proto.on_drain(c);
 	return !(c->flags & EVR__C_CLOSING);
 }
 
