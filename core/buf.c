@@ -91,6 +91,12 @@ struct evr_buf *evr__pool_get(struct evr__pool *p)
 	return b;
 }
 
+void evr__pool_put(struct evr__pool *p, struct evr_buf *b)
+{
+	b->next = p->free;
+	p->free = b;
+}
+
 struct evr_buf *evr__pool_take(struct evr__pool *p, uint32_t id)
 {
 	struct evr_buf *b;
@@ -185,7 +191,7 @@ void evr_buf_unref(struct evr_buf *b)
 		return;
 	switch (b->kind) {
 	case EVR__BUF_POOL:
-		(b->pool ? &l->upool : p)->nfree++;
+		evr__pool_of(l, b->pool)->nfree++;
 		l->be_ops->buf_recycle(l, b);
 		return;
 	case EVR__BUF_SMALL:

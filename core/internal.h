@@ -670,6 +670,12 @@ struct evr_loop {
 	unsigned index;
 };
 
+/* The pool of index idx (evr_buf.pool, the buffer group): TCP or UDP. */
+static inline struct evr__pool *evr__pool_of(struct evr_loop *l, unsigned idx)
+{
+	return idx ? &l->upool : &l->pool;
+}
+
 /*
  * Flags for a send of the first n queue entries: MSG_MORE when it is the
  * last of a connection that closes gracefully, so that the reply and the

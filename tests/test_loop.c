@@ -62,15 +62,22 @@ static void run_senders(uint16_t port, int n, size_t len)
 	}
 }
 
+/* An echo loop whose receive pool is count buffers of 1 KiB. */
+static void start_with_pool(struct server *s, const char *backend,
+			    uint32_t count)
+{
+	evr_loop_opts_init(&s->o);
+	s->o.buf_count = count;
+	s->o.buf_size = 1024;
+	server_start(s, backend);
+}
+
 BACKEND_TEST(loop, pool_of_4_buffers_64_senders_lose_no_byte)
 {
 	struct server s = { 0 };
 	struct evr_stats st;
 
-	evr_loop_opts_init(&s.o);
-	s.o.buf_count = 4;
-	s.o.buf_size = 1024;
-	server_start(&s, backend);
+	start_with_pool(&s, backend, 4);
 	run_senders(s.port, 64, 200 * 1024);
 	st = server_stats(&s);
 	cr_assert_eq(st.bufs_total, 4);
@@ -88,10 +95,7 @@ BACKEND_TEST(loop, burst_beyond_the_ring_window_loses_no_byte)
 	struct server s = { 0 };
 	struct evr_stats st;
 
-	evr_loop_opts_init(&s.o);
-	s.o.buf_count = 2048;
-	s.o.buf_size = 1024;
-	server_start(&s, backend);
+	start_with_pool(&s, backend, 2048);
 	for (int burst = 0; burst < 2; burst++) {
 		run_senders(s.port, 64, 256 * 1024);
 		server_wait_idle(&s);

@@ -148,6 +148,8 @@ void evr__svc_put(struct evr__svc *svc);
  * one the kernel chose (io_uring), each with one reference. */
 struct evr_buf *evr__pool_get(struct evr__pool *p);
 struct evr_buf *evr__pool_take(struct evr__pool *p, uint32_t id);
+/* A returned buffer on the free list, to be used first. */
+void evr__pool_put(struct evr__pool *p, struct evr_buf *b);
 
 /* The signal pipe is readable. */
 void evr__signal_dispatch(struct evr_loop *l);

@@ -452,10 +452,7 @@ static void epoll_conn_close(struct evr_conn *c)
 
 static void epoll_buf_recycle(struct evr_loop *l, struct evr_buf *b)
 {
-	struct evr__pool *p = b->pool ? &l->upool : &l->pool;
-
-	b->next = p->free;
-	p->free = b;
+	evr__pool_put(evr__pool_of(l, b->pool), b);
 }
 
 static int epoll_signal_start(struct evr_loop *l)

@@ -379,7 +379,7 @@ static void ring_fill(struct buf_ring *r, struct evr__pool *p)
 static struct evr_buf *ring_take(struct evr_loop *l, unsigned pool, unsigned id)
 {
 	struct buf_ring *r = &U(l)->rings[pool];
-	struct evr_buf *b = evr__pool_take(pool ? &l->upool : &l->pool, id);
+	struct evr_buf *b = evr__pool_take(evr__pool_of(l, pool), id);
 
 	if (b) {
 		r->held--;
@@ -872,14 +872,12 @@ static void uring_buf_recycle(struct evr_loop *l, struct evr_buf *b)
 {
 	struct uring_be *u = U(l);
 	struct buf_ring *r = &u->rings[b->pool];
-	struct evr__pool *p = b->pool ? &l->upool : &l->pool;
+	struct evr__pool *p = evr__pool_of(l, b->pool);
 
-	if (r->held < r->window) {
+	if (r->held < r->window)
 		ring_add(r, p, b);
-	} else {
-		b->next = p->free;
-		p->free = b;
-	}
+	else
+		evr__pool_put(p, b);
 }
 
 /* ---- UDP ---- */
@@ -1226,8 +1224,8 @@ static int uring_poll(struct evr_loop *l, int timeout_ms)
 
 		if (!r->br)
 			continue;
-		ring_adapt(r, i ? &l->upool : &l->pool);
-		ring_fill(r, i ? &l->upool : &l->pool);
+		ring_adapt(r, evr__pool_of(l, i));
+		ring_fill(r, evr__pool_of(l, i));
 		/* (a test may hold returned buffers back: the ENOBUFS path) */
 		if (r->pending && !EVR__FAULT(EVR__F_POOL)) {
 			io_uring_buf_ring_advance(r->br, (int)r->pending);
