@@ -32,7 +32,8 @@ static const char *me(void)
 }
 
 /* A port free now on 127.0.0.1 (bound, read, released). */
-static uint16_t free_port(void)
+/* A socket bound to a free loopback port, and the port. */
+static int bind_free(uint16_t *port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t len = sizeof(a);
@@ -41,20 +42,24 @@ static uint16_t free_port(void)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
+	*port = ntohs(a.sin_port);
+	return fd;
 }
 
 struct ports {
 	uint16_t a, b, c, d;
 };
 
+/* Four distinct free ports: each stays bound until all are chosen (a
+ * port closed at once could be handed out again by the next bind, and
+ * the configuration would name it twice). */
 static void pick(struct ports *p)
 {
-	p->a = free_port();
-	p->b = free_port();
-	p->c = free_port();
-	p->d = free_port();
+	int fds[4] = { bind_free(&p->a), bind_free(&p->b), bind_free(&p->c),
+		       bind_free(&p->d) };
+
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
 }
 
 /* echo on a, daytime on b, tcpmux on c */
