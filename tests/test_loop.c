@@ -107,6 +107,46 @@ BACKEND_TEST(loop, burst_beyond_the_ring_window_loses_no_byte)
 	server_stop(&s);
 }
 
+/* Where the kernel has receive bundles (6.10) one receive fills several
+ * pool buffers, the ring's next ones in order: 256 KiB written at once
+ * into 1 KiB buffers must come back whole and in order, every buffer back
+ * in the pool, and the loop counts bundles. With the feature off (or on
+ * epoll) there are none, and the bytes are the same. */
+static void bundles_run(const char *backend, const char *disable)
+{
+	struct server s = { 0 };
+	struct evr_stats st;
+	bool on;
+
+	evr_loop_opts_init(&s.o);
+	s.o.buf_count = 1024;
+	s.o.buf_size = 1024;
+	s.o.disable = disable;
+	server_start(&s, backend);
+	on = strstr(evr_loop_features(s.l), " recv_bundle") != NULL;
+	if (strcmp(backend, "epoll") == 0 || disable)
+		cr_assert(!on, "%s", evr_loop_features(s.l));
+	run_senders(s.port, 8, 256 * 1024);
+	server_wait_idle(&s);
+	st = server_stats(&s);
+	cr_assert_eq(st.bytes_in, 8ULL * 256 * 1024);
+	if (on)
+		cr_assert_gt(st.recv_bundles, 0, "no receive filled two buffers");
+	else
+		cr_assert_eq(st.recv_bundles, 0);
+	server_stop(&s);
+}
+
+BACKEND_TEST(loop, receive_bundles_deliver_every_buffer_in_order)
+{
+	bundles_run(backend, NULL);
+}
+
+BACKEND_TEST(loop, receive_bundles_off_deliver_the_same)
+{
+	bundles_run(backend, "recv_bundle");
+}
+
 BACKEND_TEST(loop, completion_queue_of_4_loses_no_completion)
 {
 	struct server s = { 0 };

@@ -92,10 +92,13 @@ Test(wire_io_uring, every_optional_feature_can_be_left_off, .timeout = 120)
 
 	skip_unless_backend_runs("io_uring");
 	setenv("EVRING_DISABLE",
-	       "defer_taskrun,coop_taskrun,register_ring,buf_window", 1);
+	       "defer_taskrun,coop_taskrun,register_ring,buf_window,"
+	       "recv_bundle",
+	       1);
 	cr_assert_eq(srv_start(&s, "io_uring", 1, argv), 0);
 	cr_assert(log_within(&s, "-register_ring", 10000) &&
 		      srv_log_has(&s, "-buf_window") &&
+		      srv_log_has(&s, "-recv_bundle") &&
 		      srv_log_has(&s, "-defer_taskrun") &&
 		      srv_log_has(&s, "-coop_taskrun"),
 		  "%s", srv_log(&s));

@@ -14,9 +14,11 @@
  *
  * Receiving: one multishot receive per connection selects buffers from the
  * provided-buffer ring that holds a window of the free pool buffers (group
- * 0; see struct buf_ring). When the ring is empty the receive ends with
- * -ENOBUFS, the data stays in the socket, and the connection waits on the
- * loop's starved list until buffers return.
+ * 0; see struct buf_ring). Where the kernel has receive bundles (6.10) one
+ * completion may fill several buffers, the ring's next ones in order; each
+ * is delivered on its own (see struct recv_walk). When the ring is empty
+ * the receive ends with -ENOBUFS, the data stays in the socket, and the
+ * connection waits on the loop's starved list until buffers return.
  * A multishot request that ends for any other reason (no IORING_CQE_F_MORE)
  * is armed again unless the connection is closing.
  *
@@ -93,6 +95,9 @@ struct buf_ring {
 	unsigned polls;	  /* polls into this epoch */
 	bool nobufs;	  /* a receive found the ring empty */
 	bool fixed;	  /* "buf_window" off: every free buffer in the ring */
+	/* Bundles: the ring position (tail + pending, 16 bits as the kernel
+	 * counts) each buffer was last added at; NULL without bundles. */
+	uint16_t *pos;
 };
 
 #define WINDOW_MIN   64
@@ -146,6 +151,7 @@ struct uring_be {
 	unsigned cq_batch;  /* max completions dispatched per poll */
 	struct obj_cache send_ctxs;
 	bool waitid; /* children: IORING_OP_WAITID (else a poll) */
+	bool bundle; /* TCP receives fill several buffers (recv_bundle) */
 };
 
 static inline struct uring_be *U(struct evr_loop *l)
@@ -263,6 +269,64 @@ out_ring:
 	return ret;
 }
 
+/*
+ * Receive bundles (6.10): does a multishot receive on a throwaway ring put
+ * 40 bytes waiting in a socket into more than one 16-byte buffer in one
+ * completion that names the first? Found out once per process; the
+ * feature bit alone says only that the flag is known.
+ */
+static bool bundle_works;
+static pthread_once_t bundle_once = PTHREAD_ONCE_INIT;
+
+static void bundle_probe(void)
+{
+	struct io_uring_params p;
+	struct io_uring ring;
+	struct io_uring_buf_ring *br;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	char buf[4][16], msg[40];
+	int sv[2], err;
+
+	memset(&p, 0, sizeof(p));
+	if (io_uring_queue_init_params(4, &ring, &p) < 0)
+		return;
+	if (!(p.features & EVR_IORING_FEAT_RECVSEND_BUNDLE))
+		goto out_ring;
+	br = evr__buf_ring_setup(&ring, 4, BGID, &err);
+	if (!br)
+		goto out_ring;
+	for (int i = 0; i < 4; i++)
+		io_uring_buf_ring_add(br, buf[i], sizeof(buf[i]), (unsigned short)i,
+				      3, i);
+	io_uring_buf_ring_advance(br, 4);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		goto out_br;
+	memset(msg, 'x', sizeof(msg));
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_recv(sqe, sv[0], NULL, 0, 0);
+	sqe->ioprio |= EVR_IORING_RECV_MULTISHOT | EVR_IORING_RECVSEND_BUNDLE;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	if (write(sv[1], msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
+	    io_uring_submit_and_wait(&ring, 1) >= 0 &&
+	    io_uring_peek_cqe(&ring, &cqe) == 0) {
+		/* (the kernel may stop at fewer buffers than it could) */
+		bundle_works = cqe->res > (int)sizeof(buf[0]) &&
+			       cqe->res <= (int)sizeof(msg) &&
+			       (cqe->flags & EVR_IORING_CQE_F_BUFFER) &&
+			       cqe->flags >> EVR_IORING_CQE_BUFFER_SHIFT == 0 &&
+			       !memcmp(buf[1], msg, 1);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	close(sv[0]);
+	close(sv[1]);
+out_br:
+	evr__buf_ring_free(&ring, br, 4, BGID);
+out_ring:
+	io_uring_queue_exit(&ring);
+}
+
 static int uring_probe(const struct evr_loop_opts *o, char *why, size_t n)
 {
 	struct io_uring_params p;
@@ -358,6 +422,8 @@ static int ring_setup(struct evr_loop *l, struct uring_be *u,
 static void ring_add(struct buf_ring *r, const struct evr__pool *p,
 		     struct evr_buf *b)
 {
+	if (r->pos)
+		r->pos[b->id] = (uint16_t)(r->br->tail + r->pending);
 	io_uring_buf_ring_add(r->br, b->base, p->size, b->id, (int)r->mask,
 			      (int)r->pending++);
 	r->held++;
@@ -424,10 +490,27 @@ static int uring_pool_start(struct evr_loop *l, struct evr__pool *p)
 	int err;
 
 	r->entries = p->count;
-	r->mask = p->count - 1;
+	if (p->bgid == 0 && u->bundle) {
+		/* Bundles read a completion's later buffers back from the
+		 * ring's slots: twice the pool's slots keep a slot from being
+		 * written again before its completion is read (struct
+		 * recv_walk). The kernel takes at most 32768. */
+		if (p->count <= 16384)
+			r->pos = calloc(p->count, sizeof(*r->pos));
+		if (r->pos)
+			r->entries = 2 * p->count;
+		else
+			u->bundle = false;
+	}
+	if (p->bgid == 0)
+		evr__feature_note(l, "recv_bundle", u->bundle);
+	r->mask = r->entries - 1;
 	r->br = evr__buf_ring_setup(&u->ring, r->entries, p->bgid, &err);
-	if (!r->br)
+	if (!r->br) {
+		free(r->pos);
+		r->pos = NULL;
 		return err;
+	}
 	r->fixed = evr__feature_off(l, "buf_window");
 	r->window = r->fixed || p->count < WINDOW_MIN ? p->count : WINDOW_MIN;
 	if (p->bgid == 0)
@@ -468,6 +551,10 @@ static int uring_init(struct evr_loop *l, const struct evr_loop_opts *o)
 	if (err < 0)
 		goto out_free;
 	l->be = u;
+	if (!evr__feature_off(l, "recv_bundle")) {
+		pthread_once(&bundle_once, bundle_probe);
+		u->bundle = bundle_works;
+	}
 	err = uring_pool_start(l, pool);
 	if (err < 0) {
 		l->be = NULL;
@@ -505,10 +592,12 @@ static void uring_fini(struct evr_loop *l)
 	 * whatever is still armed. */
 	io_uring_submit(&u->ring);
 	io_uring_queue_exit(&u->ring);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (u->rings[i].br)
 			munmap(u->rings[i].br, (size_t)u->rings[i].entries *
 						   sizeof(struct io_uring_buf));
+		free(u->rings[i].pos);
+	}
 	cache_fini(&u->send_ctxs);
 	free(u);
 	l->be = NULL;
@@ -648,6 +737,8 @@ static int uring_conn_recv(struct evr_conn *c)
 		return -EBUSY;
 	io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
 	sqe->ioprio |= EVR_IORING_RECV_MULTISHOT;
+	if (u->bundle)
+		sqe->ioprio |= EVR_IORING_RECVSEND_BUNDLE;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	sqe->user_data = tag(c, OP_RECV);
@@ -685,6 +776,113 @@ static void uring_conn_detach(struct evr_conn *c)
 	}
 }
 
+/*
+ * The buffers of one receive completion, in order. Without bundles it is
+ * the one the completion names, res bytes. With bundles the kernel filled
+ * that one and the ones after it in the ring: each to the length in its
+ * slot, as many as res bytes took (the last one maybe in part). Their ids
+ * are read back from the ring's slots, which are not written again before
+ * the completion is read: a buffer is added to the ring once per time the
+ * kernel takes it, and a slot is written again only after as many adds as
+ * the ring has slots, twice the pool. Each id is checked against the
+ * position it was added at.
+ */
+struct recv_walk {
+	uint32_t left; /* bytes of the completion not yet in a buffer */
+	uint16_t pos;  /* ring position of the buffer just taken */
+};
+
+static struct evr_buf *walk_fill(struct buf_ring *r, struct recv_walk *w,
+				 struct evr_buf *b)
+{
+	uint32_t room = r->br->bufs[w->pos & r->mask].len;
+
+	b->len = w->left < room ? w->left : room;
+	w->left -= b->len;
+	return b;
+}
+
+static struct evr_buf *walk_first(struct evr_loop *l, struct recv_walk *w,
+				  unsigned id, int res)
+{
+	struct buf_ring *r = &U(l)->rings[0];
+	struct evr_buf *b = ring_take(l, 0, id);
+
+	w->left = res > 0 ? (uint32_t)res : 0;
+	if (!b) {
+		w->left = 0;
+		return NULL;
+	}
+	if (!r->pos) {
+		b->len = w->left;
+		w->left = 0;
+		return b;
+	}
+	w->pos = r->pos[id];
+	return walk_fill(r, w, b);
+}
+
+/* The next buffer, or NULL: the end, or (w->left still > 0) a slot that
+ * does not hold what it should, and the rest is lost. */
+static struct evr_buf *walk_next(struct evr_loop *l, struct recv_walk *w)
+{
+	struct buf_ring *r = &U(l)->rings[0];
+	struct evr_buf *b;
+	unsigned id;
+
+	if (!w->left)
+		return NULL;
+	w->pos++;
+	id = r->br->bufs[w->pos & r->mask].bid;
+	if (EVR_UNLIKELY(id >= l->pool.count || r->pos[id] != w->pos))
+		return NULL;
+	b = ring_take(l, 0, id);
+	return b ? walk_fill(r, w, b) : NULL;
+}
+
+/*
+ * Hand the buffers of a receive completion to c in order, or back to the
+ * pool when c is NULL or they hold nothing (the kernel may consume a
+ * buffer for a zero-byte EOF completion too). cut (fault injection only):
+ * the first cut bytes come as a copy first, a short read.
+ */
+static void recv_deliver(struct evr_loop *l, struct evr_conn *c, unsigned id,
+			 int res, size_t cut)
+{
+	struct recv_walk w;
+	struct evr_buf *b = walk_first(l, &w, id, res);
+
+	if (b && w.left)
+		l->st.recv_bundles++;
+	for (; b; b = walk_next(l, &w)) {
+		if (!c || !b->len) {
+			evr_buf_unref(b);
+			continue;
+		}
+		if (EVR_UNLIKELY(cut)) {
+			struct evr_buf *first =
+			    cut < b->len ? evr_buf_new(l, cut) : NULL;
+
+			if (first) {
+				memcpy(first->data, b->data, cut);
+				first->len = (uint32_t)cut;
+				evr__conn_data(c, first);
+				b->data += cut;
+				b->len -= (uint32_t)cut;
+			}
+			cut = 0;
+		}
+		evr__conn_data(c, b);
+	}
+	if (EVR_UNLIKELY(w.left)) {
+		evr_log_err("io_uring: a receive bundle's buffers are not in "
+			    "the ring slots they were put in: %u bytes lost",
+			    (unsigned)w.left);
+		if (c)
+			evr_abort(c, -EIO);
+	}
+}
+
 static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 {
 	struct evr_conn *c = p;
@@ -692,19 +890,9 @@ static void on_recv(struct evr_loop *l, void *p, int res, unsigned flags)
 
 	if (!more)
 		c->flags &= ~EVR__C_RECV;
-	if (flags & EVR_IORING_CQE_F_BUFFER) {
-		/* The kernel may consume a buffer for a zero-byte (EOF)
-		 * completion too: it comes back to the pool either way. */
-		struct evr_buf *b =
-		    ring_take(l, 0, flags >> EVR_IORING_CQE_BUFFER_SHIFT);
-
-		if (EVR_LIKELY(b && res > 0)) {
-			b->len = (uint32_t)res;
-			evr__conn_data(c, b);
-		} else if (b) {
-			evr_buf_unref(b);
-		}
-	}
+	if (flags & EVR_IORING_CQE_F_BUFFER)
+		recv_deliver(l, c, flags >> EVR_IORING_CQE_BUFFER_SHIFT, res,
+			     0);
 	if (res > 0) {
 		/* delivered above */
 	} else if (res == 0) {
@@ -1179,7 +1367,7 @@ static void fault_dispatch(struct evr_loop *l, unsigned op, void *p, int res,
 			break;
 		ferr = evr__fault_hit(EVR__F_RECV);
 		if (fault_ends(ferr)) {
-			evr_buf_unref(ring_take(l, 0, id));
+			recv_deliver(l, NULL, id, res, 0);
 			flags &= ~EVR_IORING_CQE_F_BUFFER;
 			res = ferr;
 			break;
@@ -1189,18 +1377,7 @@ static void fault_dispatch(struct evr_loop *l, unsigned op, void *p, int res,
 		if (cut < (size_t)res) {
 			/* a short read: the same bytes in two deliveries, the
 			 * first a copy (a module may keep either buffer) */
-			struct evr_buf *b = ring_take(l, 0, id);
-			struct evr_buf *first = evr_buf_new(l, cut);
-
-			if (first) {
-				memcpy(first->data, b->data, cut);
-				first->len = (uint32_t)cut;
-				evr__conn_data(p, first);
-				b->data += cut;
-				res -= (int)cut;
-			}
-			b->len = (uint32_t)res;
-			evr__conn_data(p, b);
+			recv_deliver(l, p, id, res, cut);
 			flags &= ~EVR_IORING_CQE_F_BUFFER; /* delivered */
 		}
 		break;

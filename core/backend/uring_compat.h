@@ -28,12 +28,16 @@
 #define EVR_IORING_FEAT_FAST_POLL (1U << 5)  /* 5.7 */
 #define EVR_IORING_FEAT_EXT_ARG	  (1U << 8)  /* 5.11 */
 #define EVR_IORING_FEAT_CQE_SKIP  (1U << 11) /* 5.17 */
+#define EVR_IORING_FEAT_RECVSEND_BUNDLE (1U << 14) /* 6.10 */
 
 /* opcodes newer than liburing 2.3 knows */
 #define EVR_IORING_OP_WAITID 50 /* 6.7 */
 
 /* sqe->ioprio bits of recv/send */
 #define EVR_IORING_RECV_MULTISHOT (1U << 1) /* 6.0 */
+/* one receive fills several buffers, taken in ring order from the one the
+ * completion names; res is their total */
+#define EVR_IORING_RECVSEND_BUNDLE (1U << 4) /* 6.10 */
 
 /* sqe->flags */
 #define EVR_IOSQE_CQE_SKIP_SUCCESS (1U << 6) /* 5.17 */
