@@ -104,7 +104,8 @@ struct evr_loop_opts {
 	 * "coop_taskrun", "register_ring", "waitid", "msg_ring" (mailbox
 	 * wake-ups between the io_uring loops of a group; an eventfd then),
 	 * "buf_window" (every free receive buffer in the provided-buffer
-	 * ring, not a window of the most recently used) (io_uring),
+	 * ring, not a window of the most recently used), "recv_bundle" (a
+	 * receive completion fills one buffer, not several) (io_uring),
 	 * "send_more" (both).
 	 * When NULL the environment variable EVRING_DISABLE is read.
 	 * evr_loop_features() tells what runs. */
@@ -259,7 +260,8 @@ const char *evr_loop_backend_reason(const struct evr_loop *l);
 /*
  * One line of what this loop runs on, the kernel features it probed and
  * uses, and those left off: "io_uring: single_issuer defer_taskrun
- * register_ring multishot_accept multishot_recv buf_ring buf_window
+ * register_ring multishot_accept multishot_recv buf_ring recv_bundle
+ * buf_window
  * send_more udp_sendmmsg" (a feature off shows as -name). Valid while the
  * loop is.
  */
