@@ -180,7 +180,7 @@ struct evr_loop_opts {
 	  "io_uring: iterations that found the CQ full")                       \
 	X(mail_rx, counter, "mailbox messages run")                            \
 	X(mail_wakes, counter, "mailbox wake-ups")                             \
-	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")   \
+	X(mail_msgring, counter, "mailbox wake-ups by IORING_OP_MSG_RING")     \
 	X(recv_bundles, counter,                                               \
 	  "io_uring: receives that filled several buffers at once")
 

@@ -131,7 +131,8 @@ static void bundles_run(const char *backend, const char *disable)
 	st = server_stats(&s);
 	cr_assert_eq(st.bytes_in, 8ULL * 256 * 1024);
 	if (on)
-		cr_assert_gt(st.recv_bundles, 0, "no receive filled two buffers");
+		cr_assert_gt(st.recv_bundles, 0,
+			     "no receive filled two buffers");
 	else
 		cr_assert_eq(st.recv_bundles, 0);
 	server_stop(&s);

@@ -297,8 +297,8 @@ static void bundle_probe(void)
 	if (!br)
 		goto out_ring;
 	for (int i = 0; i < 4; i++)
-		io_uring_buf_ring_add(br, buf[i], sizeof(buf[i]), (unsigned short)i,
-				      3, i);
+		io_uring_buf_ring_add(br, buf[i], sizeof(buf[i]),
+				      (unsigned short)i, 3, i);
 	io_uring_buf_ring_advance(br, 4);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		goto out_br;

@@ -24,10 +24,10 @@
 #define EVR_IORING_SETUP_DEFER_TASKRUN (1U << 13) /* 6.1 */
 
 /* io_uring_params.features */
-#define EVR_IORING_FEAT_NODROP	  (1U << 1)  /* 5.5 */
-#define EVR_IORING_FEAT_FAST_POLL (1U << 5)  /* 5.7 */
-#define EVR_IORING_FEAT_EXT_ARG	  (1U << 8)  /* 5.11 */
-#define EVR_IORING_FEAT_CQE_SKIP  (1U << 11) /* 5.17 */
+#define EVR_IORING_FEAT_NODROP		(1U << 1)  /* 5.5 */
+#define EVR_IORING_FEAT_FAST_POLL	(1U << 5)  /* 5.7 */
+#define EVR_IORING_FEAT_EXT_ARG		(1U << 8)  /* 5.11 */
+#define EVR_IORING_FEAT_CQE_SKIP	(1U << 11) /* 5.17 */
 #define EVR_IORING_FEAT_RECVSEND_BUNDLE (1U << 14) /* 6.10 */
 
 /* opcodes newer than liburing 2.3 knows */
