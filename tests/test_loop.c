@@ -16,9 +16,13 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+
+#include <liburing.h>
 
 struct sender {
 	uint16_t port;
@@ -112,6 +116,28 @@ BACKEND_TEST(loop, burst_beyond_the_ring_window_loses_no_byte)
  * into 1 KiB buffers must come back whole and in order, every buffer back
  * in the pool, and the loop counts bundles. With the feature off (or on
  * epoll) there are none, and the bytes are the same. */
+/* Does the kernel say it has receive bundles (IORING_FEAT_RECVSEND_BUNDLE)
+ * on a version without the 6.13.11-6.14.8 ordering bug? Then an io_uring
+ * loop must use them. */
+static bool kernel_offers_bundles(void)
+{
+	struct io_uring_params p = { 0 };
+	struct io_uring r;
+	struct utsname u;
+	unsigned major, minor, patch = 0;
+	bool has;
+
+	if (io_uring_queue_init_params(2, &r, &p) < 0)
+		return false;
+	has = p.features & (1U << 14);
+	io_uring_queue_exit(&r);
+	if (uname(&u) < 0 ||
+	    sscanf(u.release, "%u.%u.%u", &major, &minor, &patch) < 2)
+		return false;
+	return has && !(major == 6 && ((minor == 13 && patch >= 11) ||
+				       (minor == 14 && patch < 9)));
+}
+
 static void bundles_run(const char *backend, const char *disable)
 {
 	struct server s = { 0 };
@@ -126,6 +152,11 @@ static void bundles_run(const char *backend, const char *disable)
 	on = strstr(evr_loop_features(s.l), " recv_bundle") != NULL;
 	if (strcmp(backend, "epoll") == 0 || disable)
 		cr_assert(!on, "%s", evr_loop_features(s.l));
+	else if (kernel_offers_bundles())
+		cr_assert(on,
+			  "the kernel offers receive bundles, the loop "
+			  "does not use them: %s",
+			  evr_loop_features(s.l));
 	run_senders(s.port, 8, 256 * 1024);
 	server_wait_idle(&s);
 	st = server_stats(&s);

@@ -29,12 +29,15 @@
 #include "internal.h"
 #include "uring_compat.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -270,24 +273,70 @@ out_ring:
 }
 
 /*
- * Receive bundles (6.10): does a multishot receive on a throwaway ring put
- * 40 bytes waiting in a socket into more than one 16-byte buffer in one
- * completion that names the first? Found out once per process; the
- * feature bit alone says only that the flag is known.
+ * Receive bundles (6.10): does a multishot receive on a throwaway ring,
+ * over a TCP connection on loopback, put 40 waiting bytes into 16-byte
+ * buffers in order, at least one completion filling more than one buffer,
+ * every byte where struct recv_walk would look for it? TCP, because the
+ * kernel sizes a bundle by the bytes the socket said were waiting, which
+ * AF_UNIX says only from 6.17. Kernels 6.13.11 to 6.14.8 could hand a
+ * bundle's buffers out of order (fixed in 6.14.9): refused by version.
+ * Found out once per process.
  */
 static bool bundle_works;
 static pthread_once_t bundle_once = PTHREAD_ONCE_INIT;
 
+static bool bundle_kernel_ok(void)
+{
+	struct utsname u;
+	unsigned major, minor, patch = 0;
+
+	if (uname(&u) < 0 ||
+	    sscanf(u.release, "%u.%u.%u", &major, &minor, &patch) < 2)
+		return false;
+	return !(major == 6 &&
+		 ((minor == 13 && patch >= 11) || (minor == 14 && patch < 9)));
+}
+
+/* A connected TCP pair on 127.0.0.1: sv[0] accepted, sv[1] connected. */
+static int tcp_pair(int sv[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sv[0] = sv[1] = -1;
+	if (ls < 0)
+		return -1;
+	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    listen(ls, 1) == 0 &&
+	    getsockname(ls, (struct sockaddr *)&a, &alen) == 0 &&
+	    (sv[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+	    connect(sv[1], (struct sockaddr *)&a, sizeof(a)) == 0)
+		sv[0] = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	close(ls);
+	if (sv[0] >= 0)
+		return 0;
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return -1;
+}
+
 static void bundle_probe(void)
 {
+	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
 	struct io_uring_params p;
 	struct io_uring ring;
 	struct io_uring_buf_ring *br;
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	char buf[4][16], msg[40];
+	unsigned got = 0, next = 0;
+	bool multi = false, ok = true;
 	int sv[2], err;
 
+	if (!bundle_kernel_ok())
+		return;
 	memset(&p, 0, sizeof(p));
 	if (io_uring_queue_init_params(4, &ring, &p) < 0)
 		return;
@@ -296,29 +345,46 @@ static void bundle_probe(void)
 	br = evr__buf_ring_setup(&ring, 4, BGID, &err);
 	if (!br)
 		goto out_ring;
+	memset(buf, 0, sizeof(buf));
 	for (int i = 0; i < 4; i++)
 		io_uring_buf_ring_add(br, buf[i], sizeof(buf[i]),
 				      (unsigned short)i, 3, i);
 	io_uring_buf_ring_advance(br, 4);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (tcp_pair(sv) < 0)
 		goto out_br;
-	memset(msg, 'x', sizeof(msg));
+	for (unsigned i = 0; i < sizeof(msg); i++)
+		msg[i] = (char)('a' + i % 26);
+	if (write(sv[1], msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		goto out_sock;
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_recv(sqe, sv[0], NULL, 0, 0);
 	sqe->ioprio |= EVR_IORING_RECV_MULTISHOT | EVR_IORING_RECVSEND_BUNDLE;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
-	if (write(sv[1], msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
-	    io_uring_submit_and_wait(&ring, 1) >= 0 &&
-	    io_uring_peek_cqe(&ring, &cqe) == 0) {
-		/* (the kernel may stop at fewer buffers than it could) */
-		bundle_works = cqe->res > (int)sizeof(buf[0]) &&
-			       cqe->res <= (int)sizeof(msg) &&
-			       (cqe->flags & EVR_IORING_CQE_F_BUFFER) &&
-			       cqe->flags >> EVR_IORING_CQE_BUFFER_SHIFT == 0 &&
-			       !memcmp(buf[1], msg, 1);
+	if (io_uring_submit(&ring) != 1)
+		goto out_sock;
+	/* each completion starts at a fresh buffer, the one after the last
+	 * one the completion before it filled */
+	while (ok && got < sizeof(msg) &&
+	       io_uring_wait_cqe_timeout(&ring, &cqe, &ts) == 0) {
+		int res = cqe->res;
+		unsigned flags = cqe->flags;
+
 		io_uring_cqe_seen(&ring, cqe);
+		ok = res > 0 && (unsigned)res <= sizeof(msg) - got &&
+		     (flags & EVR_IORING_CQE_F_BUFFER) &&
+		     flags >> EVR_IORING_CQE_BUFFER_SHIFT == next;
+		for (unsigned left = ok ? (unsigned)res : 0; left; next++) {
+			unsigned n = left < 16 ? left : 16;
+
+			ok = ok && next < 4 && !memcmp(buf[next], msg + got, n);
+			got += n;
+			left -= n;
+		}
+		multi |= res > (int)sizeof(buf[0]);
 	}
+	bundle_works = ok && multi && got == sizeof(msg);
+out_sock:
 	close(sv[0]);
 	close(sv[1]);
 out_br:
@@ -844,7 +910,8 @@ static struct evr_buf *walk_next(struct evr_loop *l, struct recv_walk *w)
  * Hand the buffers of a receive completion to c in order, or back to the
  * pool when c is NULL or they hold nothing (the kernel may consume a
  * buffer for a zero-byte EOF completion too). cut (fault injection only):
- * the first cut bytes come as a copy first, a short read.
+ * the buffer that holds byte offset cut is split there, its first part a
+ * copy: a short read.
  */
 static void recv_deliver(struct evr_loop *l, struct evr_conn *c, unsigned id,
 			 int res, size_t cut)
@@ -859,9 +926,10 @@ static void recv_deliver(struct evr_loop *l, struct evr_conn *c, unsigned id,
 			evr_buf_unref(b);
 			continue;
 		}
-		if (EVR_UNLIKELY(cut)) {
-			struct evr_buf *first =
-			    cut < b->len ? evr_buf_new(l, cut) : NULL;
+		if (EVR_UNLIKELY(cut) && cut >= b->len) {
+			cut -= b->len; /* the cut falls in a later buffer */
+		} else if (EVR_UNLIKELY(cut)) {
+			struct evr_buf *first = evr_buf_new(l, cut);
 
 			if (first) {
 				memcpy(first->data, b->data, cut);
