@@ -261,9 +261,8 @@ const char *evr_loop_backend_reason(const struct evr_loop *l);
  * One line of what this loop runs on, the kernel features it probed and
  * uses, and those left off: "io_uring: single_issuer defer_taskrun
  * register_ring multishot_accept multishot_recv buf_ring recv_bundle
- * buf_window
- * send_more udp_sendmmsg" (a feature off shows as -name). Valid while the
- * loop is.
+ * buf_window send_more udp_sendmmsg" (a feature off shows as -name).
+ * Valid while the loop is.
  */
 const char *evr_loop_features(const struct evr_loop *l);
 

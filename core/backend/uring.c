@@ -288,13 +288,13 @@ static pthread_once_t bundle_once = PTHREAD_ONCE_INIT;
 static bool bundle_kernel_ok(void)
 {
 	struct utsname u;
-	unsigned major, minor, patch = 0;
+	unsigned major, minor, patch = 0, v;
 
 	if (uname(&u) < 0 ||
 	    sscanf(u.release, "%u.%u.%u", &major, &minor, &patch) < 2)
 		return false;
-	return !(major == 6 &&
-		 ((minor == 13 && patch >= 11) || (minor == 14 && patch < 9)));
+	v = EVR_KVER(major, minor, patch < 255 ? patch : 255);
+	return v < EVR_KVER(6, 13, 11) || v >= EVR_KVER(6, 14, 9);
 }
 
 /* A connected TCP pair on 127.0.0.1: sv[0] accepted, sv[1] connected. */
@@ -375,7 +375,8 @@ static void bundle_probe(void)
 		     (flags & EVR_IORING_CQE_F_BUFFER) &&
 		     flags >> EVR_IORING_CQE_BUFFER_SHIFT == next;
 		for (unsigned left = ok ? (unsigned)res : 0; left; next++) {
-			unsigned n = left < 16 ? left : 16;
+			unsigned n =
+			    left < sizeof(buf[0]) ? left : sizeof(buf[0]);
 
 			ok = ok && next < 4 && !memcmp(buf[next], msg + got, n);
 			got += n;
