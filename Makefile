@@ -117,7 +117,7 @@ EXAMPLE_BINS := $(patsubst examples/%/,$(BUILD)/examples/%,\
 
 .PHONY: all deps run test test-build examples clean check check-tsan \
 	check-layers check-format format bench bench-quick bench-scaling \
-	bench-spawn peers valgrind soak \
+	bench-spawn bench-floor peers valgrind soak \
 	install uninstall install-systemd check-buildflags
 
 all: $(BUILD)/libevring.a $(BUILD)/libevring.so $(BUILD)/$(SONAME) \
@@ -375,6 +375,19 @@ $(BUILD)/bench/spawn-load: bench/tools/spawn_load.c bench/hist.c \
 
 bench-spawn: all $(BUILD)/bench/spawn-load
 	bench/spawn.sh $(BUILD)
+
+# What io_uring itself reaches here: servers and a client with every
+# io_uring technique and nothing else (bench/floor/uring_floor.c), against
+# evringd, evring-bench and the peers; about 5 minutes, writes
+# $(BUILD)/bench/floor/floor.md only.
+$(BUILD)/bench/uring-floor: bench/floor/uring_floor.c bench/peers/peer.h \
+		| $(BUILD)/.pkgs-build
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -luring
+
+bench-floor: all $(PEERS) $(BUILD)/bench/uring-floor
+	bench/floor.sh $(BUILD)
 
 # The full matrix, 5 interleaved rounds (about 30 minutes; REPEAT=N for
 # another count): the committed results, bench/results/latest.md and its
@@ -666,7 +679,7 @@ check-buildflags:
 
 FORMAT_SRCS = $(wildcard core/*.[ch] core/*/*.[ch] protocols/*.[ch] \
 	tests/*.[ch] tests/*/*.[ch] examples/*/*.[ch] bench/*.[ch] \
-	bench/peers/*.[ch] bench/tools/*.[ch])
+	bench/peers/*.[ch] bench/tools/*.[ch] bench/floor/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRCS)
