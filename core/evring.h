@@ -631,6 +631,18 @@ struct evr_listen_cfg {
 	 * 10 s. TCP only. */
 	enum evr_proxy proxy;
 	uint32_t proxy_timeout_ms;
+	/* TCP_DEFER_ACCEPT: a connection is accepted once its first bytes
+	 * arrive, or after about this many seconds (the kernel counts them
+	 * in SYN-ACK retransmissions, so it rounds up: 5 becomes 7). For
+	 * protocols where the client speaks first (echo, HTTP, tcpmux, the
+	 * PROXY protocol): the accept and the first receive come in one
+	 * pass, and a client that connects and says nothing costs the loop
+	 * nothing until then. Never for a protocol where the server speaks
+	 * first (daytime, chargen, a greeting). 0: the socket's own
+	 * setting (off, or what a service manager set on an inherited
+	 * socket). evr_listener_set_cfg applies a changed value, 0 turning
+	 * off what an earlier configuration set. */
+	uint32_t defer_accept_s;
 	struct evr_conn_limits lim;
 	/* Called once, on the loop thread, when nothing uses this
 	 * configuration any more: the listener is closed or serves another
@@ -677,8 +689,9 @@ void evr_listener_drain(struct evr_listener *ls);
  * stays the same, no client is refused. Connections accepted before keep
  * what they had; the previous configuration's release runs when the last
  * of them closes. backlog, v6only and reuseport are the socket's and are
- * ignored. 0, -EINVAL (an invalid module, logged), -ENOMEM, -ESHUTDOWN
- * (closed).
+ * ignored; a changed defer_accept_s is set on the socket. 0, -EINVAL (an
+ * invalid module, logged), -ENOMEM, -ESHUTDOWN (closed), or the -errno of
+ * setsockopt.
  */
 int evr_listener_set_cfg(struct evr_listener *ls,
 			 const struct evr_listen_cfg *cfg);

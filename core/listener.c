@@ -29,6 +29,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -305,18 +306,43 @@ void evr__listener_drain_all(struct evr_loop *l)
 	}
 }
 
-static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
+/* What evr_listen(), evr_listen_fd() and evr_listener_set_cfg() refuse. */
+static int cfg_check(const struct evr_listen_cfg *cfg)
 {
 	char why[128];
 
-	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2)
+	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2 ||
+	    cfg->defer_accept_s > INT_MAX)
 		return -EINVAL;
 	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
 		evr_log_err("listen: %s", why);
 		return -EINVAL;
 	}
-	if (l->stopping)
-		return -ESHUTDOWN;
+	return 0;
+}
+
+static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
+{
+	int err = cfg_check(cfg);
+
+	if (!err && l->stopping)
+		err = -ESHUTDOWN;
+	return err;
+}
+
+/* TCP_DEFER_ACCEPT as a configuration asks. The listener remembers what
+ * it set, so that 0 leaves alone what a service manager set on an
+ * inherited socket, until a configuration of ours set something else. */
+static int defer_accept_apply(struct evr_listener *ls, uint32_t secs)
+{
+	int v = (int)secs;
+
+	if (secs == ls->defer_s)
+		return 0;
+	if (setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof(v)) <
+	    0)
+		return -errno;
+	ls->defer_s = secs;
 	return 0;
 }
 
@@ -360,7 +386,9 @@ static int listener_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
 	evr_timer_init(&ls->drain_timer, drain_check);
 	evr__list_add_tail(&l->listeners, &ls->link);
 	l->st.listeners++;
-	err = l->be_ops->listener_start(ls);
+	err = defer_accept_apply(ls, cfg->defer_accept_s);
+	if (!err)
+		err = l->be_ops->listener_start(ls);
 	if (err < 0) {
 		evr_listener_close(ls);
 		return err;
@@ -452,16 +480,15 @@ int evr_listener_set_cfg(struct evr_listener *ls,
 			 const struct evr_listen_cfg *cfg)
 {
 	struct evr__svc *box;
-	char why[128];
+	int err = cfg_check(cfg);
 
-	if (!cfg || !cfg->proto || (unsigned)cfg->proxy > EVR_PROXY_V2)
-		return -EINVAL;
-	if (evr_proto_validate(cfg->proto, why, sizeof(why)) < 0) {
-		evr_log_err("listen: %s", why);
-		return -EINVAL;
-	}
+	if (err)
+		return err;
 	if (ls->closing)
 		return -ESHUTDOWN;
+	err = defer_accept_apply(ls, cfg->defer_accept_s);
+	if (err)
+		return err;
 	box = calloc(1, sizeof(*box));
 	if (!box)
 		return -ENOMEM;

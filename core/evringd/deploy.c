@@ -7,7 +7,8 @@
  * The options have their own getopt_long table (values from
  * EVD_OPT_DEPLOY up) that options.c appends to its own, their own lines of
  * help, and the keys every service takes with -o and in the
- * configuration file's "#@" lines (log_conns, proxy, proxy_timeout).
+ * configuration file's "#@" lines (log_conns, proxy, proxy_timeout,
+ * defer_accept).
  * Errors of options are usage errors, logged here with the option they
  * are about (evd_usage_error); errors of keys go back with the reason, as
  * evd_service_option() wants.
@@ -65,6 +66,13 @@ const char evd_deploy_usage[] =
     "                        header a connection is closed\n"
     "  -o NAME.proxy_timeout=T\n"
     "                        the header's deadline (default 5s)\n"
+    "\n"
+    "Client speaks first (per service, TCP):\n"
+    "  -o NAME.defer_accept=T|off\n"
+    "                        accept a connection once its first bytes are\n"
+    "                        in, or after about T (TCP_DEFER_ACCEPT; whole\n"
+    "                        seconds, at most 1h): for echo, http, tcpmux,\n"
+    "                        never for daytime, chargen or time\n"
     "\n"
     "Privileges:\n"
     "      --user USER       started as root: once every socket is bound,\n"
@@ -124,6 +132,33 @@ static int parse_onoff(const char *v, bool *out)
 	return 0;
 }
 
+#define DEFER_ACCEPT_MAX_S 3600
+
+/* off, 0, or a duration rounded up to whole seconds (the kernel's unit) */
+static int defer_accept_option(struct service *s, const char *value, char *why,
+			       size_t whylen)
+{
+	uint32_t ms = 0;
+
+	if (strcmp(value, "off") &&
+	    (evd_parse_ms(value, &ms) < 0 || ms > DEFER_ACCEPT_MAX_S * 1000u)) {
+		snprintf(why, whylen,
+			 "bad value \"%.64s\" (expected off or a duration up "
+			 "to 1h: 5s, 1m)",
+			 value);
+		return -EINVAL;
+	}
+	if (ms && !s->want[P_TCP]) {
+		snprintf(why, whylen,
+			 "%s is not served over TCP (a deferred accept is "
+			 "TCP's)",
+			 s->name);
+		return -EINVAL;
+	}
+	s->defer_accept_s = (ms + 999) / 1000;
+	return 0;
+}
+
 int evd_deploy_service_option(struct daemon *d, struct service *s,
 			      const char *key, const char *value, char *why,
 			      size_t whylen)
@@ -164,6 +199,8 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 		}
 		return 0;
 	}
+	if (!strcmp(key, "defer_accept"))
+		return defer_accept_option(s, value, why, whylen);
 	if (!strcmp(key, "proxy_timeout")) {
 		if (evd_parse_ms(value, &s->proxy_timeout_ms) < 0 ||
 		    !s->proxy_timeout_ms) {

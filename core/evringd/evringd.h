@@ -69,6 +69,8 @@ struct service {
 	/* -o NAME.proxy=v1|v2 (enum evr_proxy), NAME.proxy_timeout */
 	uint8_t proxy;
 	uint32_t proxy_timeout_ms;
+	/* -o NAME.defer_accept=T: TCP_DEFER_ACCEPT in seconds, 0 off */
+	uint32_t defer_accept_s;
 	/* From a configuration file; zero for -s services. */
 	char host[256];	     /* "": every address (or the -b ones) */
 	int family;	     /* 0: IPv4 and IPv6; else AF_INET or AF_INET6 */

@@ -85,6 +85,7 @@ void evd_listen_cfg(const struct daemon *d, struct service *s, bool v6only,
 	cfg->log_conns = s->log_conns ? s->log_conns == 1 : d->log_conns;
 	cfg->proxy = (enum evr_proxy)s->proxy;
 	cfg->proxy_timeout_ms = s->proxy_timeout_ms;
+	cfg->defer_accept_s = s->defer_accept_s;
 	cfg->reuseport = evd_every_loop(d, s);
 	cfg->release = evd_gen_put;
 	cfg->release_arg = s->gen;
