@@ -378,7 +378,7 @@ bench-spawn: all $(BUILD)/bench/spawn-load
 
 # What io_uring itself reaches here: servers and a client with every
 # io_uring technique and nothing else (bench/floor/uring_floor.c), against
-# evringd, evring-bench and the peers; about 5 minutes, writes
+# evringd, evring-bench and the peers; about 6 minutes, writes
 # $(BUILD)/bench/floor/floor.md only.
 $(BUILD)/bench/uring-floor: bench/floor/uring_floor.c bench/peers/peer.h \
 		| $(BUILD)/.pkgs-build

@@ -15,8 +15,9 @@
 #   peer        the epoll peer the targets are set against (nginx for HTTP)
 #
 # Parts, those whose targets are set against a peer: echo 64 B depth 1
-# (50 connections), daytime churn (20 at a time), HTTP (wrk -t1 -c100):
-# the server's CPU per operation; and the generator's own cost (50
+# (50 connections), daytime churn and echo churn (connect, a line, its
+# echo, close; 20 at a time), HTTP (wrk -t1 -c100): the server's CPU per
+# operation; and the generator's own cost (50
 # connections, 64 B, depth 1, against peers/epoll_echo): the client's CPU
 # per operation.
 #
@@ -164,6 +165,8 @@ for round in $(seq "$REPEAT"); do
 	for who in "${order[@]}"; do
 		server_part "echo 64 B c=50 p=1" "$who" "$round" echo echo -c 50 -s 64 -p 1
 		server_part "daytime churn c=20" "$who" "$round" daytime connect -c 20
+		server_part "echo churn c=20" "$who" "$round" echo connect -c 20 \
+			--request 'hello\n' --close-after 6
 		http_part "$who" "$round"
 		client_part "$who" "$round"
 	done
