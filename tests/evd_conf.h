@@ -49,6 +49,11 @@ int log_count(struct srv *s, const char *needle, int n, int ms);
 int srv_read_until(struct srv *s, const char *prefix, char *buf, size_t cap,
 		   int ms);
 
+/* A TCP socket bound to a free port of 127.0.0.1, and the port: keep it
+ * bound until every port a configuration names is chosen, or the next
+ * bind could be handed the same one. */
+int bind_free(uint16_t *port);
+
 /* The inode of the listening TCP socket on port (/proc/net/tcp{,6}),
  * 0 when none listens there. */
 unsigned long listen_inode(uint16_t port);

@@ -570,6 +570,24 @@ int run_capture(const char *const *argv, char *out, size_t outlen,
 	return 128 + WTERMSIG(status);
 }
 
+void assert_usage_error(const char *const *args, const char *says)
+{
+	const char *argv[32] = { evringd_path() };
+	char out[4096], all[512] = "";
+	size_t n = 1;
+
+	for (; args[n - 1] && n < 31; n++) {
+		argv[n] = args[n - 1];
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), " %s",
+			 args[n - 1]);
+	}
+	argv[n] = NULL;
+	cr_assert_eq(run_capture(argv, out, sizeof(out), 10000), 2,
+		     "evringd%s: %s", all, out);
+	cr_assert(strstr(out, says), "evringd%s: no \"%s\" in: %s", all, says,
+		  out);
+}
+
 /* ---- clients ---- */
 
 socklen_t loopback_addr(int family, uint16_t port, struct sockaddr_storage *ss)

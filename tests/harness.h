@@ -132,6 +132,10 @@ bool srv_log_has(const struct srv *s, const char *needle);
 int run_capture(const char *const *argv, char *out, size_t outlen,
 		int timeout_ms);
 
+/* Run evringd with args (NULL-terminated, without the program name): it
+ * must exit 2, a usage error, with says in its output. */
+void assert_usage_error(const char *const *args, const char *says);
+
 /* ---- clients ---- */
 
 /* The loopback address of family (127.0.0.1 or ::1) with port; its

@@ -31,21 +31,6 @@ static const char *me(void)
 	return pw->pw_name;
 }
 
-/* A port free now on 127.0.0.1 (bound, read, released). */
-/* A socket bound to a free loopback port, and the port. */
-static int bind_free(uint16_t *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 struct ports {
 	uint16_t a, b, c, d;
 };
