@@ -445,62 +445,22 @@ static int server_main(enum mode m, int argc, char **argv)
 	return 0;
 }
 
-/* ---- the client --------------------------------------------------------- */
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
+/* ---- the client ------------------------------------------------------- */
 
 static int client_main(int argc, char **argv)
 {
-	long n = 50, size = 64;
-	double secs = 5, warm = 1;
-	struct sockaddr_storage to;
-	socklen_t tolen;
-	char *msg, *colon;
-	int opt, one = 1;
+	struct peer_client_opts o;
+	char *msg;
+	long n, size;
+	int one = 1;
 
-	while ((opt = getopt(argc, argv, "c:s:d:w:")) != -1) {
-		switch (opt) {
-		case 'c':
-			n = strtol(optarg, NULL, 10);
-			break;
-		case 's':
-			size = strtol(optarg, NULL, 10);
-			break;
-		case 'd':
-			secs = strtod(optarg, NULL);
-			break;
-		case 'w':
-			warm = strtod(optarg, NULL);
-			break;
-		default:
-			goto usage;
-		}
-	}
-	if (optind != argc - 1 || n < 1 || n > 10000 || size < 1 ||
-	    size > BUF_SIZE || secs <= 0)
-		goto usage;
-	colon = strrchr(argv[optind], ':');
-	if (!colon)
-		goto usage;
-	*colon = '\0';
-	if (peer_addr_parse(argv[optind], strtol(colon + 1, NULL, 10), &to,
-			    &tolen) < 0)
-		goto usage;
+	if (peer_client_args(argc, argv,
+			     "client -c CONNS -s SIZE -d SECS [-w SECS] "
+			     "HOST:PORT",
+			     BUF_SIZE, &o) < 0)
+		return PEER_EXIT_USAGE;
+	n = o.conns;
+	size = o.size;
 	msg = malloc((size_t)size);
 	conns = calloc((size_t)n, sizeof(*conns));
 	if (!msg || !conns)
@@ -511,9 +471,9 @@ static int client_main(int argc, char **argv)
 	/* conns[] is indexed by descriptor in the servers, by number here */
 	nconns = (unsigned)n;
 	for (unsigned i = 0; i < nconns; i++) {
-		int fd = socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd = socket(o.to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-		if (fd < 0 || connect(fd, (struct sockaddr *)&to, tolen))
+		if (fd < 0 || connect(fd, (struct sockaddr *)&o.to, o.tolen))
 			die("connect", errno);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		conns[i].fd = fd;
@@ -526,7 +486,7 @@ static int client_main(int argc, char **argv)
 		send_static(fd, msg, (size_t)size, 0, 0);
 	}
 
-	double tm = now_s() + warm, tend = tm + secs, c0 = 0;
+	double tm = peer_now_s() + o.warm, tend = tm + o.secs, c0 = 0;
 	unsigned long long ops = 0;
 	bool measuring = false;
 
@@ -534,14 +494,14 @@ static int client_main(int argc, char **argv)
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 		int err = io_uring_submit_and_wait(&ring, 1);
-		double t = now_s();
+		double t = peer_now_s();
 
 		if (err < 0 && err != -EINTR)
 			die("io_uring_submit_and_wait", -err);
 		if (!measuring && t >= tm) {
 			measuring = true;
 			ops = 0;
-			c0 = cpu_s();
+			c0 = peer_cpu_s();
 		}
 		if (t >= tend)
 			break;
@@ -578,18 +538,12 @@ static int client_main(int argc, char **argv)
 		}
 		io_uring_cq_advance(&ring, seen);
 	}
-	double used = cpu_s() - c0;
+	double used = peer_cpu_s() - c0;
 
 	printf("{\"mode\":\"uring_floor\",\"ops\":%llu,\"ops_per_s\":%.1f,"
 	       "\"client_cpu_us_per_op\":%.3f}\n",
-	       ops, (double)ops / secs, ops ? used * 1e6 / (double)ops : 0);
+	       ops, (double)ops / o.secs, ops ? used * 1e6 / (double)ops : 0);
 	return 0;
-usage:
-	fprintf(stderr,
-		"usage: %s client -c CONNS -s SIZE -d SECS [-w SECS] "
-		"HOST:PORT\n",
-		PEER_PROG);
-	return PEER_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)

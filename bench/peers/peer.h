@@ -3,9 +3,9 @@
  * peer.h - what every benchmark peer does the same way before its loop
  * runs: the command line ([-b ADDR] -p PORT), addresses printed as
  * evringd prints them, the descriptor limit, errors that name the call and
- * the address, the listening socket and the signals. Only set-up: each
- * peer's loop, the part that is measured, stays in its own file, in its
- * tool's idiom.
+ * the address, the listening socket and the signals; for the clients,
+ * their command line and clocks. Only set-up: each peer's loop, the part
+ * that is measured, stays in its own file, in its tool's idiom.
  *
  * A peer defines PEER_PROG (its name in messages) and PEER_PROTO ("TCP" or
  * "UDP", for the usage text) before including this header. Everything here
@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PEER_PROG
@@ -213,6 +214,99 @@ static inline int peer_signalfd(void)
 		return -errno;
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+/* ---- the clients (epoll_client.c, ../floor/uring_floor.c) ---------------- */
+
+struct peer_client_opts {
+	long conns, size;  /* -c, -s: connections, bytes per message */
+	double secs, warm; /* -d, -w: seconds measured, warm-up before */
+	struct sockaddr_storage to;
+	socklen_t tolen;
+};
+
+/*
+ * -c CONNS -s SIZE -d SECS [-w SECS] HOST:PORT, HOST a numeric loopback
+ * address (127.x.y.z, or ::1 written [::1]): a load is never aimed
+ * elsewhere. Defaults
+ * 50 connections, 64 bytes, 5 s after 1 s. Returns 0, or -EINVAL after
+ * printing usage (exit PEER_EXIT_USAGE).
+ */
+static inline int peer_client_args(int argc, char **argv, const char *usage,
+				   long max_size, struct peer_client_opts *o)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&o->to;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&o->to;
+	char *colon, *host;
+	int opt;
+
+	o->conns = 50;
+	o->size = 64;
+	o->secs = 5;
+	o->warm = 1;
+	while ((opt = getopt(argc, argv, "c:s:d:w:")) != -1) {
+		switch (opt) {
+		case 'c':
+			o->conns = strtol(optarg, NULL, 10);
+			break;
+		case 's':
+			o->size = strtol(optarg, NULL, 10);
+			break;
+		case 'd':
+			o->secs = strtod(optarg, NULL);
+			break;
+		case 'w':
+			o->warm = strtod(optarg, NULL);
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc - 1 || o->conns < 1 || o->conns > 100000 ||
+	    o->size < 1 || o->size > max_size || o->secs <= 0 || o->warm < 0)
+		goto usage;
+	colon = strrchr(argv[optind], ':');
+	if (!colon)
+		goto usage;
+	*colon = '\0';
+	host = argv[optind];
+	if (*host == '[' && colon[-1] == ']') { /* [::1]:7 */
+		host++;
+		colon[-1] = '\0';
+	}
+	if (peer_addr_parse(host, strtol(colon + 1, NULL, 10), &o->to,
+			    &o->tolen) < 0)
+		goto usage;
+	if (o->to.ss_family == AF_INET
+		? (ntohl(in->sin_addr.s_addr) >> 24) != 127
+		: !IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) {
+		fprintf(stderr,
+			"%s: a loopback target, please (127.x.y.z or ::1)\n",
+			PEER_PROG);
+		return -EINVAL;
+	}
+	return 0;
+usage:
+	fprintf(stderr, "usage: %s %s\n", PEER_PROG, usage);
+	return -EINVAL;
+}
+
+static inline double peer_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The process's CPU time, user and system, in seconds. */
+static inline double peer_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 #endif
