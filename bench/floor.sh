@@ -50,66 +50,21 @@ if [ "$(nproc)" -lt 2 ]; then
 	exit 1
 fi
 
-SPID=""
-NGINX_DIR=""
-log() { printf '%s\n' "$*" >&2; }
-
-stop_server() {
-	if [ -n "$SPID" ]; then
-		kill -TERM "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-	fi
-	SPID=""
-	if [ -n "$NGINX_DIR" ]; then
-		rm -rf "$NGINX_DIR"
-		NGINX_DIR=""
-	fi
-}
-trap stop_server EXIT
+# shellcheck source=bench/servers.sh
+. bench/servers.sh
 
 # start_server WHO SERVICE: sets SPID and SPORT
 start_server() {
-	local who=$1 svc=$2 line fifo=$OUT/listen.$$
-	if [ "$who" = nginx ]; then
-		NGINX_DIR=$(mktemp -d)
-		SPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-		sed -e "s|@PORT@|$SPORT|g" -e "s|@PREFIX@|$NGINX_DIR|g" \
-			bench/peers/nginx.conf >"$NGINX_DIR/nginx.conf"
-		$SRV_CPU nginx -c "$NGINX_DIR/nginx.conf" -p "$NGINX_DIR" \
-			-e "$NGINX_DIR/error.log" 2>>"$SLOG" &
-		SPID=$!
-		for _ in $(seq 50); do
-			curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && return
-			sleep 0.1
-		done
-		log "nginx did not start; see $NGINX_DIR/error.log"
-		exit 1
-	fi
-	rm -f "$fifo"
-	mkfifo "$fifo"
-	case $who in
+	case $1 in
+	nginx) start_nginx ;;
 	evring)
-		$SRV_CPU "$BUILD/evringd" --backend io_uring -q -b 127.0.0.1 \
-			-s "$svc/tcp:0" --threads 1 --idle-timeout 0 \
-			--send-timeout 0 >"$fifo" 2>>"$SLOG" &
+		start_listening "evringd $2" "$SRV_CPU" "$BUILD/evringd" \
+			--backend io_uring -q -b 127.0.0.1 -s "$2/tcp:0" \
+			--threads 1 --idle-timeout 0 --send-timeout 0
 		;;
-	floor) $SRV_CPU "$FLOOR" "$svc" -p 0 >"$fifo" 2>>"$SLOG" & ;;
-	peer) $SRV_CPU "$BUILD/peers/epoll_$svc" -p 0 >"$fifo" 2>>"$SLOG" & ;;
+	floor) start_listening "uring_floor $2" "$SRV_CPU" "$FLOOR" "$2" -p 0 ;;
+	peer) start_listening "epoll_$2" "$SRV_CPU" "$BUILD/peers/epoll_$2" -p 0 ;;
 	esac
-	SPID=$!
-	if ! read -r -t 10 line <"$fifo"; then
-		log "$who $svc did not start; see $SLOG"
-		rm -f "$fifo"
-		exit 1
-	fi
-	rm -f "$fifo"
-	SPORT=${line##*:}
-	SPORT=${SPORT%% *}
-}
-
-# server CPU time of SPID's threads, in ns
-server_ns() {
-	cat /proc/"$SPID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
 }
 
 json_field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
@@ -132,10 +87,10 @@ http_part() {
 	[ "$who" != peer ] || who=nginx
 	start_server "$who" http
 	$CLI_CPU wrk -t1 -c100 -d"${WARM}s" "http://127.0.0.1:$SPORT/" >/dev/null
-	t0=$(server_ns)
+	t0=$(task_ns "$SPID" 1)
 	n=$($CLI_CPU wrk -t1 -c100 -d"${DUR}s" "http://127.0.0.1:$SPORT/" |
 		awk '/requests in/ { print $1 }')
-	t1=$(server_ns)
+	t1=$(task_ns "$SPID" 1)
 	stop_server
 	record "http wrk -t1 -c100" "${1}" "$round" \
 		"$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.3f", (b - a) / 1000 / n }')"

@@ -82,12 +82,8 @@ IDLE_CONNS=$(ulimit -Hn)
 IDLE_CONNS=$((IDLE_CONNS - 200))
 [ "$IDLE_CONNS" -le 15000 ] || IDLE_CONNS=15000
 
-SPID=""
-SPORT=""
-NGINX_DIR=""
-CLIENTS=() # clients running in the background (the loops part)
-
-log() { printf '%s\n' "$*" >&2; }
+# shellcheck source=bench/servers.sh
+. bench/servers.sh
 
 # ---- servers ---------------------------------------------------------------
 
@@ -116,68 +112,15 @@ server_cmd() {
 	esac
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# nginx answers no "listen" line: it runs in the foreground from a private
-# directory and is ready when it answers.
-start_nginx() {
-	NGINX_DIR=$(mktemp -d)
-	SPORT=$(free_port)
-	sed -e "s|@PORT@|$SPORT|g" -e "s|@PREFIX@|$NGINX_DIR|g" \
-		bench/peers/nginx.conf >"$NGINX_DIR/nginx.conf"
-	# shellcheck disable=SC2086
-	$SRV_CPU nginx -c "$NGINX_DIR/nginx.conf" -p "$NGINX_DIR" \
-		-e "$NGINX_DIR/error.log" 2>>"$SLOG" &
-	SPID=$!
-	for _ in $(seq 50); do
-		curl -s -o /dev/null "http://127.0.0.1:$SPORT/" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	log "nginx did not start; see $NGINX_DIR/error.log"
-	exit 1
-}
-
 # start_server NAME SERVICE [THREADS]: sets SPID and SPORT. THREADS:
 # evringd's loops, unpinned (they need more than one CPU).
 start_server() {
-	local name=$1 svc=$2 threads=${3:-} cmd pin=$SRV_CPU line
+	local name=$1 svc=$2 threads=${3:-} pin=$SRV_CPU
 	[ "$name" != nginx ] || { start_nginx; return; }
-	cmd=$(server_cmd "$name" "$svc" "$threads")
 	[ -z "$threads" ] || pin=""
-	local fifo=$OUT/listen.$$
-	rm -f "$fifo"
-	mkfifo "$fifo"
-	# shellcheck disable=SC2086
-	$pin $cmd >"$fifo" 2>>"$SLOG" &
-	SPID=$!
-	if ! read -r -t 10 line <"$fifo"; then
-		log "$name did not start; see $SLOG"
-		rm -f "$fifo"
-		stop_server
-		exit 1
-	fi
-	rm -f "$fifo"
-	SPORT=${line##*:}
-	SPORT=${SPORT%% *}
+	# shellcheck disable=SC2046
+	start_listening "$name" "$pin" $(server_cmd "$name" "$svc" "$threads")
 }
-
-stop_server() {
-	local p
-	for p in "${CLIENTS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	CLIENTS=()
-	if [ -n "$SPID" ]; then
-		kill -TERM "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-	fi
-	SPID=""
-	if [ -n "$NGINX_DIR" ]; then
-		rm -rf "$NGINX_DIR"
-		NGINX_DIR=""
-	fi
-}
-trap stop_server EXIT
 
 # ---- noise -------------------------------------------------------------------
 
@@ -194,14 +137,6 @@ cpu_jiffies() {
 			total += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9
 		}
 		END { printf "%d %d %d\n", busy, steal, total }' /proc/stat
-}
-
-# task_ns PID FIELD: schedstat FIELD (1: CPU time, 2: time waiting for a
-# CPU) summed over the threads of PID, in ns
-task_ns() {
-	[ -n "$1" ] || { echo 0; return; }
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
-		awk -v f="$2" '{ s += $f } END { printf "%.0f\n", s }'
 }
 
 # The CPU time of this shell's finished children (the clients), in ns.
