@@ -638,10 +638,13 @@ struct evr_listen_cfg {
 	 * PROXY protocol): the accept and the first receive come in one
 	 * pass, and a client that connects and says nothing costs the loop
 	 * nothing until then. Never for a protocol where the server speaks
-	 * first (daytime, chargen, a greeting). 0: the socket's own
-	 * setting (off, or what a service manager set on an inherited
-	 * socket). evr_listener_set_cfg applies a changed value, 0 turning
-	 * off what an earlier configuration set. */
+	 * first (daytime, chargen, a greeting). 0: none of ours (off on a
+	 * socket evr_listen() binds; an inherited socket keeps what its
+	 * service manager set). evr_listener_set_cfg applies a changed
+	 * value, 0 turning off what an earlier configuration set. A drain
+	 * turns it off and waits, up to seconds, for the handshakes it held
+	 * back, which the close would reset. The held-back handshakes count
+	 * against the backlog. */
 	uint32_t defer_accept_s;
 	struct evr_conn_limits lim;
 	/* Called once, on the loop thread, when nothing uses this

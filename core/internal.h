@@ -322,7 +322,10 @@ struct evr_listener {
 	struct evr__list link; /* loop->listeners, until freed */
 	/* inherited (evr_listen_fd): the socket outlives us, its queue too */
 	bool inherited;
-	uint32_t defer_s; /* the TCP_DEFER_ACCEPT we set, 0: none */
+	/* TCP_DEFER_ACCEPT: the seconds we set (0: none), and whether a
+	 * drain turned it off and waits for what it held back */
+	uint32_t defer_s;
+	bool defer_drain;
 	/* draining: no new handshake, what is queued is accepted */
 	bool draining;
 	uint64_t drain_last; /* ms of the last accept while draining */

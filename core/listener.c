@@ -20,7 +20,11 @@
  * listener first stops new handshakes (a socket filter drops a SYN without
  * ACK: the client retries, then finds the port closed), accepts what is
  * queued and what completes, and closes once its queue is empty and
- * nothing came for LISTEN_QUIET_MS, an RTT or more. A socket inherited
+ * nothing came for LISTEN_QUIET_MS, an RTT or more. With a deferred
+ * accept (TCP_DEFER_ACCEPT) a completed handshake stays with the kernel
+ * until the client speaks: the drain turns the deferral off, so that the
+ * kernel's next SYN-ACK of each brings it into the queue, and waits while
+ * sock_diag shows any on the listener's address. A socket inherited
  * from the service manager just closes: the manager keeps it open, queue
  * and all, for the next server. (The sysctl
  * net.ipv4.tcp_migrate_req would move a closing socket's queue to another
@@ -31,6 +35,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/filter.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -40,6 +47,7 @@
 
 #define ACCEPT_PAUSE_MS 100
 #define LISTEN_QUIET_MS 250
+#define DEFER_POLL_MS	50 /* a draining listener's look for deferred ones */
 
 static int sockopt_on(int fd, int level, int name)
 {
@@ -262,6 +270,85 @@ static bool queue_empty(int fd)
 	return ti.tcpi_unacked == 0;
 }
 
+/* Does a sock_diag answer hold a handshake in SYN_RECV on ls's port and
+ * address (any address for a listener on the wildcard)? */
+static bool diag_match(const struct evr_listener *ls,
+		       const struct inet_diag_msg *m)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&ls->addr;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ls->addr;
+	static const uint32_t any[4];
+
+	if (m->idiag_state != TCP_SYN_RECV)
+		return false;
+	if (ls->addr.ss_family == AF_INET)
+		return m->id.idiag_sport == in->sin_port &&
+		       (!in->sin_addr.s_addr ||
+			m->id.idiag_src[0] == in->sin_addr.s_addr);
+	return m->id.idiag_sport == in6->sin6_port &&
+	       (!memcmp(&in6->sin6_addr, any, 16) ||
+		(m->idiag_family == AF_INET6 &&
+		 !memcmp(m->id.idiag_src, &in6->sin6_addr, 16)));
+}
+
+/* Handshakes of family that the kernel holds for ls's address (deferred:
+ * connected for the client, not in the accept queue). false when none,
+ * or when sock_diag cannot tell. */
+static bool diag_pending(const struct evr_listener *ls, int family)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req),
+			 .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = (uint8_t)family,
+		       .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = 1u << TCP_SYN_RECV },
+	};
+	union {
+		char b[16384];
+		struct nlmsghdr align;
+	} buf;
+	bool found = false, done = false;
+	int fd =
+	    socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+
+	if (fd < 0)
+		return false;
+	if (send(fd, &req, sizeof(req), 0) < 0)
+		done = true;
+	while (!done) {
+		ssize_t n = recv(fd, &buf, sizeof(buf), 0);
+		struct nlmsghdr *h = &buf.align;
+
+		if (n <= 0)
+			break;
+		for (; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE ||
+			    h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (diag_match(ls, NLMSG_DATA(h)))
+				found = true;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* A listener whose deferral a drain turned off: would its close reset a
+ * handshake the kernel still holds? (IPv4 clients of an IPv6 socket show
+ * as IPv4.) */
+static bool deferred_pending(const struct evr_listener *ls)
+{
+	return ls->defer_drain &&
+	       (diag_pending(ls, AF_INET) ||
+		(ls->addr.ss_family == AF_INET6 && diag_pending(ls, AF_INET6)));
+}
+
 static void drain_check(struct evr_timer *t)
 {
 	struct evr_listener *ls =
@@ -272,7 +359,12 @@ static void drain_check(struct evr_timer *t)
 	if (ls->closing)
 		return;
 	if (quiet >= LISTEN_QUIET_MS && queue_empty(ls->fd)) {
-		evr_listener_close(ls);
+		if (!deferred_pending(ls)) {
+			evr_listener_close(ls);
+			return;
+		}
+		/* the kernel's next SYN-ACK brings them: seconds at most */
+		evr_timer_start(l, &ls->drain_timer, DEFER_POLL_MS);
 		return;
 	}
 	evr_timer_start(l, &ls->drain_timer,
@@ -293,6 +385,15 @@ static void listener_drain(struct evr_listener *ls)
 	}
 	ls->draining = true;
 	ls->drain_last = l->now;
+	/* deferred handshakes come in at their next SYN-ACK instead of
+	 * waiting for data that may come after the close */
+	if (ls->defer_s) {
+		int off = 0;
+
+		ls->defer_drain =
+		    setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &off,
+			       sizeof(off)) == 0;
+	}
 	evr_timer_start(l, &ls->drain_timer, LISTEN_QUIET_MS);
 }
 
@@ -331,9 +432,10 @@ static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
 }
 
 /* TCP_DEFER_ACCEPT as a configuration asks. The listener remembers what
- * it set, so that 0 leaves alone what a service manager set on an
- * inherited socket, until a configuration of ours set something else. */
-static int defer_accept_apply(struct evr_listener *ls, uint32_t secs)
+ * it set: 0 turns off only that, so that an inherited socket keeps what
+ * its service manager set (systemd's DeferAcceptSec=) until a
+ * configuration of ours sets something else. */
+static int defer_accept_set(struct evr_listener *ls, uint32_t secs)
 {
 	int v = (int)secs;
 
@@ -386,7 +488,7 @@ static int listener_serve(struct evr_loop *l, int fd, const struct sockaddr *sa,
 	evr_timer_init(&ls->drain_timer, drain_check);
 	evr__list_add_tail(&l->listeners, &ls->link);
 	l->st.listeners++;
-	err = defer_accept_apply(ls, cfg->defer_accept_s);
+	err = defer_accept_set(ls, cfg->defer_accept_s);
 	if (!err)
 		err = l->be_ops->listener_start(ls);
 	if (err < 0) {
@@ -486,12 +588,14 @@ int evr_listener_set_cfg(struct evr_listener *ls,
 		return err;
 	if (ls->closing)
 		return -ESHUTDOWN;
-	err = defer_accept_apply(ls, cfg->defer_accept_s);
-	if (err)
-		return err;
 	box = calloc(1, sizeof(*box));
 	if (!box)
 		return -ENOMEM;
+	err = defer_accept_set(ls, cfg->defer_accept_s);
+	if (err) {
+		free(box);
+		return err;
+	}
 	evr__svc_init(box, ls->svc.loop, cfg, cfg_box_release);
 	box->owner = &ls->svc;
 	box->gconns = ls->svc.gconns; /* the address's, across loops */

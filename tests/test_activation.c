@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -229,6 +230,46 @@ BACKEND_TEST(activation, sockets_are_matched_by_name_not_order)
 	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
+}
+
+static int defer_of(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &len),
+		     0);
+	return v;
+}
+
+/* The socket is systemd's (DeferAcceptSec=): evringd leaves its deferral
+ * alone unless told otherwise. */
+BACKEND_TEST(activation, the_managers_deferred_accept_is_kept)
+{
+	const char *plain[] = { "-b", "127.0.0.1", "-s", "echo/tcp", NULL };
+	const char *set[] = { "-b",	  "127.0.0.1", "-s",
+			      "echo/tcp", "-o",	       "echo.defer_accept=30s",
+			      NULL };
+	uint16_t port;
+	int fd = bound(SOCK_STREAM, &port), three = 3, orig;
+	struct srv s;
+
+	cr_assert_eq(setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &three,
+				sizeof(three)),
+		     0);
+	orig = defer_of(fd);
+	cr_assert_gt(orig, 0);
+	cr_assert_eq(start_activated(&s, backend, "echo", &fd, 1, 1, plain), 0);
+	echo_tcp(port);
+	cr_assert_eq(defer_of(fd), orig, "evringd changed the manager's");
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+	cr_assert_eq(defer_of(fd), orig);
+
+	cr_assert_eq(start_activated(&s, backend, "echo", &fd, 1, 1, set), 0);
+	echo_tcp(port);
+	cr_assert_geq(defer_of(fd), 30, "the option was not applied");
+	cr_assert_eq(srv_stop(&s, SIGTERM, 10000), 0);
+	close(fd);
 }
 
 /* A socket whose name is no service, or a service not served over its

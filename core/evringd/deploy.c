@@ -134,6 +134,25 @@ static int parse_onoff(const char *v, bool *out)
 
 #define DEFER_ACCEPT_MAX_S 3600
 
+/* A key of TCP listening sockets on a service without one: -EPROTOTYPE,
+ * which -o NAME.KEY passes over while another service called NAME (an
+ * inetd.conf's "echo stream tcp" beside its "echo dgram udp") takes it. */
+static int tcp_listener_only(const struct service *s, const char *what,
+			     char *why, size_t whylen)
+{
+	if (s->mux)
+		snprintf(why, whylen,
+			 "%s is reached through tcpmux, with no socket of its "
+			 "own (%s)",
+			 s->name, what);
+	else if (!s->want[P_TCP])
+		snprintf(why, whylen, "%s is not served over TCP (%s)", s->name,
+			 what);
+	else
+		return 0;
+	return -EPROTOTYPE;
+}
+
 /* off, 0, or a duration rounded up to whole seconds (the kernel's unit) */
 static int defer_accept_option(struct service *s, const char *value, char *why,
 			       size_t whylen)
@@ -148,13 +167,9 @@ static int defer_accept_option(struct service *s, const char *value, char *why,
 			 value);
 		return -EINVAL;
 	}
-	if (ms && !s->want[P_TCP]) {
-		snprintf(why, whylen,
-			 "%s is not served over TCP (a deferred accept is "
-			 "TCP's)",
-			 s->name);
-		return -EINVAL;
-	}
+	if (ms &&
+	    tcp_listener_only(s, "a deferred accept is TCP's", why, whylen) < 0)
+		return -EPROTOTYPE;
 	s->defer_accept_s = (ms + 999) / 1000;
 	return 0;
 }
@@ -190,13 +205,11 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 				 value);
 			return -EINVAL;
 		}
-		if (s->proxy && !s->want[P_TCP]) {
-			snprintf(why, whylen,
-				 "%s is not served over TCP (the PROXY "
-				 "protocol is for TCP)",
-				 s->name);
-			return -EINVAL;
-		}
+		if (s->proxy && tcp_listener_only(s,
+						  "the PROXY protocol is for "
+						  "TCP",
+						  why, whylen) < 0)
+			return -EPROTOTYPE;
 		return 0;
 	}
 	if (!strcmp(key, "defer_accept"))

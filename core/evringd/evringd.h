@@ -210,7 +210,8 @@ int evd_usage_error(const char *fmt, ...) EVR_PRINTF(1, 2);
  * -ERANGE. */
 int evd_parse_ms(const char *s, uint32_t *out);
 /* Set one option of s (a limit, a udp_ key or the module's own): 0, or
- * -EINVAL / -ENOENT with the reason in why; logs nothing. */
+ * -EINVAL / -ENOENT with the reason in why, -EPROTOTYPE for a key of TCP
+ * listeners on a service without one; logs nothing. */
 int evd_service_option(struct daemon *d, struct service *s, const char *key,
 		       const char *value, char *why, size_t whylen);
 /* Set up s for proto: its configuration, allocated and initialised. 0 or

@@ -474,13 +474,16 @@ int evd_service_option(struct daemon *d, struct service *s, const char *key,
 	return set_module_option(s, key, value, why, whylen);
 }
 
-/* NAME.KEY=VALUE, after all -s; for every service called NAME */
+/* NAME.KEY=VALUE, after all -s; for every service called NAME (those a
+ * key is not for, as a UDP one for a TCP key, pass it over: one of them
+ * must take it) */
 static int set_option(struct daemon *d, const char *spec)
 {
 	const char *dot = strchr(spec, '.');
 	const char *eq = dot ? strchr(dot, '=') : NULL;
-	char name[64], key[64], why[512];
-	bool found = false;
+	char name[64], key[64], why[512], why_not[512] = "";
+	bool found = false, taken = false;
+	int err;
 
 	if (!dot || !eq || dot == spec || eq == dot + 1 ||
 	    (size_t)(dot - spec) >= sizeof(name) ||
@@ -495,14 +498,23 @@ static int set_option(struct daemon *d, const char *spec)
 		if (strcmp(d->svc[i].name, name))
 			continue;
 		found = true;
-		if (evd_service_option(d, &d->svc[i], key, eq + 1, why,
-				       sizeof(why)) < 0)
+		err = evd_service_option(d, &d->svc[i], key, eq + 1, why,
+					 sizeof(why));
+		if (err == -EPROTOTYPE) { /* not for this one of them */
+			memcpy(why_not, why, sizeof(why_not));
+			continue;
+		}
+		if (err < 0)
 			return evd_usage_error("option %s.%.64s: %s", name, key,
 					       why);
+		taken = true;
 	}
 	if (!found)
 		return evd_usage_error(
 		    "option \"%.64s\": service %s is not served", spec, name);
+	if (!taken)
+		return evd_usage_error("option %s.%.64s: %s", name, key,
+				       why_not);
 	return 0;
 }
 
