@@ -323,6 +323,8 @@ static bool diag_pending(const struct evr_listener *ls, int family)
 		ssize_t n = recv(fd, &buf, sizeof(buf), 0);
 		struct nlmsghdr *h = &buf.align;
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			break;
 		for (; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
