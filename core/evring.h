@@ -220,8 +220,11 @@ void evr_loop_stop(struct evr_loop *l);
  * after timeout_ms. evr_loop_run() returns once the last one has closed.
  * Listeners reset no client: each refuses new handshakes at once, accepts
  * (and drains) what its queue holds and the handshakes under way, and
- * closes once nothing came for a quarter of a second; UDP sockets close
- * at once. Calling it again, or evr_loop_stop(), ends the drain at once.
+ * closes once nothing came for a quarter of a second; one that deferred
+ * accepts (defer_accept_s) first turns that off and waits, up to the
+ * kernel's next SYN-ACK of each, for the handshakes it held back (seen
+ * through sock_diag). UDP sockets close at once. Calling it again, or
+ * evr_loop_stop(), ends the drain at once.
  */
 void evr_loop_drain(struct evr_loop *l, uint64_t timeout_ms);
 
@@ -642,8 +645,8 @@ struct evr_listen_cfg {
 	 * socket evr_listen() binds; an inherited socket keeps what its
 	 * service manager set). evr_listener_set_cfg applies a changed
 	 * value, 0 turning off what an earlier configuration set. A drain
-	 * turns it off and waits, up to seconds, for the handshakes it held
-	 * back, which the close would reset. The held-back handshakes count
+	 * turns it off and waits for the handshakes it held back, which the
+	 * close would reset (evr_loop_drain). The held-back handshakes count
 	 * against the backlog. */
 	uint32_t defer_accept_s;
 	struct evr_conn_limits lim;

@@ -322,10 +322,13 @@ struct evr_listener {
 	struct evr__list link; /* loop->listeners, until freed */
 	/* inherited (evr_listen_fd): the socket outlives us, its queue too */
 	bool inherited;
-	/* TCP_DEFER_ACCEPT: the seconds we set (0: none), and whether a
-	 * drain turned it off and waits for what it held back */
+	/* TCP_DEFER_ACCEPT: the seconds we set (0: none); when we last
+	 * turned it off (ms, 0: never); whether a drain turned it off and
+	 * waits for what it held back, and until when */
 	uint32_t defer_s;
+	uint64_t defer_off;
 	bool defer_drain;
+	uint64_t defer_until;
 	/* draining: no new handshake, what is queued is accepted */
 	bool draining;
 	uint64_t drain_last; /* ms of the last accept while draining */

@@ -47,7 +47,11 @@
 
 #define ACCEPT_PAUSE_MS 100
 #define LISTEN_QUIET_MS 250
-#define DEFER_POLL_MS	50 /* a draining listener's look for deferred ones */
+#define DEFER_POLL_MS	50    /* a draining listener's look for deferred ones */
+#define DEFER_BLIND_MS	15000 /* the same without sock_diag: 4 SYN-ACKs */
+#define DEFER_RECENT_MS                                                        \
+	65000		 /* a deferral turned off holds some back this long */
+#define DEFER_SYNCNT 127 /* SYN-ACK retries while a drain waits */
 
 static int sockopt_on(int fd, int level, int name)
 {
@@ -270,8 +274,9 @@ static bool queue_empty(int fd)
 	return ti.tcpi_unacked == 0;
 }
 
-/* Does a sock_diag answer hold a handshake in SYN_RECV on ls's port and
- * address (any address for a listener on the wildcard)? */
+/* Does a sock_diag answer name a handshake in SYN_RECV on ls's port and
+ * address (any address for a listener on the wildcard; IPv4 clients of an
+ * IPv6 socket show as ::ffff:a.b.c.d, which the wildcard takes in)? */
 static bool diag_match(const struct evr_listener *ls,
 		       const struct inet_diag_msg *m)
 {
@@ -287,14 +292,17 @@ static bool diag_match(const struct evr_listener *ls,
 			m->id.idiag_src[0] == in->sin_addr.s_addr);
 	return m->id.idiag_sport == in6->sin6_port &&
 	       (!memcmp(&in6->sin6_addr, any, 16) ||
-		(m->idiag_family == AF_INET6 &&
-		 !memcmp(m->id.idiag_src, &in6->sin6_addr, 16)));
+		!memcmp(m->id.idiag_src, &in6->sin6_addr, 16));
 }
 
-/* Handshakes of family that the kernel holds for ls's address (deferred:
- * connected for the client, not in the accept queue). false when none,
- * or when sock_diag cannot tell. */
-static bool diag_pending(const struct evr_listener *ls, int family)
+/*
+ * The handshakes the kernel holds for ls's address (deferred: connected
+ * for the client, not in the accept queue), from sock_diag: how long until
+ * the last of them has its next SYN-ACK (ms, at least 1), 0 when there is
+ * none, or -errno when sock_diag cannot tell (seccomp, or systemd's
+ * RestrictAddressFamilies= without AF_NETLINK).
+ */
+static int64_t diag_pending(const struct evr_listener *ls)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -303,7 +311,7 @@ static bool diag_pending(const struct evr_listener *ls, int family)
 		.nlh = { .nlmsg_len = sizeof(req),
 			 .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.r = { .sdiag_family = (uint8_t)family,
+		.r = { .sdiag_family = (uint8_t)ls->addr.ss_family,
 		       .sdiag_protocol = IPPROTO_TCP,
 		       .idiag_states = 1u << TCP_SYN_RECV },
 	};
@@ -311,44 +319,87 @@ static bool diag_pending(const struct evr_listener *ls, int family)
 		char b[16384];
 		struct nlmsghdr align;
 	} buf;
-	bool found = false, done = false;
+	struct timeval tv = { .tv_sec = 1 };
+	int64_t next = 0;
+	bool done = false;
 	int fd =
 	    socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 
 	if (fd < 0)
-		return false;
+		return -errno;
+	/* the kernel filters on the port; the address is ours to check */
+	req.r.id.idiag_sport =
+	    ls->addr.ss_family == AF_INET
+		? ((const struct sockaddr_in *)&ls->addr)->sin_port
+		: ((const struct sockaddr_in6 *)&ls->addr)->sin6_port;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (send(fd, &req, sizeof(req), 0) < 0)
-		done = true;
-	while (!done) {
+		next = -errno;
+	while (!done && next >= 0) {
 		ssize_t n = recv(fd, &buf, sizeof(buf), 0);
 		struct nlmsghdr *h = &buf.align;
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			next = n < 0 ? -errno : -EIO;
 			break;
+		}
 		for (; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE ||
-			    h->nlmsg_type == NLMSG_ERROR) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE) {
 				done = true;
 				break;
 			}
-			if (diag_match(ls, NLMSG_DATA(h)))
-				found = true;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				next = e->error < 0 ? e->error : -EIO;
+				break;
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) ||
+			    !diag_match(ls, m))
+				continue;
+			if ((int64_t)m->idiag_expires + 1 > next)
+				next = (int64_t)m->idiag_expires + 1;
 		}
 	}
 	close(fd);
-	return found;
+	return next;
 }
 
-/* A listener whose deferral a drain turned off: would its close reset a
- * handshake the kernel still holds? (IPv4 clients of an IPv6 socket show
- * as IPv4.) */
-static bool deferred_pending(const struct evr_listener *ls)
+/*
+ * A draining listener that deferred accepts: may its close still reset a
+ * handshake the kernel holds? The first look sets a deadline, the latest
+ * next SYN-ACK of what it finds plus a second for the client's answer
+ * (without sock_diag: the first four SYN-ACKs, 15 s, and a log line); a
+ * handshake that outlives it was never answered (a client gone, or one on
+ * the socket of another loop of the group).
+ */
+static bool deferred_pending(struct evr_listener *ls)
 {
-	return ls->defer_drain &&
-	       (diag_pending(ls, AF_INET) ||
-		(ls->addr.ss_family == AF_INET6 && diag_pending(ls, AF_INET6)));
+	struct evr_loop *l = ls->svc.loop;
+	int64_t next;
+
+	if (!ls->defer_drain)
+		return false;
+	next = diag_pending(ls);
+	if (next < 0 && !ls->defer_until) {
+		char a[EVR_ADDRSTRLEN];
+
+		evr_log_warn("drain %s (%s): sock_diag: %s; waiting %d s for "
+			     "the clients a deferred accept held back",
+			     evr_addr_str((const struct sockaddr *)&ls->addr, a,
+					  sizeof(a)),
+			     ls->svc.name, strerror((int)-next),
+			     DEFER_BLIND_MS / 1000);
+		ls->defer_until = l->now + DEFER_BLIND_MS;
+	} else if (next > 0 && !ls->defer_until) {
+		ls->defer_until = l->now + (uint64_t)next + 1000;
+	}
+	return next != 0 && l->now < ls->defer_until;
 }
 
 static void drain_check(struct evr_timer *t)
@@ -373,6 +424,26 @@ static void drain_check(struct evr_timer *t)
 			quiet < LISTEN_QUIET_MS ? LISTEN_QUIET_MS - quiet : 10);
 }
 
+/*
+ * Deferred handshakes come in at their next SYN-ACK once the deferral is
+ * off, instead of waiting for data that may come after the close. The
+ * kernel gives up on a handshake after its SYN-ACK retries (the sysctl
+ * tcp_synack_retries, fewer still when the queue is long) unless the
+ * listener's TCP_SYNCNT says more: a held-back client that outlived them
+ * would be dropped.
+ */
+static void defer_drain_start(struct evr_listener *ls)
+{
+	int off = 0, retries = DEFER_SYNCNT;
+
+	if (setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &off,
+		       sizeof(off)) < 0)
+		return;
+	ls->defer_s = 0;
+	setsockopt(ls->fd, IPPROTO_TCP, TCP_SYNCNT, &retries, sizeof(retries));
+	ls->defer_drain = true;
+}
+
 static void listener_drain(struct evr_listener *ls)
 {
 	struct evr_loop *l = ls->svc.loop;
@@ -387,15 +458,9 @@ static void listener_drain(struct evr_listener *ls)
 	}
 	ls->draining = true;
 	ls->drain_last = l->now;
-	/* deferred handshakes come in at their next SYN-ACK instead of
-	 * waiting for data that may come after the close */
-	if (ls->defer_s) {
-		int off = 0;
-
-		ls->defer_drain =
-		    setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &off,
-			       sizeof(off)) == 0;
-	}
+	if (ls->defer_s ||
+	    (ls->defer_off && l->now - ls->defer_off < DEFER_RECENT_MS))
+		defer_drain_start(ls);
 	evr_timer_start(l, &ls->drain_timer, LISTEN_QUIET_MS);
 }
 
@@ -446,6 +511,10 @@ static int defer_accept_set(struct evr_listener *ls, uint32_t secs)
 	if (setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof(v)) <
 	    0)
 		return -errno;
+	/* what it held back comes in at its next SYN-ACKs: a drain soon
+	 * after must still wait for it */
+	if (!secs)
+		ls->defer_off = ls->svc.loop->now ? ls->svc.loop->now : 1;
 	ls->defer_s = secs;
 	return 0;
 }

@@ -192,12 +192,14 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 		return 0;
 	}
 	if (!strcmp(key, "proxy")) {
+		enum evr_proxy v;
+
 		if (!strcmp(value, "v1"))
-			s->proxy = EVR_PROXY_V1;
+			v = EVR_PROXY_V1;
 		else if (!strcmp(value, "v2"))
-			s->proxy = EVR_PROXY_V2;
+			v = EVR_PROXY_V2;
 		else if (!strcmp(value, "off"))
-			s->proxy = EVR_PROXY_NONE;
+			v = EVR_PROXY_NONE;
 		else {
 			snprintf(why, whylen,
 				 "bad value \"%.64s\" (expected v1, v2 or "
@@ -205,11 +207,11 @@ int evd_deploy_service_option(struct daemon *d, struct service *s,
 				 value);
 			return -EINVAL;
 		}
-		if (s->proxy && tcp_listener_only(s,
-						  "the PROXY protocol is for "
-						  "TCP",
-						  why, whylen) < 0)
+		/* set only where it applies: -o passes over the others */
+		if (v && tcp_listener_only(s, "the PROXY protocol is for TCP",
+					   why, whylen) < 0)
 			return -EPROTOTYPE;
+		s->proxy = (uint8_t)v;
 		return 0;
 	}
 	if (!strcmp(key, "defer_accept"))
