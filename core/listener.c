@@ -240,6 +240,27 @@ void evr__listener_resumed(struct evr_listener *ls)
 			     PAUSE_LOG_MS / 1000);
 }
 
+/* TCP_DEFER_ACCEPT as a configuration asks. The listener remembers what
+ * it set: 0 turns off only that, so that an inherited socket keeps what
+ * its service manager set (systemd's DeferAcceptSec=) until a
+ * configuration of ours sets something else. */
+static int defer_accept_set(struct evr_listener *ls, uint32_t secs)
+{
+	int v = (int)secs;
+
+	if (secs == ls->defer_s)
+		return 0;
+	if (setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof(v)) <
+	    0)
+		return -errno;
+	/* what it held back comes in at its next SYN-ACKs: a drain soon
+	 * after must still wait for it */
+	if (!secs)
+		ls->defer_off = ls->svc.loop->now ? ls->svc.loop->now : 1;
+	ls->defer_s = secs;
+	return 0;
+}
+
 /* ---- draining ---- */
 
 /* Drop a SYN without ACK (a new handshake); let everything else through,
@@ -277,22 +298,28 @@ static bool queue_empty(int fd)
 /* Does a sock_diag answer name a handshake in SYN_RECV on ls's port and
  * address (any address for a listener on the wildcard; IPv4 clients of an
  * IPv6 socket show as ::ffff:a.b.c.d, which the wildcard takes in)? */
+/* The listener's port, in network order. */
+static uint16_t listen_port(const struct evr_listener *ls)
+{
+	return ls->addr.ss_family == AF_INET
+		   ? ((const struct sockaddr_in *)&ls->addr)->sin_port
+		   : ((const struct sockaddr_in6 *)&ls->addr)->sin6_port;
+}
+
 static bool diag_match(const struct evr_listener *ls,
 		       const struct inet_diag_msg *m)
 {
 	const struct sockaddr_in *in = (const struct sockaddr_in *)&ls->addr;
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ls->addr;
-	static const uint32_t any[4];
 
-	if (m->idiag_state != TCP_SYN_RECV)
+	if (m->idiag_state != TCP_SYN_RECV ||
+	    m->id.idiag_sport != listen_port(ls))
 		return false;
 	if (ls->addr.ss_family == AF_INET)
-		return m->id.idiag_sport == in->sin_port &&
-		       (!in->sin_addr.s_addr ||
-			m->id.idiag_src[0] == in->sin_addr.s_addr);
-	return m->id.idiag_sport == in6->sin6_port &&
-	       (!memcmp(&in6->sin6_addr, any, 16) ||
-		!memcmp(m->id.idiag_src, &in6->sin6_addr, 16));
+		return !in->sin_addr.s_addr ||
+		       m->id.idiag_src[0] == in->sin_addr.s_addr;
+	return IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) ||
+	       !memcmp(m->id.idiag_src, &in6->sin6_addr, 16);
 }
 
 /*
@@ -328,10 +355,7 @@ static int64_t diag_pending(const struct evr_listener *ls)
 	if (fd < 0)
 		return -errno;
 	/* the kernel filters on the port; the address is ours to check */
-	req.r.id.idiag_sport =
-	    ls->addr.ss_family == AF_INET
-		? ((const struct sockaddr_in *)&ls->addr)->sin_port
-		: ((const struct sockaddr_in6 *)&ls->addr)->sin6_port;
+	req.r.id.idiag_sport = listen_port(ls);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (send(fd, &req, sizeof(req), 0) < 0)
 		next = -errno;
@@ -434,12 +458,10 @@ static void drain_check(struct evr_timer *t)
  */
 static void defer_drain_start(struct evr_listener *ls)
 {
-	int off = 0, retries = DEFER_SYNCNT;
+	int retries = DEFER_SYNCNT;
 
-	if (setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &off,
-		       sizeof(off)) < 0)
+	if (defer_accept_set(ls, 0) < 0)
 		return;
-	ls->defer_s = 0;
 	setsockopt(ls->fd, IPPROTO_TCP, TCP_SYNCNT, &retries, sizeof(retries));
 	ls->defer_drain = true;
 }
@@ -496,27 +518,6 @@ static int listen_check(struct evr_loop *l, const struct evr_listen_cfg *cfg)
 	if (!err && l->stopping)
 		err = -ESHUTDOWN;
 	return err;
-}
-
-/* TCP_DEFER_ACCEPT as a configuration asks. The listener remembers what
- * it set: 0 turns off only that, so that an inherited socket keeps what
- * its service manager set (systemd's DeferAcceptSec=) until a
- * configuration of ours sets something else. */
-static int defer_accept_set(struct evr_listener *ls, uint32_t secs)
-{
-	int v = (int)secs;
-
-	if (secs == ls->defer_s)
-		return 0;
-	if (setsockopt(ls->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof(v)) <
-	    0)
-		return -errno;
-	/* what it held back comes in at its next SYN-ACKs: a drain soon
-	 * after must still wait for it */
-	if (!secs)
-		ls->defer_off = ls->svc.loop->now ? ls->svc.loop->now : 1;
-	ls->defer_s = secs;
-	return 0;
 }
 
 /* What evr_listen() and evr_listen_fd() share once the socket is bound and
